@@ -1,0 +1,230 @@
+"""costbot.yml: loaded and validated once at start; every default is documented here and in
+costbot.example.yml. A bad file stops the program with one line naming the field."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from functools import cached_property
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import jsonschema
+import yaml
+
+from bot.money import to_micros
+
+DEFAULT_CONFIG_PATH = "costbot.yml"
+DEFAULT_TAG_KEYS = ("Team",)
+# Cost metric names users write, and the FOCUS column each one reads.
+COST_METRICS = {
+    "amortized": "effective",
+    "effective": "effective",
+    "billed": "billed",
+    "unblended": "billed",
+    "list": "list",
+}
+ALLOCATION_METHODS = ("proportional", "even", "usage")
+
+
+class ConfigError(ValueError):
+    """The config file cannot be used; the message names the file and the field."""
+
+
+_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "timezone": {"type": "string"},
+        "tag_keys": {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1},
+        "cost_metric": {"enum": sorted(COST_METRICS)},
+        "teams": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["name"],
+                "properties": {
+                    "name": {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9_.\- ]*$"},
+                    "channel": {"type": "string"},
+                    "aliases": {"type": "array", "items": {"type": "string", "minLength": 1}},
+                    "monthly_budget": {"type": ["number", "string"]},
+                    "timezone": {"type": "string"},
+                    "members": {"type": "array", "items": {"type": "string"}},
+                },
+            },
+        },
+        "shared_costs": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "teams": {"type": "array", "items": {"type": "string"}},
+                "services": {"type": "array", "items": {"type": "string"}},
+                "accounts": {"type": "array", "items": {"type": ["string", "integer"]}},
+                "allocation": {"enum": list(ALLOCATION_METHODS)},
+                "usage_metric": {"type": "string"},
+            },
+        },
+    },
+}
+
+
+@dataclass(frozen=True)
+class Team:
+    name: str
+    channel: str | None = None
+    aliases: tuple[str, ...] = ()
+    monthly_budget_micros: int | None = None
+    timezone: str = "UTC"
+    members: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SharedCosts:
+    teams: tuple[str, ...] = ()
+    services: tuple[str, ...] = ()
+    accounts: tuple[str, ...] = ()
+    allocation: str = "proportional"
+    usage_metric: str | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    teams: tuple[Team, ...] = ()
+    tag_keys: tuple[str, ...] = DEFAULT_TAG_KEYS
+    cost_metric: str = "effective"  # a store column: effective | billed | list
+    timezone: str = "UTC"
+    shared: SharedCosts = field(default_factory=SharedCosts)
+    source: str = "defaults"
+
+    def team(self, name: str) -> Team | None:
+        canonical = self.canonical_team(name)
+        return next((t for t in self.teams if t.name == canonical), None)
+
+    def canonical_team(self, tag_value: str | None) -> str | None:
+        """The team a tag value names: case-insensitive, aliases mapped, unknown values kept
+        (lower-cased) so that teams not yet in the config still show up."""
+        if tag_value is None:
+            return None
+        key = normalise_name(tag_value)
+        if not key:
+            return None
+        return self._alias_map.get(key, key)
+
+    @cached_property
+    def _alias_map(self) -> dict[str, str]:
+        mapping: dict[str, str] = {}
+        for team in self.teams:
+            mapping[normalise_name(team.name)] = team.name
+            for alias in team.aliases:
+                mapping[normalise_name(alias)] = team.name
+        return mapping
+
+    def team_for_channel(self, channel: str | None, channel_name: str | None = None) -> Team | None:
+        for team in self.teams:
+            if not team.channel:
+                continue
+            wanted = team.channel.lstrip("#").lower()
+            if channel and wanted == channel.lower():
+                return team
+            if channel_name and wanted == channel_name.lstrip("#").lower():
+                return team
+        return None
+
+    def teams_of_user(self, user_id: str | None) -> list[Team]:
+        return [t for t in self.teams if user_id and user_id in t.members]
+
+
+def normalise_name(value: str) -> str:
+    return re.sub(r"\s+", " ", value.strip()).lower()
+
+
+def _budget_micros(raw: Any, where: str) -> int | None:
+    if raw is None:
+        return None
+    try:
+        amount = Decimal(str(raw).replace(",", "").replace("$", ""))
+    except InvalidOperation:
+        raise ConfigError(f"{where}: monthly_budget {raw!r} is not an amount") from None
+    if amount < 0:
+        raise ConfigError(f"{where}: monthly_budget must not be negative")
+    return to_micros(amount)
+
+
+def _check_timezone(name: str, where: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"{where}: unknown time zone {name!r} (use an IANA name)") from None
+    return name
+
+
+def parse_config(data: Any, source: str = "costbot.yml") -> Config:
+    if data is None:
+        data = {}
+    validator = jsonschema.Draft7Validator(_SCHEMA)
+    errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
+    if errors:
+        first = errors[0]
+        path = ".".join(str(p) for p in first.absolute_path) or "(top level)"
+        raise ConfigError(f"{source}: {path}: {first.message}")
+
+    default_tz = _check_timezone(data.get("timezone", "UTC"), f"{source}: timezone")
+    teams: list[Team] = []
+    seen: dict[str, str] = {}
+    for index, raw in enumerate(data.get("teams", [])):
+        where = f"{source}: teams.{index} ({raw['name']})"
+        team = Team(
+            name=normalise_name(raw["name"]),
+            channel=raw.get("channel"),
+            aliases=tuple(raw.get("aliases", [])),
+            monthly_budget_micros=_budget_micros(raw.get("monthly_budget"), where),
+            timezone=_check_timezone(raw.get("timezone", default_tz), where),
+            members=tuple(raw.get("members", [])),
+        )
+        for label in (team.name, *team.aliases):
+            key = normalise_name(label)
+            if key in seen and seen[key] != team.name:
+                raise ConfigError(f"{where}: {label!r} already names team {seen[key]!r}")
+            seen[key] = team.name
+        teams.append(team)
+
+    shared_raw = data.get("shared_costs", {})
+    shared = SharedCosts(
+        teams=tuple(normalise_name(t) for t in shared_raw.get("teams", [])),
+        services=tuple(shared_raw.get("services", [])),
+        accounts=tuple(str(a) for a in shared_raw.get("accounts", [])),
+        allocation=shared_raw.get("allocation", "proportional"),
+        usage_metric=shared_raw.get("usage_metric"),
+    )
+    if shared.allocation == "usage" and not shared.usage_metric:
+        raise ConfigError(f"{source}: shared_costs.usage_metric is required for usage allocation")
+
+    return Config(
+        teams=tuple(teams),
+        tag_keys=tuple(data.get("tag_keys", DEFAULT_TAG_KEYS)),
+        cost_metric=COST_METRICS[data.get("cost_metric", "amortized")],
+        timezone=default_tz,
+        shared=shared,
+        source=source,
+    )
+
+
+def load_config(path: str | os.PathLike | None = None) -> Config:
+    """Read the config from `path`, else `$COSTBOT_CONFIG`, else `costbot.yml` if it exists."""
+    explicit = path or os.environ.get("COSTBOT_CONFIG")
+    config_path = Path(explicit or DEFAULT_CONFIG_PATH)
+    if not config_path.exists():
+        if explicit:
+            raise ConfigError(f"{config_path}: config file not found")
+        return Config()
+    try:
+        data = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{config_path}:{where} not valid YAML") from None
+    return parse_config(data, str(config_path))

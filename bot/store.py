@@ -1,0 +1,117 @@
+"""The cost store: one SQLite file (sqlite-utils 4) of daily aggregates, resource-month costs,
+business metrics and the record of every ingest. Every amount is integer micro-dollars."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+import sqlite_utils
+from sqlite_utils.migrations import Migrations
+
+DEFAULT_DB_PATH = "costbot.db"
+
+# The dimensions a daily aggregate is keyed by, in the order of the unique index.
+DAILY_DIMENSIONS = (
+    "date",
+    "provider",
+    "billing_account_id",
+    "account_id",
+    "team",
+    "service",
+    "service_category",
+    "region",
+    "charge_category",
+    "environment",
+    "product",
+    "cost_center",
+    "currency",
+)
+AMOUNT_COLUMNS = ("effective_micros", "billed_micros", "list_micros")
+
+migrations = Migrations("costbot")
+
+
+@migrations()
+def m001_cost_store(db: sqlite_utils.Database) -> None:
+    db["ingests"].create(
+        {
+            "id": int,
+            "source": str,  # focus | metrics | ...
+            "file": str,
+            "focus_version": str,
+            "billing_periods": str,  # JSON list of YYYY-MM
+            "rows": int,
+            "checksum": str,  # sha256 of the file as read
+            "loaded_at": str,  # ISO 8601 UTC
+        },
+        pk="id",
+    )
+    daily_columns: dict[str, type] = {name: str for name in DAILY_DIMENSIONS}
+    daily_columns |= {"billing_period": str, "ingest_id": int}
+    daily_columns |= {name: int for name in AMOUNT_COLUMNS}
+    db["daily_cost"].create(daily_columns, not_null={"date", "provider", "billing_period"})
+    # The queries behind every answer filter by one dimension and a date range.
+    db["daily_cost"].create_index(["team", "date"])
+    db["daily_cost"].create_index(["service", "date"])
+    db["daily_cost"].create_index(["account_id", "date"])
+    db["daily_cost"].create_index(["date"])
+    db["daily_cost"].create_index(["provider", "billing_account_id", "billing_period"])
+
+    db["resource_cost"].create(
+        {
+            "month": str,  # YYYY-MM of the charge
+            "billing_period": str,
+            "provider": str,
+            "billing_account_id": str,
+            "account_id": str,
+            "resource_id": str,
+            "resource_name": str,
+            "resource_type": str,
+            "service": str,
+            "region": str,
+            "team": str,
+            "tags": str,  # JSON object as exported
+            "effective_micros": int,
+            "billed_micros": int,
+            "list_micros": int,
+            "ingest_id": int,
+        },
+        not_null={"month", "resource_id"},
+    )
+    db["resource_cost"].create_index(["month", "team"])
+    db["resource_cost"].create_index(["provider", "billing_account_id", "billing_period"])
+
+    db["accounts"].create(
+        {"provider": str, "account_id": str, "name": str, "kind": str},
+        pk=("provider", "account_id"),
+    )
+    db["business_metrics"].create(
+        {"date": str, "metric": str, "scope": str, "value": float, "ingest_id": int},
+        pk=("date", "metric", "scope"),
+    )
+
+
+def db_path_from_env() -> Path:
+    return Path(os.environ.get("COSTBOT_DB") or DEFAULT_DB_PATH)
+
+
+def open_store(path: str | os.PathLike | None = None) -> sqlite_utils.Database:
+    """Open (creating if needed) the store and bring its schema up to date.
+
+    `":memory:"` gives a private in-memory store for tests.
+    """
+    target = str(path) if path is not None else str(db_path_from_env())
+    if target == ":memory:":
+        db = sqlite_utils.Database(memory=True)
+    else:
+        # check_same_thread=False: Bolt runs lazy listeners on worker threads; each call
+        # still opens its own connection (see `connect_readonly`) for concurrent reads.
+        db = sqlite_utils.Database(sqlite3.connect(target, check_same_thread=False))
+    migrations.apply(db)
+    return db
+
+
+def store_is_empty(db: sqlite_utils.Database) -> bool:
+    return db.execute("select not exists(select 1 from daily_cost)").fetchone()[0] == 1
