@@ -1,0 +1,319 @@
+"""Reading FOCUS files (1.0, 1.1, 1.2; CSV, CSV.gz, Parquet) with DuckDB.
+
+DuckDB streams the file and aggregates it to one row per day x account x service x ... x tag
+set, summing costs as DECIMAL(38, 12), so a file of any size never sits in memory and no cost
+is ever summed as a float. Bad input is located (file, row, column) only on the error path.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+SUPPORTED_VERSIONS = ("1.0", "1.1", "1.2")
+
+# Columns without which a file cannot be attributed or summed.
+REQUIRED_COLUMNS = (
+    "BilledCost",
+    "EffectiveCost",
+    "BillingAccountId",
+    "BillingCurrency",
+    "BillingPeriodStart",
+    "ChargeCategory",
+    "ChargePeriodStart",
+    "ServiceName",
+)
+# Read when present; a missing optional column reads as null.
+OPTIONAL_COLUMNS = (
+    "ListCost",
+    "ProviderName",
+    "BillingAccountName",
+    "SubAccountId",
+    "SubAccountName",
+    "ServiceCategory",
+    "RegionId",
+    "RegionName",
+    "ResourceId",
+    "ResourceName",
+    "ResourceType",
+    "Tags",
+    "ServiceProviderName",  # FOCUS 1.3's successor of ProviderName, for forward-compatible files
+)
+COST_COLUMNS = ("EffectiveCost", "BilledCost", "ListCost")
+# Columns that only a later FOCUS version has: the newest one present names the version.
+VERSION_MARKERS = {
+    "1.2": ("InvoiceId", "PricingCurrency", "BillingAccountType", "SubAccountType"),
+    "1.1": ("ServiceSubcategory", "SkuMeter", "SkuPriceDetails", "CapacityReservationId"),
+}
+# FOCUS 0.5 named these differently; their presence without the 1.0 names means an old file.
+PRE_1_0_COLUMNS = ("ChargeType", "Provider", "AmortizedCost", "BilledCurrency")
+VERSION_COLUMNS = ("FocusVersion", "x_FocusVersion")
+
+NULL_STRINGS = ["NULL", ""]
+
+
+class FocusError(ValueError):
+    """Unusable input; the message is one line naming the file and, where known, row and column."""
+
+
+@dataclass(frozen=True)
+class FocusSource:
+    path: Path  # a local file (S3 objects are downloaded first)
+    display_name: str  # what error messages call it: the local path or the s3:// URI
+
+    @property
+    def is_parquet(self) -> bool:
+        return self.path.name.lower().endswith((".parquet", ".parq"))
+
+    @property
+    def is_gzip(self) -> bool:
+        return self.path.name.lower().endswith(".gz")
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _sql_string(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def reader_sql(source: FocusSource) -> str:
+    """A DuckDB table function over the file, every column read as text (CSV) so that a bad
+    value can be reported instead of failing inside DuckDB's type sniffer."""
+    path = _sql_string(str(source.path))
+    if source.is_parquet:
+        return f"read_parquet({path})"
+    nulls = ", ".join(_sql_string(s) for s in NULL_STRINGS)
+    return (
+        f"read_csv({path}, header = true, all_varchar = true, nullstr = [{nulls}], "
+        "quote = '\"', escape = '\"', auto_detect = true, strict_mode = true)"
+    )
+
+
+def read_columns(con: duckdb.DuckDBPyConnection, source: FocusSource) -> list[str]:
+    try:
+        rows = con.execute(f"DESCRIBE SELECT * FROM {reader_sql(source)}").fetchall()
+    except duckdb.Error as exc:
+        raise FocusError(f"{source.display_name}: {_read_failure(source, exc)}") from None
+    return [row[0] for row in rows]
+
+
+def detect_version(source: FocusSource, columns: list[str], declared: str | None) -> str:
+    present = set(columns)
+    missing = [c for c in REQUIRED_COLUMNS if c not in present]
+    if missing and any(c in present for c in PRE_1_0_COLUMNS):
+        raise FocusError(
+            f"{source.display_name}: unknown FOCUS version: the columns look like FOCUS 0.5 "
+            f"(has {', '.join(c for c in PRE_1_0_COLUMNS if c in present)}); "
+            f"Costbot reads FOCUS {', '.join(SUPPORTED_VERSIONS)}"
+        )
+    if missing:
+        raise FocusError(
+            f"{source.display_name}: missing required column {missing[0]}"
+            + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
+        )
+    if declared:
+        if declared not in SUPPORTED_VERSIONS:
+            raise FocusError(
+                f"{source.display_name}: unknown FOCUS version {declared!r}; "
+                f"Costbot reads FOCUS {', '.join(SUPPORTED_VERSIONS)}"
+            )
+        return declared
+    for version, markers in VERSION_MARKERS.items():
+        if any(m in present for m in markers):
+            return version
+    return "1.0"
+
+
+def _column_or_null(name: str, present: set[str]) -> str:
+    return f"CAST({_quote(name)} AS VARCHAR)" if name in present else "CAST(NULL AS VARCHAR)"
+
+
+def typed_rows_sql(source: FocusSource, columns: list[str]) -> str:
+    """One row per charge with parsed values; `*_text` keep the raw text for error checks."""
+    present = set(columns)
+    col = {name: _column_or_null(name, present) for name in REQUIRED_COLUMNS + OPTIONAL_COLUMNS}
+    costs = ",\n".join(
+        f"{col[c]} AS {c}_text, TRY_CAST(trim({col[c]}) AS DECIMAL(38, 12)) AS {c}"
+        for c in COST_COLUMNS
+    )
+    version_col = next((c for c in VERSION_COLUMNS if c in present), None)
+    version = _column_or_null(version_col, present) if version_col else "CAST(NULL AS VARCHAR)"
+    return f"""
+        SELECT
+            {costs},
+            {col["ChargePeriodStart"]} AS charge_start_text,
+            TRY_CAST(left(trim({col["ChargePeriodStart"]}), 10) AS DATE) AS day,
+            {col["BillingPeriodStart"]} AS billing_start_text,
+            TRY_CAST(left(trim({col["BillingPeriodStart"]}), 10) AS DATE) AS billing_start,
+            coalesce({col["ProviderName"]}, {col["ServiceProviderName"]}, 'Unknown') AS provider,
+            {col["BillingAccountId"]} AS billing_account_id,
+            {col["BillingAccountName"]} AS billing_account_name,
+            coalesce({col["SubAccountId"]}, {col["BillingAccountId"]}) AS account_id,
+            coalesce({col["SubAccountName"]}, {col["BillingAccountName"]}) AS account_name,
+            coalesce({col["ServiceName"]}, 'Unknown') AS service,
+            {col["ServiceCategory"]} AS service_category,
+            coalesce({col["RegionId"]}, {col["RegionName"]}) AS region,
+            {col["ChargeCategory"]} AS charge_category,
+            {col["BillingCurrency"]} AS currency,
+            {col["ResourceId"]} AS resource_id,
+            {col["ResourceName"]} AS resource_name,
+            {col["ResourceType"]} AS resource_type,
+            nullif(trim({col["Tags"]}), '') AS tags,
+            {version} AS focus_version
+        FROM {reader_sql(source)}
+    """
+
+
+# Each check: the column users know, a SQL predicate true for a bad row, what is wrong.
+ROW_CHECKS = (
+    *(
+        (c, f"{c} IS NULL AND {c}_text IS NOT NULL", "is not a number")
+        for c in COST_COLUMNS
+    ),
+    ("EffectiveCost", "EffectiveCost_text IS NULL", "is empty (required)"),
+    ("BilledCost", "BilledCost_text IS NULL", "is empty (required)"),
+    ("ChargePeriodStart", "day IS NULL", "is not a date-time"),
+    ("BillingPeriodStart", "billing_start IS NULL", "is not a date-time"),
+    ("BillingAccountId", "billing_account_id IS NULL", "is empty (required)"),
+    ("Tags", "tags IS NOT NULL AND NOT coalesce(json_valid(tags), false)", "is not valid JSON"),
+    (
+        "Tags",
+        "tags IS NOT NULL AND json_valid(tags) AND json_type(tags) <> 'OBJECT'",
+        "is not a JSON object",
+    ),
+    (
+        "FocusVersion",
+        "focus_version IS NOT NULL AND focus_version NOT IN "
+        + "(" + ", ".join(_sql_string(v) for v in SUPPORTED_VERSIONS) + ")",
+        "names an unknown FOCUS version",
+    ),
+)
+
+
+def staged_sql(source: FocusSource, columns: list[str]) -> str:
+    """Aggregate the file to day x account x service x ... x resource x tag set, and count
+    each kind of bad row in the same single pass."""
+    checks = ",\n".join(
+        f"count_if({predicate}) AS bad_{i}" for i, (_, predicate, _) in enumerate(ROW_CHECKS)
+    )
+    return f"""
+        SELECT
+            day, strftime(billing_start, '%Y-%m') AS billing_period,
+            provider, billing_account_id, billing_account_name, account_id, account_name,
+            service, service_category, region, charge_category, currency,
+            resource_id, resource_name, resource_type, tags,
+            sum(EffectiveCost) AS effective, sum(BilledCost) AS billed,
+            sum(coalesce(ListCost, EffectiveCost)) AS list,
+            count(*) AS charge_rows,
+            {checks}
+        FROM ({typed_rows_sql(source, columns)})
+        GROUP BY ALL
+    """
+
+
+def locate_bad_row(
+    con: duckdb.DuckDBPyConnection, source: FocusSource, columns: list[str], check_index: int
+) -> str:
+    """Error path only: find the first row failing a check and describe it in one line."""
+    column, predicate, problem = ROW_CHECKS[check_index]
+    # One thread keeps the scan in file order, so row_number() is the row's position.
+    con.execute("SET threads = 1")
+    raw = {
+        "Tags": "tags",
+        "ChargePeriodStart": "charge_start_text",
+        "BillingPeriodStart": "billing_start_text",
+        "BillingAccountId": "billing_account_id",
+        "FocusVersion": "focus_version",
+    }.get(column, f"{column}_text")
+    found = con.execute(
+        f"""SELECT row_number, value FROM (
+                SELECT row_number() OVER () AS row_number, {raw} AS value, *
+                FROM ({typed_rows_sql(source, columns)})
+            ) WHERE {predicate} ORDER BY row_number LIMIT 1"""
+    ).fetchone()
+    row, value = found if found else ("?", None)
+    shown = "" if value is None else f" ({_short(value)!r})"
+    return f"{source.display_name}: row {row}, column {column}: value{shown} {problem}"
+
+
+def _short(value: str, limit: int = 60) -> str:
+    return value if len(value) <= limit else value[: limit - 1] + "…"
+
+
+def _read_failure(source: FocusSource, exc: duckdb.Error) -> str:
+    """Turn a DuckDB read error into one line a user can act on."""
+    message = str(exc).strip().splitlines()[0]
+    if source.is_gzip and re.search(r"gzip|GZIP|compress|inflate|truncat", message):
+        rows = _rows_before_gzip_end(source.path)
+        return f"truncated or corrupt gzip file (stream ends after row {rows})"
+    if source.is_parquet:
+        return f"not a readable Parquet file ({message})"
+    line = re.search(r"[Ll]ine:? (\d+)", message)
+    where = f" near line {line.group(1)}" if line else ""
+    return f"malformed CSV{where}: {message}"
+
+
+def _rows_before_gzip_end(path: Path) -> int:
+    """Count complete data rows before a gzip stream breaks off (error path only)."""
+    import csv
+
+    rows = 0
+    try:
+        with gzip.open(path, "rt", encoding="utf-8", newline="") as handle:
+            reader = csv.reader(handle)
+            next(reader, None)
+            for rows, _ in enumerate(reader, start=1):  # noqa: B007
+                pass
+    except (EOFError, OSError, gzip.BadGzipFile, csv.Error):
+        pass
+    return max(rows - 1, 0)  # the last row read may itself be cut short
+
+
+def tag_dimensions(tags_json: str | None, tag_keys: tuple[str, ...]) -> dict[str, str | None]:
+    """The raw team tag value and the environment / product / cost-center of a tag set.
+
+    Keys match case-insensitively and ignore AWS's `user:` prefix and `-`/`_`/space
+    differences, because exports spell the same tag many ways.
+    """
+    tags = json.loads(tags_json) if tags_json else {}
+    normalised: dict[str, str] = {}
+    for key, value in tags.items():
+        if value is None or str(value).strip() == "":
+            continue
+        normalised.setdefault(_normalise_key(key), str(value).strip())
+
+    def first(keys: tuple[str, ...]) -> str | None:
+        return next((normalised[k] for k in map(_normalise_key, keys) if k in normalised), None)
+
+    return {
+        "team": first(tag_keys),
+        "environment": first(("environment", "env", "stage")),
+        "product": first(("product", "application", "app")),
+        "cost_center": first(("cost-center", "costcenter", "business-unit")),
+    }
+
+
+def _normalise_key(key: str) -> str:
+    key = key.strip().lower()
+    if key.startswith("user:"):
+        key = key[5:]
+    return re.sub(r"[\s_\-]+", "", key)
+
+
+def gzip_is_readable(path: Path) -> bool:
+    """Cheap pre-check used before DuckDB reads a .gz: a broken stream is reported clearly."""
+    try:
+        with gzip.open(path, "rb") as handle:
+            while handle.read(io.DEFAULT_BUFFER_SIZE * 256):
+                pass
+    except (EOFError, OSError, gzip.BadGzipFile):
+        return False
+    return True

@@ -1,0 +1,376 @@
+"""`costbot ingest focus PATH...`: FOCUS files (local or s3://) into the store, all or nothing.
+
+Every file is read and checked in DuckDB before the store is touched; then one SQLite
+transaction replaces each (provider, billing account, billing period) the files cover and
+records the ingest. A bad file changes nothing, byte for byte.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urlparse
+
+import duckdb
+import sqlite_utils
+
+from bot.config import Config
+from bot.focus import (
+    ROW_CHECKS,
+    FocusError,
+    FocusSource,
+    _read_failure,
+    detect_version,
+    locate_bad_row,
+    read_columns,
+    staged_sql,
+    tag_dimensions,
+)
+from bot.store import DAILY_DIMENSIONS, open_store
+
+FOCUS_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".parq")
+# DuckDB may use this much memory before spilling to disk; keeps ingest of any file size
+# well under 1 GiB of resident memory.
+DUCKDB_MEMORY_LIMIT = os.environ.get("COSTBOT_DUCKDB_MEMORY", "512MB")
+
+
+@dataclass
+class FileResult:
+    source: FocusSource
+    focus_version: str
+    checksum: str
+    charge_rows: int
+    billing_periods: list[str]
+    replace_keys: set[tuple[str, str, str]]
+    daily_rows: list[tuple]
+    resource_rows: list[tuple]
+    accounts: set[tuple[str, str, str, str]]
+
+
+@dataclass
+class IngestReport:
+    files: list[FileResult] = field(default_factory=list)
+
+    @property
+    def charge_rows(self) -> int:
+        return sum(f.charge_rows for f in self.files)
+
+    def summary(self) -> str:
+        periods = sorted({p for f in self.files for p in f.billing_periods})
+        return (
+            f"Loaded {len(self.files)} file(s), {self.charge_rows:,} charge rows, "
+            f"billing periods {', '.join(periods) or 'none'}"
+        )
+
+
+# --- finding the files -------------------------------------------------------------------
+
+
+def _is_focus_file(name: str) -> bool:
+    return name.lower().endswith(FOCUS_SUFFIXES)
+
+
+@contextmanager
+def resolve_sources(paths: list[str]) -> Iterator[list[FocusSource]]:
+    """Expand directories and s3:// prefixes into files; S3 objects are downloaded to a
+    temporary directory that lives as long as the context."""
+    with tempfile.TemporaryDirectory(prefix="costbot-ingest-") as scratch:
+        sources: list[FocusSource] = []
+        for raw in paths:
+            if raw.startswith("s3://"):
+                sources.extend(_download_s3(raw, Path(scratch)))
+                continue
+            path = Path(raw)
+            if path.is_dir():
+                found = sorted(p for p in path.rglob("*") if p.is_file() and _is_focus_file(p.name))
+                if not found:
+                    raise FocusError(f"{raw}: no FOCUS files (.csv, .csv.gz, .parquet) in directory")
+                sources.extend(FocusSource(p, str(p)) for p in found)
+            elif path.is_file():
+                if not _is_focus_file(path.name):
+                    raise FocusError(f"{raw}: not a FOCUS file (expected .csv, .csv.gz or .parquet)")
+                sources.append(FocusSource(path, raw))
+            else:
+                raise FocusError(f"{raw}: no such file or directory")
+        yield sources
+
+
+def _download_s3(uri: str, scratch: Path) -> list[FocusSource]:
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    parsed = urlparse(uri)
+    bucket, prefix = parsed.netloc, parsed.path.lstrip("/")
+    if not bucket:
+        raise FocusError(f"{uri}: expected s3://bucket/prefix")
+    s3 = boto3.client("s3")
+    try:
+        keys = [
+            obj["Key"]
+            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+            for obj in page.get("Contents", [])
+            if _is_focus_file(obj["Key"])
+        ]
+        if not keys:
+            raise FocusError(f"{uri}: no FOCUS files (.csv, .csv.gz, .parquet) under this prefix")
+        sources = []
+        for index, key in enumerate(sorted(keys)):
+            local = scratch / f"{index:05d}-{Path(key).name}"
+            s3.download_file(bucket, key, str(local))
+            sources.append(FocusSource(local, f"s3://{bucket}/{key}"))
+        return sources
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        raise FocusError(f"{uri}: S3 error {error.get('Code')}: {error.get('Message')}") from None
+    except BotoCoreError as exc:
+        raise FocusError(f"{uri}: cannot reach S3: {exc}") from None
+
+
+# --- reading one file ---------------------------------------------------------------------
+
+
+def file_checksum(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(4 * 1024 * 1024):
+            digest.update(chunk)
+    return f"sha256:{digest.hexdigest()}"
+
+
+def _connect_duckdb() -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    con.execute(f"SET memory_limit = '{DUCKDB_MEMORY_LIMIT}'")
+    con.execute("SET preserve_insertion_order = false")
+    if sys.stderr.isatty():
+        con.execute("SET enable_progress_bar = true")
+    return con
+
+
+def read_focus_file(
+    source: FocusSource, config: Config, declared_version: str | None = None
+) -> FileResult:
+    con = _connect_duckdb()
+    try:
+        columns = read_columns(con, source)
+        version = detect_version(source, columns, declared_version)
+        try:
+            con.execute(f"CREATE TEMP TABLE staged AS {staged_sql(source, columns)}")
+        except duckdb.Error as exc:
+            raise FocusError(f"{source.display_name}: {_read_failure(source, exc)}") from None
+
+        bad_counts = con.execute(
+            "SELECT " + ", ".join(f"sum(bad_{i})" for i in range(len(ROW_CHECKS))) + " FROM staged"
+        ).fetchone()
+        for index, count in enumerate(bad_counts or ()):
+            if count:
+                raise FocusError(locate_bad_row(_connect_duckdb(), source, columns, index))
+
+        charge_rows = con.execute("SELECT coalesce(sum(charge_rows), 0) FROM staged").fetchone()[0]
+        _attach_tag_dimensions(con, source, config)
+        return FileResult(
+            source=source,
+            focus_version=version,
+            checksum=file_checksum(source.path),
+            charge_rows=int(charge_rows),
+            billing_periods=[
+                r[0] for r in con.execute("SELECT DISTINCT billing_period FROM staged ORDER BY 1")
+                .fetchall()
+            ],
+            replace_keys={
+                tuple(r)
+                for r in con.execute(
+                    "SELECT DISTINCT provider, billing_account_id, billing_period FROM staged"
+                ).fetchall()
+            },
+            daily_rows=con.execute(_DAILY_SQL).fetchall(),
+            resource_rows=con.execute(_RESOURCE_SQL).fetchall(),
+            accounts=_accounts(con),
+        )
+    finally:
+        con.close()
+
+
+def _attach_tag_dimensions(
+    con: duckdb.DuckDBPyConnection, source: FocusSource, config: Config
+) -> None:
+    """Map each distinct tag set to team / environment / product / cost center once, in
+    Python (tag keys are matched case-insensitively, aliases mapped), then join it back."""
+    distinct = [r[0] for r in con.execute("SELECT DISTINCT tags FROM staged").fetchall()]
+    rows = []
+    for tags in distinct:
+        dims = tag_dimensions(tags, config.tag_keys)
+        rows.append(
+            (
+                tags,
+                config.canonical_team(dims["team"]),
+                dims["environment"],
+                dims["product"],
+                dims["cost_center"],
+            )
+        )
+    con.execute(
+        "CREATE TEMP TABLE tag_map (tags VARCHAR, team VARCHAR, environment VARCHAR,"
+        " product VARCHAR, cost_center VARCHAR)"
+    )
+    if rows:
+        con.executemany("INSERT INTO tag_map VALUES (?, ?, ?, ?, ?)", rows)
+    con.execute(
+        """CREATE TEMP TABLE attributed AS
+           SELECT s.*, m.team, m.environment, m.product, m.cost_center
+           FROM staged s LEFT JOIN tag_map m ON s.tags IS NOT DISTINCT FROM m.tags"""
+    )
+
+
+def _micros(expression: str) -> str:
+    # Rounded once per stored cell, from an exact DECIMAL sum.
+    return f"CAST(round(sum({expression}) * 1000000, 0) AS BIGINT)"
+
+
+_DAILY_SQL = f"""
+    SELECT strftime(day, '%Y-%m-%d') AS date, provider, billing_account_id, account_id, team,
+           service, service_category, region, charge_category, environment, product,
+           cost_center, currency, billing_period,
+           {_micros("effective")}, {_micros("billed")}, {_micros("list")}
+    FROM attributed GROUP BY ALL
+"""
+_RESOURCE_SQL = f"""
+    SELECT strftime(day, '%Y-%m') AS month, billing_period, provider, billing_account_id,
+           account_id, resource_id, any_value(resource_name), any_value(resource_type),
+           service, region, team, tags,
+           {_micros("effective")}, {_micros("billed")}, {_micros("list")}
+    FROM attributed WHERE resource_id IS NOT NULL GROUP BY ALL
+"""
+# Daily aggregate columns in the order _DAILY_SQL returns them.
+_DAILY_COLUMNS = (
+    *DAILY_DIMENSIONS,
+    "billing_period",
+    "effective_micros",
+    "billed_micros",
+    "list_micros",
+)
+_RESOURCE_COLUMNS = (
+    "month",
+    "billing_period",
+    "provider",
+    "billing_account_id",
+    "account_id",
+    "resource_id",
+    "resource_name",
+    "resource_type",
+    "service",
+    "region",
+    "team",
+    "tags",
+    "effective_micros",
+    "billed_micros",
+    "list_micros",
+)
+
+
+def _accounts(con: duckdb.DuckDBPyConnection) -> set[tuple[str, str, str, str]]:
+    billing = con.execute(
+        "SELECT DISTINCT provider, billing_account_id, coalesce(any_value(billing_account_name),"
+        " billing_account_id), 'billing' FROM staged GROUP BY provider, billing_account_id"
+    ).fetchall()
+    subs = con.execute(
+        "SELECT DISTINCT provider, account_id, coalesce(any_value(account_name), account_id),"
+        " 'sub' FROM staged WHERE account_id <> billing_account_id GROUP BY provider, account_id"
+    ).fetchall()
+    return {tuple(r) for r in billing + subs}
+
+
+# --- writing ------------------------------------------------------------------------------
+
+
+def write_results(db: sqlite_utils.Database, results: list[FileResult]) -> None:
+    """One transaction: replace every billing period the files cover, record the ingests."""
+    loaded_at = datetime.now(UTC).isoformat(timespec="seconds")
+    daily_placeholders = ", ".join("?" * (len(_DAILY_COLUMNS) + 1))
+    resource_placeholders = ", ".join("?" * (len(_RESOURCE_COLUMNS) + 1))
+    with db.atomic():
+        for key in {k for result in results for k in result.replace_keys}:
+            for table in ("daily_cost", "resource_cost"):
+                db.execute(
+                    f"DELETE FROM {table} WHERE provider = ? AND billing_account_id IS ?"
+                    " AND billing_period = ?",
+                    key,
+                )
+        for result in results:
+            ingest_id = (
+                db["ingests"]
+                .insert(
+                    {
+                        "source": "focus",
+                        "file": result.source.display_name,
+                        "focus_version": result.focus_version,
+                        "billing_periods": json.dumps(result.billing_periods),
+                        "rows": result.charge_rows,
+                        "checksum": result.checksum,
+                        "loaded_at": loaded_at,
+                    }
+                )
+                .last_pk
+            )
+            db.conn.executemany(
+                f"INSERT INTO daily_cost ({', '.join(_DAILY_COLUMNS)}, ingest_id)"
+                f" VALUES ({daily_placeholders})",
+                (row + (ingest_id,) for row in result.daily_rows),
+            )
+            db.conn.executemany(
+                f"INSERT INTO resource_cost ({', '.join(_RESOURCE_COLUMNS)}, ingest_id)"
+                f" VALUES ({resource_placeholders})",
+                (row + (ingest_id,) for row in result.resource_rows),
+            )
+            db.conn.executemany(
+                "INSERT OR REPLACE INTO accounts (provider, account_id, name, kind)"
+                " VALUES (?, ?, ?, ?)",
+                sorted(result.accounts),
+            )
+
+
+def ingest_focus(
+    paths: list[str],
+    config: Config,
+    db_path: str | os.PathLike,
+    *,
+    declared_version: str | None = None,
+    show_progress: bool | None = None,
+) -> IngestReport:
+    """Read and check every file, then write them all in one transaction."""
+    if show_progress is None:
+        show_progress = sys.stderr.isatty()
+    report = IngestReport()
+    with resolve_sources(paths) as sources:
+        progress = _progress_bar(sources, show_progress)
+        for source in sources:
+            if progress is not None:
+                progress.set_postfix_str(source.path.name, refresh=False)
+            report.files.append(read_focus_file(source, config, declared_version))
+            if progress is not None:
+                progress.update(source.path.stat().st_size)
+        if progress is not None:
+            progress.close()
+    # Only now, with every file read and checked, is the store opened (and created if new).
+    db = open_store(db_path)
+    try:
+        write_results(db, report.files)
+    finally:
+        db.close()
+    return report
+
+
+def _progress_bar(sources: list[FocusSource], enabled: bool):
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    total = sum(s.path.stat().st_size for s in sources)
+    return tqdm(total=total, unit="B", unit_scale=True, desc="Reading FOCUS", file=sys.stderr)

@@ -1,0 +1,214 @@
+"""Read-only questions to the store that handlers and jobs ask: totals, the same for the
+previous equal period, top-N breakdowns and daily series, for a team, service, account or
+everything. Plain values in, plain values out; every amount is integer micro-dollars."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import sqlite_utils
+
+from bot.periods import Period
+
+UNTAGGED = "(untagged)"
+METRIC_COLUMNS = {"effective": "effective_micros", "billed": "billed_micros", "list": "list_micros"}
+DIMENSIONS = {
+    "team": "team",
+    "service": "service",
+    "account": "account_id",
+    "provider": "provider",
+    "region": "region",
+    "category": "service_category",
+    "environment": "environment",
+    "product": "product",
+}
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a question is about: everything, or one team / service / account (or several
+    of these at once). A team of `UNTAGGED` means cost with no team tag."""
+
+    team: str | None = None
+    service: str | None = None
+    account: str | None = None
+
+    def where(self) -> tuple[str, list[str]]:
+        clauses, params = [], []
+        if self.team == UNTAGGED:
+            clauses.append("team IS NULL")
+        elif self.team is not None:
+            clauses.append("team = ?")
+            params.append(self.team)
+        if self.service is not None:
+            clauses.append("service = ?")
+            params.append(self.service)
+        if self.account is not None:
+            clauses.append("account_id = ?")
+            params.append(self.account)
+        return (" AND ".join(clauses) or "1 = 1"), params
+
+
+EVERYTHING = Scope()
+
+
+@dataclass(frozen=True)
+class Share:
+    name: str
+    micros: int
+
+
+@dataclass(frozen=True)
+class Change:
+    name: str
+    current: int
+    previous: int
+
+    @property
+    def delta(self) -> int:
+        return self.current - self.previous
+
+
+def _metric(metric: str) -> str:
+    try:
+        return METRIC_COLUMNS[metric]
+    except KeyError:
+        raise ValueError(f"unknown cost metric {metric!r}") from None
+
+
+def _dimension(by: str) -> str:
+    try:
+        return DIMENSIONS[by]
+    except KeyError:
+        raise ValueError(f"cannot break down by {by!r}") from None
+
+
+def total(
+    db: sqlite_utils.Database, period: Period, scope: Scope = EVERYTHING, metric: str = "effective"
+) -> int:
+    where, params = scope.where()
+    sql = (
+        f"SELECT coalesce(sum({_metric(metric)}), 0) FROM daily_cost"
+        f" WHERE {where} AND date BETWEEN ? AND ?"
+    )
+    return db.execute(sql, [*params, period.start.isoformat(), period.end.isoformat()]).fetchone()[
+        0
+    ]
+
+
+def breakdown(
+    db: sqlite_utils.Database,
+    period: Period,
+    by: str,
+    scope: Scope = EVERYTHING,
+    metric: str = "effective",
+    limit: int | None = None,
+) -> list[Share]:
+    """Cost per team / service / account ..., largest first; every row, or the top `limit`."""
+    column = _dimension(by)
+    where, params = scope.where()
+    sql = (
+        f"SELECT {column}, sum({_metric(metric)}) AS micros FROM daily_cost"
+        f" WHERE {where} AND date BETWEEN ? AND ? GROUP BY {column}"
+        f" ORDER BY micros DESC, {column}"
+    )
+    rows = db.execute(sql, [*params, period.start.isoformat(), period.end.isoformat()]).fetchall()
+    shares = [Share(_label(by, name), micros) for name, micros in rows]
+    return shares[:limit] if limit is not None else shares
+
+
+def compare(
+    db: sqlite_utils.Database,
+    period: Period,
+    by: str,
+    scope: Scope = EVERYTHING,
+    metric: str = "effective",
+) -> list[Change]:
+    """Each team / service / account in this period and the previous equal period, largest
+    current spend first (names present in only one period included)."""
+    current = {s.name: s.micros for s in breakdown(db, period, by, scope, metric)}
+    previous = {s.name: s.micros for s in breakdown(db, period.previous(), by, scope, metric)}
+    names = sorted(set(current) | set(previous), key=lambda n: (-current.get(n, 0), n))
+    return [Change(n, current.get(n, 0), previous.get(n, 0)) for n in names]
+
+
+def daily_series(
+    db: sqlite_utils.Database, period: Period, scope: Scope = EVERYTHING, metric: str = "effective"
+) -> list[tuple[date, int]]:
+    """Cost per day over the whole period, days without cost as zero."""
+    where, params = scope.where()
+    sql = (
+        f"SELECT date, sum({_metric(metric)}) FROM daily_cost"
+        f" WHERE {where} AND date BETWEEN ? AND ? GROUP BY date"
+    )
+    found = dict(db.execute(sql, [*params, period.start.isoformat(), period.end.isoformat()]))
+    return [(day, found.get(day.isoformat(), 0)) for day in period.dates()]
+
+
+def known_values(db: sqlite_utils.Database, by: str) -> list[str]:
+    column = _dimension(by)
+    rows = db.execute(
+        f"SELECT DISTINCT {column} FROM daily_cost WHERE {column} IS NOT NULL ORDER BY 1"
+    )
+    return [r[0] for r in rows]
+
+
+def data_range(db: sqlite_utils.Database) -> tuple[date, date] | None:
+    low, high = db.execute("SELECT min(date), max(date) FROM daily_cost").fetchone()
+    if low is None:
+        return None
+    return date.fromisoformat(low), date.fromisoformat(high)
+
+
+def account_names(db: sqlite_utils.Database) -> dict[str, str]:
+    return {r[0]: r[1] for r in db.execute("SELECT account_id, name FROM accounts")}
+
+
+def resolve_account(db: sqlite_utils.Database, text: str) -> str | None:
+    """An account id, or an account name in any case, to the account id the store uses."""
+    wanted = text.strip()
+    ids = set(known_values(db, "account"))
+    if wanted in ids:
+        return wanted
+    for account_id, name in account_names(db).items():
+        if name and name.lower() == wanted.lower() and account_id in ids:
+            return account_id
+    return None
+
+
+def resolve_service(db: sqlite_utils.Database, text: str) -> str | None:
+    """A service by its exact name in any case, or by a unique word match
+    (`ec2` -> `Amazon Elastic Compute Cloud` only if unambiguous)."""
+    wanted = text.strip().lower()
+    services = known_values(db, "service")
+    exact = [s for s in services if s.lower() == wanted]
+    if exact:
+        return exact[0]
+    contains = [s for s in services if wanted and wanted in s.lower()]
+    return contains[0] if len(contains) == 1 else None
+
+
+def closest(name: str, candidates: list[str], limit: int = 3) -> list[str]:
+    """The nearest spellings, for "did you mean ...?"."""
+    lowered = {c.lower(): c for c in candidates}
+    matches = difflib.get_close_matches(name.lower(), list(lowered), n=limit, cutoff=0.5)
+    if not matches:
+        matches = [c for c in lowered if name.lower() in c or c in name.lower()][:limit]
+    return [lowered[m] for m in matches]
+
+
+def trailing_daily_average(
+    db: sqlite_utils.Database, end: date, days: int, scope: Scope, metric: str = "effective"
+) -> int:
+    """Average cost per day over the `days` days ending at `end` (integer micro-dollars)."""
+    start = end - timedelta(days=days - 1)
+    period = Period(start, end, "rolling", f"{days}d")
+    return total(db, period, scope, metric) // days
+
+
+def _label(by: str, value: str | None) -> str:
+    if value is None:
+        return UNTAGGED if by == "team" else "(none)"
+    return value
