@@ -174,10 +174,7 @@ def typed_rows_sql(source: FocusSource, columns: list[str]) -> str:
 
 # Each check: the column users know, a SQL predicate true for a bad row, what is wrong.
 ROW_CHECKS = (
-    *(
-        (c, f"{c} IS NULL AND {c}_text IS NOT NULL", "is not a number")
-        for c in COST_COLUMNS
-    ),
+    *((c, f"{c} IS NULL AND {c}_text IS NOT NULL", "is not a number") for c in COST_COLUMNS),
     ("EffectiveCost", "EffectiveCost_text IS NULL", "is empty (required)"),
     ("BilledCost", "BilledCost_text IS NULL", "is empty (required)"),
     ("ChargePeriodStart", "day IS NULL", "is not a date-time"),
@@ -192,7 +189,9 @@ ROW_CHECKS = (
     (
         "FocusVersion",
         "focus_version IS NOT NULL AND focus_version NOT IN "
-        + "(" + ", ".join(_sql_string(v) for v in SUPPORTED_VERSIONS) + ")",
+        + "("
+        + ", ".join(_sql_string(v) for v in SUPPORTED_VERSIONS)
+        + ")",
         "names an unknown FOCUS version",
     ),
 )

@@ -92,11 +92,11 @@ def resolve_sources(paths: list[str]) -> Iterator[list[FocusSource]]:
             if path.is_dir():
                 found = sorted(p for p in path.rglob("*") if p.is_file() and _is_focus_file(p.name))
                 if not found:
-                    raise FocusError(f"{raw}: no FOCUS files (.csv, .csv.gz, .parquet) in directory")
+                    raise FocusError(f"{raw}: no FOCUS files (.csv, .csv.gz, .parquet) in it")
                 sources.extend(FocusSource(p, str(p)) for p in found)
             elif path.is_file():
                 if not _is_focus_file(path.name):
-                    raise FocusError(f"{raw}: not a FOCUS file (expected .csv, .csv.gz or .parquet)")
+                    raise FocusError(f"{raw}: not a FOCUS file (expected .csv, .csv.gz, .parquet)")
                 sources.append(FocusSource(path, raw))
             else:
                 raise FocusError(f"{raw}: no such file or directory")
@@ -181,8 +181,10 @@ def read_focus_file(
             checksum=file_checksum(source.path),
             charge_rows=int(charge_rows),
             billing_periods=[
-                r[0] for r in con.execute("SELECT DISTINCT billing_period FROM staged ORDER BY 1")
-                .fetchall()
+                r[0]
+                for r in con.execute(
+                    "SELECT DISTINCT billing_period FROM staged ORDER BY 1"
+                ).fetchall()
             ],
             replace_keys={
                 tuple(r)
@@ -322,12 +324,12 @@ def write_results(db: sqlite_utils.Database, results: list[FileResult]) -> None:
             db.conn.executemany(
                 f"INSERT INTO daily_cost ({', '.join(_DAILY_COLUMNS)}, ingest_id)"
                 f" VALUES ({daily_placeholders})",
-                (row + (ingest_id,) for row in result.daily_rows),
+                ((*row, ingest_id) for row in result.daily_rows),
             )
             db.conn.executemany(
                 f"INSERT INTO resource_cost ({', '.join(_RESOURCE_COLUMNS)}, ingest_id)"
                 f" VALUES ({resource_placeholders})",
-                (row + (ingest_id,) for row in result.resource_rows),
+                ((*row, ingest_id) for row in result.resource_rows),
             )
             db.conn.executemany(
                 "INSERT OR REPLACE INTO accounts (provider, account_id, name, kind)"

@@ -65,10 +65,7 @@ class Period:
                 self.name,
             )
         start = _shift_months(self.start, -months)
-        if self.kind == "month":
-            end = _month_end(start)
-        else:
-            end = _shift_months(self.end, -months)
+        end = _month_end(start) if self.kind == "month" else _shift_months(self.end, -months)
         return Period(start, end, self.kind, self.name)
 
 
