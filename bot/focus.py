@@ -8,13 +8,14 @@ is ever summed as a float. Bad input is located (file, row, column) only on the 
 from __future__ import annotations
 
 import gzip
-import io
 import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+
+from bot.errors import InputError
 
 SUPPORTED_VERSIONS = ("1.0", "1.1", "1.2")
 
@@ -58,8 +59,8 @@ VERSION_COLUMNS = ("FocusVersion", "x_FocusVersion")
 NULL_STRINGS = ["NULL", ""]
 
 
-class FocusError(ValueError):
-    """Unusable input; the message is one line naming the file and, where known, row and column."""
+class FocusError(InputError):
+    """A FOCUS file that cannot be loaded."""
 
 
 @dataclass(frozen=True)
@@ -183,7 +184,7 @@ ROW_CHECKS = (
     ("Tags", "tags IS NOT NULL AND NOT coalesce(json_valid(tags), false)", "is not valid JSON"),
     (
         "Tags",
-        "tags IS NOT NULL AND json_valid(tags) AND json_type(tags) <> 'OBJECT'",
+        "tags IS NOT NULL AND coalesce(json_valid(tags), false) AND left(ltrim(tags), 1) <> '{'",
         "is not a JSON object",
     ),
     (
@@ -306,13 +307,3 @@ def _normalise_key(key: str) -> str:
         key = key[5:]
     return re.sub(r"[\s_\-]+", "", key)
 
-
-def gzip_is_readable(path: Path) -> bool:
-    """Cheap pre-check used before DuckDB reads a .gz: a broken stream is reported clearly."""
-    try:
-        with gzip.open(path, "rb") as handle:
-            while handle.read(io.DEFAULT_BUFFER_SIZE * 256):
-                pass
-    except (EOFError, OSError, gzip.BadGzipFile):
-        return False
-    return True

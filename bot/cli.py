@@ -1,0 +1,203 @@
+"""The `costbot` command: a thin layer over the core modules.
+
+Exit codes (a stable interface): 0 success; 2 bad usage or bad input, with one line on
+stderr naming the file, row or field; 1 anything else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shlex
+import sys
+from datetime import date
+from pathlib import Path
+
+from bot.config import ConfigError, load_config
+from bot.context import utc_today
+from bot.errors import InputError
+from bot.focus import SUPPORTED_VERSIONS
+from bot.periods import PeriodError
+from bot.store import db_path_from_env
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+log = logging.getLogger("costbot")
+
+
+class UsageProblem(ValueError):
+    """Bad usage or input found by a command: exit 2 with this one line."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="costbot", description="Cloud cost answers, digests and alerts in Slack."
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more detail")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    ingest = commands.add_parser("ingest", help="load cost data into the store")
+    sources = ingest.add_subparsers(dest="source", required=True, metavar="SOURCE")
+    focus = sources.add_parser("focus", help="FOCUS 1.0-1.2 files: CSV, CSV.gz, Parquet, s3://")
+    focus.add_argument("paths", nargs="+", metavar="PATH", help="files, directories, s3:// URIs")
+    focus.add_argument(
+        "--focus-version",
+        help=f"the FOCUS version of the files, if known ({', '.join(SUPPORTED_VERSIONS)}); "
+        "detected from the columns otherwise",
+    )
+    metrics = sources.add_parser("metrics", help="daily business metrics CSV for /unitcost")
+    metrics.add_argument("path", metavar="PATH", help="CSV with columns date,metric,scope,value")
+
+    demo = commands.add_parser("demo", help="build the demo organisation and an HTML preview")
+    demo.add_argument("--out", default="demo-out", help="output directory (default demo-out/)")
+    demo.add_argument("--seed", type=int, default=7, help="random seed of the demo data")
+
+    serve = commands.add_parser("serve", help="run the Slack app (HTTP or Socket Mode)")
+    serve.add_argument("--port", type=int, help="HTTP port (default $PORT or 3000)")
+    serve.add_argument("--demo", action="store_true", help="serve the demo organisation")
+    serve.add_argument("--no-scheduler", action="store_true", help="do not run scheduled jobs")
+
+    ask = commands.add_parser("ask", help='run a slash command locally: "/cost team payments"')
+    ask.add_argument("command_line", metavar='"/cost ..."', help="the slash command and its text")
+    ask.add_argument("--json", action="store_true", help="print the Slack payload as JSON")
+    ask.add_argument("--user", help="Slack user id of the asker")
+    ask.add_argument("--channel", help="Slack channel id (or #name) it is asked in")
+    ask.add_argument("--today", type=date.fromisoformat, help=argparse.SUPPRESS)
+    ask.add_argument("--save-chart", metavar="PNG", help="write the answer's chart to this file")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return _run(args)
+    except (UsageProblem, ConfigError, InputError, PeriodError) as problem:
+        print(f"costbot: {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return EXIT_ERROR
+    except Exception as error:  # the last line of defence: one line, details in the log
+        log.debug("unexpected error", exc_info=True)
+        print(f"costbot: error: {type(error).__name__}: {error}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.command == "ingest":
+        return _ingest(args)
+    if args.command == "demo":
+        return _demo(args)
+    if args.command == "serve":
+        return _serve(args)
+    if args.command == "ask":
+        return _ask(args)
+    raise UsageProblem(f"unknown command {args.command}")
+
+
+def _ingest(args: argparse.Namespace) -> int:
+    config = load_config()
+    if args.source == "focus":
+        from bot.ingest import ingest_focus
+
+        if args.focus_version and args.focus_version not in SUPPORTED_VERSIONS:
+            raise UsageProblem(
+                f"--focus-version {args.focus_version}: unknown FOCUS version; "
+                f"supported: {', '.join(SUPPORTED_VERSIONS)}"
+            )
+        report = ingest_focus(
+            args.paths, config, db_path_from_env(), declared_version=args.focus_version
+        )
+        print(report.summary())
+        return EXIT_OK
+    from bot.business_metrics import ingest_metrics
+
+    rows = ingest_metrics(Path(args.path), db_path_from_env())
+    print(f"Loaded {rows:,} business metric values from {args.path}")
+    return EXIT_OK
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from bot.demo import run_demo
+
+    print(run_demo(Path(args.out), seed=args.seed))
+    return EXIT_OK
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from bot.app import build_app
+    from bot.context import AppContext
+    from bot.server import resolve_port, serve_http, serve_socket_mode
+
+    if args.demo:
+        from bot.demo import build_demo_store
+
+        store = build_demo_store(Path("demo-out"))
+        context = AppContext(config=store.config, db_path=str(store.db_path))
+        log.info("serving the demo organisation from %s", store.db_path)
+    else:
+        context = AppContext(config=load_config(), db_path=str(db_path_from_env()))
+    if not os.environ.get("SLACK_BOT_TOKEN"):
+        raise UsageProblem("SLACK_BOT_TOKEN is not set (the app's xoxb- bot token)")
+    if not args.no_scheduler:
+        log.info("no scheduled jobs are defined yet; the scheduler has nothing to run")
+    app_token = os.environ.get("SLACK_APP_TOKEN")
+    if app_token:
+        app = build_app(context, signing_secret=os.environ.get("SLACK_SIGNING_SECRET") or "-")
+        serve_socket_mode(app, app_token)
+    else:
+        if not os.environ.get("SLACK_SIGNING_SECRET"):
+            raise UsageProblem("SLACK_SIGNING_SECRET is not set (needed in HTTP mode)")
+        serve_http(build_app(context), resolve_port(args.port))
+    return EXIT_OK
+
+
+def _ask(args: argparse.Namespace) -> int:
+    from bot.cost_command import Asker, answer_cost
+    from bot.plaintext import payload_as_text
+    from bot.store import open_store
+
+    try:
+        words = shlex.split(args.command_line)
+    except ValueError as problem:
+        raise UsageProblem(f"cannot parse the command line: {problem}") from None
+    if not words or words[0] != "/cost":
+        raise UsageProblem('ask runs a slash command, e.g. costbot ask "/cost team payments"')
+    db_path = db_path_from_env()
+    if not db_path.exists():
+        raise UsageProblem(f"{db_path}: no cost store yet; run `costbot ingest focus` first")
+    config = load_config()
+    channel = args.channel or None
+    asker = Asker(
+        user_id=args.user,
+        channel_id=None if channel and channel.startswith("#") else channel,
+        channel_name=channel if channel and channel.startswith("#") else None,
+    )
+    db = open_store(db_path)
+    try:
+        reply = answer_cost(
+            " ".join(words[1:]),
+            db=db,
+            config=config,
+            today=args.today or utc_today(),
+            asker=asker,
+            with_chart=bool(args.save_chart),
+        )
+    finally:
+        db.close()
+    if args.save_chart and reply.chart:
+        Path(args.save_chart).write_bytes(reply.chart.png)
+    if args.json:
+        print(json.dumps(reply.payload, indent=2, ensure_ascii=False))
+    else:
+        print(payload_as_text(reply.payload))
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())
