@@ -1,0 +1,47 @@
+from datetime import date
+
+import pytest
+
+from bot.periods import PeriodError, parse_period
+
+TODAY = date(2026, 11, 27)  # data is complete through Nov 26
+
+
+@pytest.mark.parametrize(
+    ("text", "label", "previous"),
+    [
+        (None, "Nov 1 – Nov 26, 2026", "Oct 1 – Oct 26, 2026"),
+        ("mtd", "Nov 1 – Nov 26, 2026", "Oct 1 – Oct 26, 2026"),
+        ("last-month", "Oct 1 – Oct 31, 2026", "Sep 1 – Sep 30, 2026"),
+        ("2026-02", "Feb 1 – Feb 28, 2026", "Jan 1 – Jan 31, 2026"),
+        ("2026-03", "Mar 1 – Mar 31, 2026", "Feb 1 – Feb 28, 2026"),
+        ("7d", "Nov 20 – Nov 26, 2026", "Nov 13 – Nov 19, 2026"),
+        ("30d", "Oct 28 – Nov 26, 2026", "Sep 28 – Oct 27, 2026"),
+        ("90d", "Aug 29 – Nov 26, 2026", "May 31 – Aug 28, 2026"),
+        ("qtd", "Oct 1 – Nov 26, 2026", "Jul 1 – Aug 26, 2026"),
+        ("ytd", "Jan 1 – Nov 26, 2026", "Jan 1 – Nov 26, 2025"),
+    ],
+)
+def test_periods_spell_out_their_dates(text, label, previous):
+    period = parse_period(text, TODAY)
+    assert period.label == label
+    assert period.previous().label == previous
+
+
+def test_rolling_previous_period_has_equal_length():
+    period = parse_period("30d", TODAY)
+    assert period.days == period.previous().days == 30
+
+
+def test_mtd_on_the_first_is_the_whole_previous_month():
+    assert parse_period("mtd", date(2026, 12, 1)).label == "Nov 1 – Nov 30, 2026"
+
+
+def test_year_boundary_label():
+    assert parse_period("7d", date(2026, 1, 3)).label == "Dec 27, 2025 – Jan 2, 2026"
+
+
+@pytest.mark.parametrize("text", ["yesterday", "2026-13", "0d", "999d", "2027-01", "last month"])
+def test_bad_periods_are_rejected_with_the_list_of_periods(text):
+    with pytest.raises(PeriodError):
+        parse_period(text, TODAY)

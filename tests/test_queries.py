@@ -1,0 +1,86 @@
+"""The query module over a small hand-made store: totals, previous period, breakdowns,
+daily series, name resolution."""
+
+from datetime import date
+
+import pytest
+
+from bot import queries
+from bot.periods import parse_period
+from bot.queries import UNTAGGED, Scope
+from bot.store import open_store
+
+TODAY = date(2026, 11, 27)
+
+
+@pytest.fixture
+def db():
+    store = open_store(":memory:")
+    rows = [
+        # date, team, service, account, micros
+        ("2026-11-02", "payments", "Amazon EC2", "222", 10_000_000),
+        ("2026-11-02", "payments", "Amazon RDS", "222", 5_250_000),
+        ("2026-11-03", "search", "Amazon EC2", "333", 7_005_000),
+        ("2026-11-03", None, "Amazon S3", "333", 1_000_001),
+        ("2026-10-02", "payments", "Amazon EC2", "222", 8_000_000),
+        ("2026-10-30", "payments", "Amazon EC2", "222", 99_000_000),  # outside Oct 1-26
+    ]
+    store["daily_cost"].insert_all(
+        {
+            "date": d,
+            "provider": "AWS",
+            "billing_account_id": "111",
+            "account_id": acct,
+            "team": team,
+            "service": svc,
+            "billing_period": d[:7],
+            "effective_micros": micros,
+            "billed_micros": micros + 1,
+            "list_micros": micros + 2,
+        }
+        for d, team, svc, acct, micros in rows
+    )
+    store["accounts"].insert(
+        {"provider": "AWS", "account_id": "222", "name": "acme-prod", "kind": "sub"}
+    )
+    return store
+
+
+def test_totals_by_scope_and_metric(db):
+    mtd = parse_period("mtd", TODAY)
+    assert queries.total(db, mtd) == 23_255_001
+    assert queries.total(db, mtd, Scope(team="payments")) == 15_250_000
+    assert queries.total(db, mtd, Scope(team=UNTAGGED)) == 1_000_001
+    assert queries.total(db, mtd, Scope(service="Amazon EC2")) == 17_005_000
+    assert queries.total(db, mtd, Scope(account="222"), metric="billed") == 15_250_002
+    assert queries.total(db, mtd.previous(), Scope(team="payments")) == 8_000_000
+
+
+def test_breakdown_and_compare(db):
+    mtd = parse_period("mtd", TODAY)
+    assert [(s.name, s.micros) for s in queries.breakdown(db, mtd, "team")] == [
+        ("payments", 15_250_000),
+        ("search", 7_005_000),
+        (UNTAGGED, 1_000_001),
+    ]
+    assert len(queries.breakdown(db, mtd, "team", limit=1)) == 1
+    changes = {c.name: (c.current, c.previous) for c in queries.compare(db, mtd, "team")}
+    assert changes["payments"] == (15_250_000, 8_000_000)
+    assert changes["search"] == (7_005_000, 0)
+
+
+def test_daily_series_fills_every_day(db):
+    period = parse_period("7d", date(2026, 11, 5))
+    series = queries.daily_series(db, period, Scope(team="payments"))
+    assert [d for d, _ in series] == period.dates()
+    assert dict(series)[date(2026, 11, 2)] == 15_250_000
+    assert sum(a for _, a in series) == 15_250_000 + 99_000_000  # Oct 30 is in Oct 29 - Nov 4
+
+
+def test_name_resolution(db):
+    assert queries.resolve_account(db, "ACME-PROD") == "222"
+    assert queries.resolve_account(db, "333") == "333"
+    assert queries.resolve_account(db, "nope") is None
+    assert queries.resolve_service(db, "amazon rds") == "Amazon RDS"
+    assert queries.resolve_service(db, "Amazon") is None  # ambiguous
+    assert queries.closest("paymnts", ["payments", "search"]) == ["payments"]
