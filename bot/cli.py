@@ -190,12 +190,14 @@ def _ask(args: argparse.Namespace) -> int:
         )
     finally:
         db.close()
+    payload = reply.payload
     if args.save_chart and reply.chart:
         Path(args.save_chart).write_bytes(reply.chart.png)
+        payload = reply.without_chart(f"Chart saved to {args.save_chart}")
     if args.json:
-        print(json.dumps(reply.payload, indent=2, ensure_ascii=False))
+        print(json.dumps(payload, indent=2, ensure_ascii=False))
     else:
-        print(payload_as_text(reply.payload))
+        print(payload_as_text(payload))
     return EXIT_OK
 
 

@@ -11,6 +11,7 @@ import sqlite_utils
 from bot import blocks, queries
 from bot.config import Config
 from bot.cost_render import (
+    CHART_PLACEHOLDER,
     Reply,
     render_notice,
     render_ranking,
@@ -166,18 +167,18 @@ def _service_answer(db, config, today, name, period_text, chart) -> Reply:
 
 
 def _account_answer(db, config, today, name, period_text, chart) -> Reply:
-    account = queries.resolve_account(db, name)
-    if account is None:
-        names = queries.account_names(db)
-        candidates = queries.known_values(db, "account")
-        candidates += [names[a] for a in candidates if names.get(a)]
+    scope = queries.resolve_account(db, name)
+    names = queries.account_names(db)
+    if scope is None:
+        candidates = sorted(names.values()) + queries.known_values(db, "account")
         raise _did_you_mean("account", name, candidates)
-    label = queries.account_names(db).get(account)
+    account = scope.account or scope.billing_account
+    label = names.get(account)
     summary = summarise(
         db,
         subject_kind="account",
         subject=f"{label} ({account})" if label and label != account else account,
-        scope=Scope(account=account),
+        scope=scope,
         period=parse_period(period_text, today),
         breakdown_by="team",
         metric=config.cost_metric,
@@ -186,7 +187,9 @@ def _account_answer(db, config, today, name, period_text, chart) -> Reply:
 
 
 def _with_chart(summary, chart: bool) -> Reply:
-    return Reply(render_summary(summary), summary_chart(summary) if chart else None)
+    if not chart:
+        return Reply(render_summary(summary))
+    return Reply(render_summary(summary, CHART_PLACEHOLDER), summary_chart(summary))
 
 
 def _top_answer(db, config, today, words: list[str], chart: bool) -> Reply:
@@ -221,6 +224,7 @@ def _top_answer(db, config, today, words: list[str], chart: bool) -> Reply:
         total_micros,
         config.cost_metric,
         coverage[1] if coverage else None,
+        chart_file_id=CHART_PLACEHOLDER if chart else None,
     )
     return Reply(payload, build_ranking_chart(by, period, changes) if chart else None)
 

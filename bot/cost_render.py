@@ -29,9 +29,14 @@ class Chart:
     filename: str
 
 
+# Stands in for the chart's Slack file id until the handler has uploaded it.
+CHART_PLACEHOLDER = "costbot-chart"
+
+
 @dataclass
 class Reply:
-    """One answer: the Slack payload, and the chart to upload beside it (if any)."""
+    """One answer: the Slack payload, and the chart to upload beside it (if any). The
+    payload's image block points at CHART_PLACEHOLDER until the chart is uploaded."""
 
     payload: dict[str, Any]
     chart: Chart | None = None
@@ -40,12 +45,35 @@ class Reply:
     def text(self) -> str:
         return self.payload["text"]
 
+    def with_chart_file(self, file_id: str) -> dict[str, Any]:
+        """The payload with the image block pointing at the uploaded file."""
+        return _map_chart_blocks(
+            self.payload, lambda block: {**block, "slack_file": {"id": file_id}}
+        )
+
+    def without_chart(self, note: str) -> dict[str, Any]:
+        """The payload with the image block replaced by a note saying why it is missing."""
+        return _map_chart_blocks(self.payload, lambda _: blocks.context([note]))
+
+
+def _map_chart_blocks(payload: dict[str, Any], change) -> dict[str, Any]:
+    new_blocks = [
+        change(block)
+        if block.get("type") == "image"
+        and block.get("slack_file", {}).get("id") == CHART_PLACEHOLDER
+        else block
+        for block in payload.get("blocks", [])
+    ]
+    return {**payload, "blocks": new_blocks}
+
 
 def period_line(period: Period) -> str:
     return f"{period.title}: {period.label}"
 
 
 def _change_text(change: Change) -> str:
+    if change.previous == 0 and change.current:
+        return "new this period"
     return format_change(change.current, change.previous)
 
 

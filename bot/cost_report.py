@@ -75,7 +75,11 @@ def summarise(
     monthly_budget_micros: int | None = None,
 ) -> CostSummary:
     previous = period.previous()
-    changes = queries.compare(db, period, breakdown_by, scope, metric)
+    changes = [
+        c
+        for c in queries.compare(db, period, breakdown_by, scope, metric)
+        if c.current or c.previous
+    ]
     coverage = queries.data_range(db)
     data_through = coverage[1] if coverage else None
     return CostSummary(

@@ -40,11 +40,11 @@ def format_usd_short(micros: int) -> str:
 
 
 def format_change(current: int, previous: int) -> str:
-    """`+$120.00 (+4.5%)`; the percentage is omitted when there is nothing to compare with."""
+    """`+$120.00 (+4.5%)`; no percentage when the previous amount is zero."""
     delta = current - previous
     sign = "+" if delta >= 0 else "-"
     amount = f"{sign}{format_usd(abs(delta))}"
     if previous == 0:
-        return f"{amount} (no spend in the previous period)" if current else amount
+        return amount
     pct = Decimal(delta) * 100 / Decimal(abs(previous))
     return f"{amount} ({sign}{abs(pct):.1f}%)"

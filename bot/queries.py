@@ -34,6 +34,7 @@ class Scope:
     team: str | None = None
     service: str | None = None
     account: str | None = None
+    billing_account: str | None = None
 
     def where(self) -> tuple[str, list[str]]:
         clauses, params = [], []
@@ -48,6 +49,9 @@ class Scope:
         if self.account is not None:
             clauses.append("account_id = ?")
             params.append(self.account)
+        if self.billing_account is not None:
+            clauses.append("billing_account_id = ?")
+            params.append(self.billing_account)
         return (" AND ".join(clauses) or "1 = 1"), params
 
 
@@ -166,15 +170,19 @@ def account_names(db: sqlite_utils.Database) -> dict[str, str]:
     return {r[0]: r[1] for r in db.execute("SELECT account_id, name FROM accounts")}
 
 
-def resolve_account(db: sqlite_utils.Database, text: str) -> str | None:
-    """An account id, or an account name in any case, to the account id the store uses."""
-    wanted = text.strip()
-    ids = set(known_values(db, "account"))
-    if wanted in ids:
-        return wanted
-    for account_id, name in account_names(db).items():
-        if name and name.lower() == wanted.lower() and account_id in ids:
-            return account_id
+def resolve_account(db: sqlite_utils.Database, text: str) -> Scope | None:
+    """An account id or name (any case) to the scope that selects it: a sub-account
+    (AWS linked account, Azure subscription, GCP project) or a whole billing account."""
+    wanted = text.strip().lower()
+    names = {
+        r[0]: (r[1] or "", r[2]) for r in db.execute("SELECT account_id, name, kind FROM accounts")
+    }
+    for column, make in (("account_id", "account"), ("billing_account_id", "billing_account")):
+        ids = [r[0] for r in db.execute(f"SELECT DISTINCT {column} FROM daily_cost")]
+        for account_id in ids:
+            name = names.get(account_id, ("", ""))[0]
+            if account_id and wanted in (account_id.lower(), name.lower()):
+                return Scope(**{make: account_id})
     return None
 
 

@@ -78,8 +78,9 @@ def test_daily_series_fills_every_day(db):
 
 
 def test_name_resolution(db):
-    assert queries.resolve_account(db, "ACME-PROD") == "222"
-    assert queries.resolve_account(db, "333") == "333"
+    assert queries.resolve_account(db, "ACME-PROD") == Scope(account="222")
+    assert queries.resolve_account(db, "333") == Scope(account="333")
+    assert queries.resolve_account(db, "111") == Scope(billing_account="111")
     assert queries.resolve_account(db, "nope") is None
     assert queries.resolve_service(db, "amazon rds") == "Amazon RDS"
     assert queries.resolve_service(db, "Amazon") is None  # ambiguous
