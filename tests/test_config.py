@@ -1,0 +1,57 @@
+from pathlib import Path
+
+import pytest
+
+from bot.config import Config, ConfigError, load_config, parse_config
+
+ROOT = Path(__file__).parent.parent
+
+
+def test_example_config_is_valid_and_documented():
+    config = load_config(ROOT / "costbot.example.yml")
+    payments = config.team("PAY")
+    assert payments is not None and payments.name == "payments"
+    assert payments.monthly_budget_micros == 42_000_000_000
+    assert config.canonical_team("Platform  Engineering") == "platform"
+    assert config.cost_metric == "effective"
+    assert config.team_for_channel(None, "#team-platform").name == "platform"
+
+
+def test_no_config_file_means_defaults(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("COSTBOT_CONFIG", raising=False)
+    config = load_config()
+    assert config == Config()
+    assert config.tag_keys == ("Team",)
+    assert config.canonical_team("Some-Team") == "some-team"
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"teams": [{"name": "a", "budget": 1}]}, "teams.0: Additional properties"),
+        ({"cost_metric": "blended"}, "cost_metric: 'blended' is not one of"),
+        ({"teams": [{"name": "a", "timezone": "Mars/Base"}]}, "unknown time zone 'Mars/Base'"),
+        ({"teams": [{"name": "a", "monthly_budget": "lots"}]}, "monthly_budget 'lots' is not"),
+        (
+            {"teams": [{"name": "a", "aliases": ["x"]}, {"name": "b", "aliases": ["X"]}]},
+            "'X' already names team 'a'",
+        ),
+        ({"shared_costs": {"allocation": "usage"}}, "usage_metric is required"),
+    ],
+)
+def test_bad_config_fails_with_one_line_naming_the_field(data, message):
+    with pytest.raises(ConfigError) as caught:
+        parse_config(data, "costbot.yml")
+    assert message in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_bad_yaml_and_missing_explicit_file(tmp_path, monkeypatch):
+    broken = tmp_path / "broken.yml"
+    broken.write_text("teams:\n  - name: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(broken)
+    monkeypatch.setenv("COSTBOT_CONFIG", str(tmp_path / "missing.yml"))
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config()
