@@ -133,6 +133,11 @@ def _team_answer(
     chart: bool,
 ) -> Reply:
     team = _known_team(db, config, name)
+    if team is None and period_text is None and " " in name:
+        # `team payments yesterday`: a known team followed by something that is not a period.
+        head, last = name.rsplit(" ", 1)
+        if _known_team(db, config, head):
+            parse_period(last, today)
     if team is None:
         candidates = _known_teams(db, config) + [a for t in config.teams for a in t.aliases]
         raise _did_you_mean("team", name, candidates)
