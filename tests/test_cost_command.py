@@ -41,7 +41,7 @@ def store(tmp_path_factory):
     return charges, db_path, focus
 
 
-def ask(store, text, asker=Asker(), with_chart=False):
+def ask(store, text, asker=None, with_chart=False):
     _, db_path, _ = store
     db = open_store(db_path)
     try:
