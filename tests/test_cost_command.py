@@ -46,7 +46,7 @@ def ask(store, text, asker=None, with_chart=False):
     db = open_store(db_path)
     try:
         return answer_cost(
-            text, db=db, config=CONFIG, today=TODAY, asker=asker, with_chart=with_chart
+            text, db=db, config=CONFIG, today=TODAY, asker=asker or Asker(), with_chart=with_chart
         )
     finally:
         db.close()
