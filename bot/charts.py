@@ -1,0 +1,252 @@
+"""PNG charts for Slack, rendered with matplotlib's object-oriented API.
+
+Bolt runs listeners on worker threads, and pyplot keeps global state (current figure, rcParams
+edits), so nothing here imports pyplot: each chart builds its own `Figure` on an Agg canvas and
+every style choice is passed explicitly instead of through global rcParams.
+
+Charts are a plain function of their data: the same input gives the same PNG bytes.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from datetime import date
+
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.dates import DayLocator, MonthLocator, WeekdayLocator, date2num, num2date
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+from bot.money import MICROS_PER_DOLLAR, format_usd, format_usd_short
+
+# 8 x 3.33 inches at 150 dpi: 1200 x 500 px, wide enough for 400 days and sharp on retina
+# screens, while fonts stay big enough to read in Slack's scaled-down preview.
+FIGURE_SIZE_INCHES = (8.0, 500 / 150)
+DPI = 150
+
+COST_COLOR = "#3b6fb6"
+CREDIT_COLOR = "#2e9e6b"
+BUDGET_COLOR = "#d1495b"
+COMPARISON_COLOR = "#8a8f98"
+TEXT_COLOR = "#1d1c1d"
+MUTED_COLOR = "#616061"
+GRID_COLOR = "#e8e8e8"
+TITLE_SIZE = 11
+LABEL_SIZE = 8
+NO_COST_TEXT = "No cost in this period"
+# Fixed margins instead of tight/constrained layout: cheaper, and identical framing per chart.
+MARGINS = {"left": 0.085, "right": 0.985, "top": 0.88, "bottom": 0.12}
+RANKING_LABEL_MAX = 28
+BARS_MAX_DAYS = 93  # beyond about a quarter, daily bars get too thin to read
+
+
+def _plain(text: str) -> str:
+    """Escape `$` so names and amounts are never parsed as matplotlib mathtext."""
+    return text.replace("$", r"\$")
+
+
+def _dollars(micros: int) -> float:
+    return micros / MICROS_PER_DOLLAR
+
+
+def _short_amount(micros: int) -> str:
+    """`$1.2k`, with the sign in front (`-$40`) for credits."""
+    return ("-" if micros < 0 else "") + format_usd_short(abs(micros))
+
+
+def _axis_amount(dollars: float, axis_max: float) -> str:
+    """Tick label: `$1.2k` style, but with cents when the whole axis is under $10."""
+    if abs(axis_max) < 10:
+        text = f"${abs(dollars):,.2f}"
+    else:
+        text = _short_amount(round(abs(dollars) * MICROS_PER_DOLLAR))
+    return _plain(("-" if dollars < 0 else "") + text)
+
+
+def _new_figure() -> tuple[Figure, Axes]:
+    figure = Figure(figsize=FIGURE_SIZE_INCHES, dpi=DPI, facecolor="white")
+    FigureCanvasAgg(figure)
+    figure.subplots_adjust(**MARGINS)
+    return figure, figure.add_subplot()
+
+
+def _style_axes(axes: Axes, title: str, *, value_axis: str) -> None:
+    axes.set_title(_plain(title), loc="left", fontsize=TITLE_SIZE, color=TEXT_COLOR, pad=10)
+    for side in ("top", "right"):
+        axes.spines[side].set_visible(False)
+    for side in ("left", "bottom"):
+        axes.spines[side].set_color("#bbbbbb")
+    axes.tick_params(labelsize=LABEL_SIZE, colors=MUTED_COLOR, length=3)
+    axes.grid(axis=value_axis, color=GRID_COLOR, linewidth=0.8)
+    axes.set_axisbelow(True)
+
+
+def _to_png(figure: Figure) -> bytes:
+    buffer = io.BytesIO()
+    # No "Software" metadata: keeps the bytes identical across matplotlib patch versions.
+    figure.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
+    return buffer.getvalue()
+
+
+def _no_cost_chart(title: str) -> bytes:
+    figure, axes = _new_figure()
+    axes.set_axis_off()
+    axes.set_title(_plain(title), loc="left", fontsize=TITLE_SIZE, color=TEXT_COLOR, pad=10)
+    axes.text(
+        0.5, 0.5, NO_COST_TEXT, ha="center", va="center", fontsize=14, color=MUTED_COLOR,
+        transform=axes.transAxes,
+    )  # fmt: skip
+    return _to_png(figure)
+
+
+def _format_day(value: float, _position: int) -> str:
+    day = num2date(value)
+    return f"{day:%b} {day.day}"
+
+
+def _set_date_axis(axes: Axes, span_days: int) -> None:
+    """Short "Oct 3" labels, about 6 to 14 of them whatever the span (7 to 400+ days)."""
+    if span_days <= 14:
+        locator = DayLocator()
+    elif span_days <= 45:
+        locator = DayLocator(interval=max(2, span_days // 10))
+    elif span_days <= 120:
+        locator = WeekdayLocator(byweekday=0)  # Mondays: weekly digests start there
+    elif span_days <= 240:
+        locator = MonthLocator(bymonthday=(1, 15))
+    else:
+        locator = MonthLocator()
+    axes.xaxis.set_major_locator(locator)
+    axes.xaxis.set_major_formatter(FuncFormatter(_format_day))
+
+
+def _set_amount_axis(axes: Axes, axis: str, values: Sequence[float]) -> None:
+    largest = max((abs(value) for value in values), default=0.0)
+    formatter = FuncFormatter(lambda value, _pos: _axis_amount(value, largest))
+    target = axes.yaxis if axis == "y" else axes.xaxis
+    locator = MaxNLocator(nbins=5, min_n_ticks=3)
+    target.set_major_locator(locator)
+    target.set_major_formatter(formatter)
+    # With credits, extend the axis down to a round tick so the negative side gets a label too.
+    low, high = axes.get_ylim() if axis == "y" else axes.get_xlim()
+    if low < 0:
+        bottom = min(locator.tick_values(low, high)[0], low)
+        (axes.set_ylim if axis == "y" else axes.set_xlim)(bottom, high)
+
+
+def daily_cost_chart(
+    days: list[date],
+    amounts_micros: list[int],
+    title: str,
+    *,
+    budget_daily_micros: int | None = None,
+    comparison: list[int] | None = None,
+    comparison_label: str | None = None,
+) -> bytes:
+    """Daily cost bars (credits in green, below zero), with optional budget and comparison lines.
+
+    `comparison[i]` is the previous period's cost on the i-th day of that period; it is drawn
+    against `days[i]` so the two periods overlay, and any excess days are dropped.
+    """
+    if len(days) != len(amounts_micros):
+        raise ValueError(f"{len(days)} days but {len(amounts_micros)} amounts")
+    if not days or (not any(amounts_micros) and not any(comparison or ())):
+        return _no_cost_chart(title)
+
+    figure, axes = _new_figure()
+    _style_axes(axes, title, value_axis="y")
+    x = date2num(days)
+    dollars = [_dollars(amount) for amount in amounts_micros]
+    if len(days) <= BARS_MAX_DAYS:
+        colors = [CREDIT_COLOR if amount < 0 else COST_COLOR for amount in amounts_micros]
+        axes.bar(x, dollars, width=0.8, color=colors, linewidth=0)
+    else:
+        # Hundreds of bars would be 1-2 px each and one artist per bar is slow to draw: a
+        # stepped area looks the same and is a single artist.
+        positive = [max(value, 0.0) for value in dollars]
+        negative = [min(value, 0.0) for value in dollars]
+        axes.fill_between(x, positive, step="mid", color=COST_COLOR, lw=0)
+        if min(negative) < 0:
+            axes.fill_between(x, negative, step="mid", color=CREDIT_COLOR, lw=0)
+    plotted = list(dollars)
+
+    if comparison:
+        overlap = min(len(comparison), len(days))
+        previous = [_dollars(amount) for amount in comparison[:overlap]]
+        label = _plain(comparison_label or "Previous period")
+        axes.plot(x[:overlap], previous, color=COMPARISON_COLOR, linewidth=1.4, label=label)
+        plotted += previous
+    if budget_daily_micros is not None:
+        budget = _dollars(budget_daily_micros)
+        label = _plain(f"Budget {format_usd(budget_daily_micros)}/day")
+        axes.axhline(budget, color=BUDGET_COLOR, linestyle=(0, (5, 3)), linewidth=1.2, label=label)
+        plotted.append(budget)
+    if min(plotted) < 0:
+        axes.axhline(0, color="#999999", linewidth=0.8)
+
+    _set_amount_axis(axes, "y", plotted)
+    _set_date_axis(axes, (max(days) - min(days)).days + 1)
+    # At least a week wide, centred, so one or two days do not turn into giant bars.
+    padding = 0.7 + max(0.0, 7 - (max(x) - min(x) + 1)) / 2
+    axes.set_xlim(min(x) - padding, max(x) + padding)
+    has_credits = min(amounts_micros) < 0
+    if comparison or budget_daily_micros is not None or has_credits:
+        # Explicit handles: a bar chart's own legend entry takes the first bar's colour.
+        handles = [Patch(color=COST_COLOR, label="Daily cost")]
+        if has_credits:
+            handles.append(Patch(color=CREDIT_COLOR, label="Credits"))
+        handles += axes.get_legend_handles_labels()[0]
+        axes.legend(handles=handles, loc="upper left", fontsize=LABEL_SIZE, frameon=False, ncols=4)
+        axes.set_ylim(top=axes.get_ylim()[1] * 1.15 if max(plotted) > 0 else None)
+    return _to_png(figure)
+
+
+def _short_label(label: str) -> str:
+    label = " ".join(label.split()) or "-"
+    return label if len(label) <= RANKING_LABEL_MAX else label[: RANKING_LABEL_MAX - 1] + "…"
+
+
+def ranking_bar_chart(
+    labels: list[str], amounts_micros: list[int], title: str, *, top_n: int = 10
+) -> bytes:
+    """Horizontal bars of the `top_n` largest amounts, biggest on top, each labelled `$1.2k`."""
+    if len(labels) != len(amounts_micros):
+        raise ValueError(f"{len(labels)} labels but {len(amounts_micros)} amounts")
+    if not any(amounts_micros):
+        return _no_cost_chart(title)
+
+    ranked = sorted(zip(labels, amounts_micros, strict=True), key=lambda row: -row[1])
+    shown = ranked[:top_n]
+    figure, axes = _new_figure()
+    # Room on the left for the longest label: about 0.6 em per character at LABEL_SIZE points.
+    longest = max(len(_short_label(label)) for label, _ in shown)
+    label_inches = 0.2 + longest * LABEL_SIZE * 0.6 / 72
+    figure.subplots_adjust(left=min(0.45, label_inches / FIGURE_SIZE_INCHES[0]), right=0.93)
+    _style_axes(axes, title, value_axis="x")
+
+    positions = range(len(shown))
+    dollars = [_dollars(amount) for _, amount in shown]
+    colors = [CREDIT_COLOR if amount < 0 else COST_COLOR for _, amount in shown]
+    axes.barh(positions, dollars, height=0.7, color=colors, linewidth=0)
+    axes.set_yticks(list(positions), [_plain(_short_label(label)) for label, _ in shown])
+    axes.invert_yaxis()
+    axes.tick_params(axis="y", length=0, labelcolor=TEXT_COLOR)
+    _set_amount_axis(axes, "x", dollars)
+    low, high = axes.get_xlim()
+    axes.set_xlim(min(low, 0), high * 1.12 if high > 0 else high)  # room for the value labels
+    for position, (_, amount) in zip(positions, shown, strict=True):
+        axes.annotate(
+            _plain(_short_amount(amount)), (_dollars(amount), position),
+            xytext=(4 if amount >= 0 else -4, 0), textcoords="offset points",
+            ha="left" if amount >= 0 else "right", va="center",
+            fontsize=LABEL_SIZE, color=TEXT_COLOR,
+        )  # fmt: skip
+    if len(ranked) > len(shown):
+        axes.text(
+            1.0, -0.1, f"+{len(ranked) - len(shown)} more not shown", transform=axes.transAxes,
+            ha="right", va="top", fontsize=LABEL_SIZE, color=MUTED_COLOR,
+        )  # fmt: skip
+    return _to_png(figure)
