@@ -131,6 +131,7 @@ def render_summary(summary: CostSummary, chart_file_id: str | None = None) -> di
     top_title = f"*Top {summary.breakdown_by}s* (change vs {summary.previous.label})"
     table = blocks.ranked_table(rows, empty_text="_No cost recorded in this period._")
     if summary.others:
+        noun = summary.breakdown_by if summary.others == 1 else f"{summary.breakdown_by}s"
         table += f"\n_…and {summary.others} more {noun}_"
     content.append(blocks.section(f"{top_title}\n{table}"))
     if chart_file_id:
