@@ -306,4 +306,3 @@ def _normalise_key(key: str) -> str:
     if key.startswith("user:"):
         key = key[5:]
     return re.sub(r"[\s_\-]+", "", key)
-
