@@ -20,10 +20,11 @@ from bot.context import utc_today
 from bot.errors import InputError
 from bot.focus import SUPPORTED_VERSIONS
 from bot.periods import PeriodError
+from bot.slack_client import MissingCredentialError
 from bot.store import db_path_from_env
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
-log = logging.getLogger("costbot")
+log = logging.getLogger(__name__)
 
 
 class UsageProblem(ValueError):
@@ -77,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         return _run(args)
-    except (UsageProblem, ConfigError, InputError, PeriodError) as problem:
+    except (UsageProblem, ConfigError, InputError, PeriodError, MissingCredentialError) as problem:
         print(f"costbot: {problem}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
@@ -130,6 +131,8 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from slack_bolt.error import BoltError
+
     from bot.app import build_app
     from bot.context import AppContext
     from bot.server import resolve_port, serve_http, serve_socket_mode
@@ -142,18 +145,17 @@ def _serve(args: argparse.Namespace) -> int:
         log.info("serving the demo organisation from %s", store.db_path)
     else:
         context = AppContext(config=load_config(), db_path=str(db_path_from_env()))
-    if not os.environ.get("SLACK_BOT_TOKEN"):
-        raise UsageProblem("SLACK_BOT_TOKEN is not set (the app's xoxb- bot token)")
+    app_token = os.environ.get("SLACK_APP_TOKEN")
+    try:
+        app = build_app(context, socket_mode=bool(app_token))
+    except BoltError as error:  # Slack refused the token at start (auth.test)
+        raise UsageProblem(f"Slack rejected the bot token: {error}") from None
     if not args.no_scheduler:
         log.info("no scheduled jobs are defined yet; the scheduler has nothing to run")
-    app_token = os.environ.get("SLACK_APP_TOKEN")
     if app_token:
-        app = build_app(context, signing_secret=os.environ.get("SLACK_SIGNING_SECRET") or "-")
         serve_socket_mode(app, app_token)
     else:
-        if not os.environ.get("SLACK_SIGNING_SECRET"):
-            raise UsageProblem("SLACK_SIGNING_SECRET is not set (needed in HTTP mode)")
-        serve_http(build_app(context), resolve_port(args.port))
+        serve_http(app, resolve_port(args.port))
     return EXIT_OK
 
 

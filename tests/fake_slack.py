@@ -1,0 +1,514 @@
+"""An in-process fake of the Slack Web API, spoken to over real HTTP.
+
+Modelled on slackapi/bolt-python's tests/mock_web_api_server: a ThreadingHTTPServer in a daemon
+thread. Point a WebClient at `FakeSlack.url` (the `fake_slack` fixture sets `SLACK_API_URL`), give
+payloads a `response_url(name)` on the fake, and every request is recorded for assertions. The
+fake also serves the upload URLs that `files.getUploadURLExternal` hands out, so
+`files_upload_v2` runs its three real steps against it.
+
+Wait for asynchronous effects with `wait_for(...)`, never with sleep.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+from slack_sdk.signature import SignatureVerifier
+
+BOT_TOKEN = "xoxb-test"
+SIGNING_SECRET = "test-secret"
+TEAM_ID = "T000TEST"
+TEAM_DOMAIN = "costbot-test"
+BOT_USER_ID = "U000BOT"
+BOT_ID = "B000BOT"
+API_APP_ID = "A000COSTBOT"
+
+# Methods recorded for requests that are not Web API calls.
+RESPONSE_URL = "response_url"
+UPLOAD = "upload"
+
+
+@dataclass(frozen=True)
+class RecordedCall:
+    """One request the fake received, whatever it answered (failed attempts are recorded too)."""
+
+    method: str  # a Web API method such as "chat.postMessage", or RESPONSE_URL / UPLOAD
+    path: str
+    headers: dict[str, str]  # lower-cased names
+    body: dict[str, Any]  # parsed form fields (one value each) or JSON; {} for raw uploads
+    raw: bytes
+    status: int  # the HTTP status the fake answered with
+    target: str = ""  # the response_url name or the upload's file id
+
+
+@dataclass
+class UploadedFile:
+    """A file going through files_upload_v2's steps: announced, uploaded, completed."""
+
+    file_id: str
+    filename: str
+    length: int
+    alt_txt: str | None = None
+    snippet_type: str | None = None
+    data: bytes | None = None  # set once bytes arrive at the upload URL
+    title: str | None = None  # set by files.completeUploadExternal
+    channel_id: str | None = None
+    initial_comment: str | None = None
+    thread_ts: str | None = None
+    completed: bool = False
+
+    def as_slack_file(self, base_url: str) -> dict[str, Any]:
+        return {
+            "id": self.file_id,
+            "name": self.filename,
+            "title": self.title or self.filename,
+            "size": len(self.data or b""),
+            "alt_txt": self.alt_txt,
+            "permalink": f"{base_url}files/{self.file_id}",
+            "channels": [self.channel_id] if self.channel_id else [],
+        }
+
+
+@dataclass
+class _Failure:
+    status: int
+    retry_after: int | None
+    times: int
+    error: str | None = None  # set for ok:false answers (HTTP 200)
+
+
+@dataclass
+class _Answer:
+    status: int
+    payload: dict[str, Any] | str
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class FakeSlack:
+    """The fake server. Use as a context manager, or `start()` / `stop()`.
+
+    Configure before or during a test:
+      - `channel_names[channel_id] = name` for conversations.info
+      - `not_in_channel.add(channel_id)`: posting or sharing a file there fails with not_in_channel
+      - `fail_next(method, status=429, retry_after=0, times=1)` / `fail_next(method, status=500)`
+      - `error_next(method, "channel_not_found")` for an HTTP 200 `{"ok": false}` answer
+      - `set_reply(method, payload)` to answer a method with a fixed payload
+    """
+
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self.channel_names: dict[str, str] = {}
+        self.not_in_channel: set[str] = set()
+        self._host = host
+        self._calls: list[RecordedCall] = []
+        self._files: dict[str, UploadedFile] = {}
+        self._failures: dict[str, list[_Failure]] = {}
+        self._fixed_replies: dict[str, dict[str, Any]] = {}
+        self._changed = threading.Condition()
+        self._file_numbers = itertools.count(1)
+        self._message_numbers = itertools.count(1)
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # ---- lifecycle
+
+    def start(self) -> FakeSlack:
+        handler = type("BoundFakeSlackHandler", (_FakeSlackHandler,), {"fake": self})
+        self._server = ThreadingHTTPServer((self._host, 0), handler)
+        self._server.daemon_threads = True
+        # A short poll interval: shutdown() waits for the loop's next poll.
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), name="fake-slack", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(5)
+            self._thread = None
+
+    def __enter__(self) -> FakeSlack:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        """http://127.0.0.1:PORT/ (with trailing slash)."""
+        if self._server is None:
+            raise RuntimeError("FakeSlack is not started")
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}/"
+
+    @property
+    def url(self) -> str:
+        """The Web API base URL, for SLACK_API_URL / WebClient(base_url=...)."""
+        return self.base_url + "api/"
+
+    def response_url(self, name: str = "default") -> str:
+        """A response_url for a payload; what `respond()` posts there is recorded under `name`."""
+        return f"{self.base_url}response/{name}"
+
+    # ---- configuration
+
+    def fail_next(
+        self, method: str, status: int = 429, retry_after: int | None = 0, times: int = 1
+    ) -> None:
+        """Answer the next `times` calls of `method` with HTTP `status` (429 carries
+        `Retry-After: retry_after`; keep it 0 so clients do not sleep). `method` may also be
+        UPLOAD or RESPONSE_URL."""
+        with self._changed:
+            self._failures.setdefault(method, []).append(
+                _Failure(status=status, retry_after=retry_after, times=times)
+            )
+
+    def error_next(self, method: str, error: str, times: int = 1) -> None:
+        """Answer the next `times` calls of `method` with HTTP 200 `{"ok": false, "error": ...}`."""
+        with self._changed:
+            self._failures.setdefault(method, []).append(
+                _Failure(status=200, retry_after=None, times=times, error=error)
+            )
+
+    def set_reply(self, method: str, payload: dict[str, Any]) -> None:
+        """Answer every later call of `method` with `payload` (HTTP 200)."""
+        with self._changed:
+            self._fixed_replies[method] = payload
+
+    # ---- inspection
+
+    def calls(self, method: str | None = None) -> list[RecordedCall]:
+        with self._changed:
+            return [c for c in self._calls if method is None or c.method == method]
+
+    def wait_for(
+        self,
+        predicate_or_method: str | Callable[[RecordedCall], bool],
+        timeout: float = 10.0,
+    ) -> RecordedCall:
+        """The first recorded call matching a method name or a predicate, waiting for it to
+        arrive for up to `timeout` seconds; AssertionError naming what did arrive otherwise."""
+        return self.wait_for_count(predicate_or_method, 1, timeout)[0]
+
+    def wait_for_count(
+        self,
+        predicate_or_method: str | Callable[[RecordedCall], bool],
+        count: int,
+        timeout: float = 10.0,
+    ) -> list[RecordedCall]:
+        """Like `wait_for`, until at least `count` matching calls have arrived; returns them."""
+        if isinstance(predicate_or_method, str):
+            method = predicate_or_method
+
+            def matches(call: RecordedCall) -> bool:
+                return call.method == method
+
+            wanted = f"{method} call(s)"
+        else:
+            matches = predicate_or_method
+            wanted = f"call(s) matching {getattr(matches, '__name__', matches)!r}"
+
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                found = [c for c in self._calls if matches(c)]
+                if len(found) >= count:
+                    return found
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    seen = [f"{c.method} {c.target}".strip() for c in self._calls]
+                    raise AssertionError(
+                        f"{len(found)} of {count} {wanted} within {timeout}s; received: {seen}"
+                    )
+                self._changed.wait(remaining)
+
+    def responses_posted(self, name: str | None = None) -> list[dict[str, Any]]:
+        """Bodies posted to response URLs (by `respond()`), oldest first, optionally for one
+        name; failed attempts are left out."""
+        return [
+            c.body
+            for c in self.calls(RESPONSE_URL)
+            if c.status == 200 and (name is None or c.target == name)
+        ]
+
+    def uploaded_files(self) -> list[UploadedFile]:
+        """Files whose bytes reached their upload URL, in the order they were announced."""
+        with self._changed:
+            return [f for f in self._files.values() if f.data is not None]
+
+    # ---- request handling (called on the server's threads)
+
+    def _handle(self, request: BaseHTTPRequestHandler, raw: bytes) -> None:
+        path = urlsplit(request.path).path
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        if path.startswith("/api/"):
+            method, target = path[len("/api/") :], ""
+        elif path.startswith("/response/"):
+            method, target = RESPONSE_URL, path[len("/response/") :]
+        elif path.startswith("/upload/"):
+            method, target = UPLOAD, path[len("/upload/") :]
+        else:
+            method, target = "unknown", path
+        body = {} if method == UPLOAD else _parse_body(headers.get("content-type", ""), raw)
+
+        with self._changed:
+            answer = self._injected_failure(method) or self._answer(
+                method, target, headers, body, raw
+            )
+            self._calls.append(
+                RecordedCall(method, path, headers, body, raw, answer.status, target)
+            )
+            self._changed.notify_all()
+        _send(request, answer)
+
+    def _injected_failure(self, method: str) -> _Answer | None:
+        queue = self._failures.get(method)
+        if not queue:
+            return None
+        failure = queue[0]
+        failure.times -= 1
+        if failure.times <= 0:
+            queue.pop(0)
+        if failure.error is not None:
+            return _Answer(200, {"ok": False, "error": failure.error})
+        headers = {}
+        if failure.status == 429:
+            headers["Retry-After"] = str(failure.retry_after or 0)
+            return _Answer(429, {"ok": False, "error": "ratelimited"}, headers)
+        return _Answer(failure.status, {"ok": False, "error": "fatal_error"}, headers)
+
+    def _answer(
+        self,
+        method: str,
+        target: str,
+        headers: dict[str, str],
+        body: dict[str, Any],
+        raw: bytes,
+    ) -> _Answer:
+        if method == RESPONSE_URL:
+            return _Answer(200, "ok")
+        if method == UPLOAD:
+            uploaded = self._files.get(target)
+            if uploaded is None:
+                return _Answer(404, "unknown upload")
+            uploaded.data = raw
+            return _Answer(200, f"OK - {len(raw)}")
+        if method == "unknown":
+            return _Answer(404, {"ok": False, "error": "not_found"})
+        if not headers.get("authorization", "").startswith("Bearer ") and not body.get("token"):
+            return _Answer(200, {"ok": False, "error": "not_authed"})
+        if method in self._fixed_replies:
+            return _Answer(200, self._fixed_replies[method])
+        api_method = _API_METHODS.get(method)
+        if api_method is None:
+            return _Answer(200, {"ok": False, "error": "unknown_method"})
+        return _Answer(200, api_method(self, body))
+
+    # ---- the Web API methods (called with the lock held)
+
+    def _auth_test(self, body: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "ok": True,
+            "url": f"https://{TEAM_DOMAIN}.slack.com/",
+            "team": "Costbot Test",
+            "user": "costbot",
+            "team_id": TEAM_ID,
+            "user_id": BOT_USER_ID,
+            "bot_id": BOT_ID,
+            "is_enterprise_install": False,
+        }
+
+    def _next_ts(self) -> str:
+        return f"1700000000.{next(self._message_numbers):06d}"
+
+    def _chat_post_message(self, body: dict[str, Any]) -> dict[str, Any]:
+        channel = body.get("channel")
+        if not channel:
+            return {"ok": False, "error": "channel_not_found"}
+        if channel in self.not_in_channel:
+            return {"ok": False, "error": "not_in_channel"}
+        ts = self._next_ts()
+        message = {k: body[k] for k in ("text", "blocks", "attachments") if k in body}
+        return {
+            "ok": True,
+            "channel": channel,
+            "ts": ts,
+            "message": {"type": "message", "user": BOT_USER_ID, "bot_id": BOT_ID, "ts": ts}
+            | message,
+        }
+
+    def _chat_post_ephemeral(self, body: dict[str, Any]) -> dict[str, Any]:
+        channel = body.get("channel")
+        if not channel or not body.get("user"):
+            return {"ok": False, "error": "channel_not_found" if not channel else "user_not_found"}
+        if channel in self.not_in_channel:
+            return {"ok": False, "error": "not_in_channel"}
+        return {"ok": True, "message_ts": self._next_ts()}
+
+    def _conversations_info(self, body: dict[str, Any]) -> dict[str, Any]:
+        channel = body.get("channel")
+        if channel not in self.channel_names:
+            return {"ok": False, "error": "channel_not_found"}
+        return {
+            "ok": True,
+            "channel": {
+                "id": channel,
+                "name": self.channel_names[channel],
+                "is_channel": True,
+                "is_member": channel not in self.not_in_channel,
+            },
+        }
+
+    def _files_get_upload_url_external(self, body: dict[str, Any]) -> dict[str, Any]:
+        if not body.get("filename") or not str(body.get("length", "")).isdigit():
+            return {"ok": False, "error": "invalid_arguments"}
+        file_id = f"F{next(self._file_numbers):06d}"
+        self._files[file_id] = UploadedFile(
+            file_id=file_id,
+            filename=body["filename"],
+            length=int(body["length"]),
+            alt_txt=body.get("alt_txt"),
+            snippet_type=body.get("snippet_type"),
+        )
+        return {"ok": True, "upload_url": f"{self.base_url}upload/{file_id}", "file_id": file_id}
+
+    def _files_complete_upload_external(self, body: dict[str, Any]) -> dict[str, Any]:
+        try:
+            announced = json.loads(body.get("files", ""))
+        except ValueError:
+            return {"ok": False, "error": "invalid_arguments"}
+        channel = body.get("channel_id")
+        if channel and channel in self.not_in_channel:
+            return {"ok": False, "error": "not_in_channel"}
+        completed = []
+        for item in announced:
+            uploaded = self._files.get(item.get("id", ""))
+            if uploaded is None or uploaded.data is None:
+                return {"ok": False, "error": "file_not_found"}
+            uploaded.title = item.get("title") or uploaded.filename
+            uploaded.channel_id = channel
+            uploaded.initial_comment = body.get("initial_comment")
+            uploaded.thread_ts = body.get("thread_ts")
+            uploaded.completed = True
+            completed.append(uploaded.as_slack_file(self.base_url))
+        return {"ok": True, "files": completed}
+
+    def _files_info(self, body: dict[str, Any]) -> dict[str, Any]:
+        uploaded = self._files.get(body.get("file", ""))
+        if uploaded is None or not uploaded.completed:
+            return {"ok": False, "error": "file_not_found"}
+        return {"ok": True, "file": uploaded.as_slack_file(self.base_url)}
+
+
+_API_METHODS: dict[str, Callable[[FakeSlack, dict[str, Any]], dict[str, Any]]] = {
+    "auth.test": FakeSlack._auth_test,
+    "chat.postMessage": FakeSlack._chat_post_message,
+    "chat.postEphemeral": FakeSlack._chat_post_ephemeral,
+    "conversations.info": FakeSlack._conversations_info,
+    "files.getUploadURLExternal": FakeSlack._files_get_upload_url_external,
+    "files.completeUploadExternal": FakeSlack._files_complete_upload_external,
+    "files.info": FakeSlack._files_info,
+}
+
+
+class _FakeSlackHandler(BaseHTTPRequestHandler):
+    fake: FakeSlack  # set on the per-server subclass
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        self.fake._handle(self, self.rfile.read(length))
+
+    # slack_sdk only POSTs, but a GET should be recorded rather than answered with a 501 page.
+    do_GET = do_POST
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # keep test output quiet; every request is in FakeSlack.calls()
+
+
+def _parse_body(content_type: str, raw: bytes) -> dict[str, Any]:
+    if not raw:
+        return {}
+    try:
+        if content_type.startswith("application/json"):
+            return json.loads(raw)
+        if content_type.startswith("application/x-www-form-urlencoded"):
+            fields = parse_qs(raw.decode("utf-8"), keep_blank_values=True)
+            return {k: v[0] if len(v) == 1 else v for k, v in fields.items()}
+    except ValueError:
+        pass  # recorded with an empty body; the raw bytes are still there to inspect
+    return {}
+
+
+def _send(request: BaseHTTPRequestHandler, answer: _Answer) -> None:
+    if isinstance(answer.payload, str):
+        data, content_type = answer.payload.encode("utf-8"), "text/plain; charset=utf-8"
+    else:
+        data, content_type = json.dumps(answer.payload).encode("utf-8"), "application/json"
+    request.send_response(answer.status)
+    request.send_header("Content-Type", content_type)
+    request.send_header("Content-Length", str(len(data)))
+    for name, value in answer.headers.items():
+        request.send_header(name, value)
+    request.end_headers()
+    request.wfile.write(data)
+
+
+# ---- building requests the way Slack sends them
+
+
+def signed_request_headers(body: str, secret: str, timestamp: int | None = None) -> dict[str, str]:
+    """Headers Slack puts on a request: the v0 HMAC signature over `v0:{timestamp}:{body}`."""
+    timestamp = int(time.time()) if timestamp is None else timestamp
+    signature = SignatureVerifier(secret).generate_signature(timestamp=str(timestamp), body=body)
+    return {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Slack-Request-Timestamp": str(timestamp),
+        "X-Slack-Signature": signature,
+    }
+
+
+def slash_command_body(
+    command: str,
+    text: str,
+    user_id: str,
+    channel_id: str,
+    response_url: str,
+    *,
+    user_name: str = "alice",
+    channel_name: str = "general",
+    team_id: str = TEAM_ID,
+    team_domain: str = TEAM_DOMAIN,
+    api_app_id: str = API_APP_ID,
+    trigger_id: str = "1000000000.1000000000.0123456789abcdef0123456789abcdef",
+    token: str = "legacy-verification-token",
+) -> str:
+    """The urlencoded form Slack POSTs for a slash command."""
+    return urlencode(
+        {
+            "token": token,
+            "team_id": team_id,
+            "team_domain": team_domain,
+            "channel_id": channel_id,
+            "channel_name": channel_name,
+            "user_id": user_id,
+            "user_name": user_name,
+            "command": command,
+            "text": text,
+            "api_app_id": api_app_id,
+            "is_enterprise_install": "false",
+            "response_url": response_url,
+            "trigger_id": trigger_id,
+        }
+    )

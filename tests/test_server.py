@@ -1,0 +1,337 @@
+"""The HTTP front door end to end: build_app + make_wsgi_app under waitress, signed requests over
+real HTTP, and FakeSlack receiving what the listeners send. handlers.commands is replaced by a
+tiny stand-in so these tests do not depend on the real /cost."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import threading
+import time
+import types
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from fake_slack import BOT_TOKEN, SIGNING_SECRET, FakeSlack, signed_request_headers
+from fake_slack import slash_command_body as slack_form
+from slack_bolt import App
+
+from bot.app import USER_FACING_ERROR, build_app
+from bot.config import Config
+from bot.context import AppContext
+from bot.server import BackgroundHttpServer, resolve_port, start_http_in_thread
+from bot.slack_client import MissingCredentialError, build_web_client
+
+
+@dataclass
+class StubCommands:
+    """What the stand-in /cost saw: texts acked, and texts its lazy listener answered."""
+
+    acked: list[str] = field(default_factory=list)
+    answered: list[str] = field(default_factory=list)
+    # The lazy listener for the text "slow" waits for this, standing in for a long query.
+    release_slow_answers: threading.Event = field(default_factory=threading.Event)
+
+
+@pytest.fixture
+def stub_commands(monkeypatch: pytest.MonkeyPatch) -> StubCommands:
+    """handlers.commands replaced by a /cost that acks, then lazily responds "pong"
+    (the ack raises for the text "ack-boom", the lazy listener for "boom"; "slow" answers wait
+    for `release_slow_answers`)."""
+    seen = StubCommands()
+
+    def register(app: App, context: AppContext) -> None:
+        def ack_cost(ack, command) -> None:
+            if command["text"] == "ack-boom":
+                raise RuntimeError("could not even parse that")
+            seen.acked.append(command["text"])
+            ack()
+
+        def answer_cost(respond, command) -> None:
+            if command["text"] == "boom":
+                raise RuntimeError("the cost query blew up")
+            if command["text"] == "slow":
+                seen.release_slow_answers.wait(10)
+            seen.answered.append(command["text"])
+            respond("pong")
+
+        app.command("/cost")(ack=ack_cost, lazy=[answer_cost])
+
+    module = types.ModuleType("handlers.commands")
+    module.register = register  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "handlers.commands", module)
+    return seen
+
+
+@pytest.fixture
+def app_context(tmp_path) -> AppContext:
+    return AppContext(config=Config(), db_path=str(tmp_path / "costbot.db"))
+
+
+@pytest.fixture
+def server(
+    fake_slack: FakeSlack, stub_commands: StubCommands, app_context: AppContext
+) -> Iterator[BackgroundHttpServer]:
+    running, _port = start_http_in_thread(build_app(app_context))
+    with running:
+        yield running
+
+
+@dataclass
+class HttpResult:
+    status: int
+    body: bytes
+    headers: dict[str, str]
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+def http(url: str, body: str | None = None, headers: dict[str, str] | None = None) -> HttpResult:
+    data = body.encode("utf-8") if body is not None else None
+    request = urllib.request.Request(url, data=data, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return HttpResult(response.status, response.read(), dict(response.headers))
+    except urllib.error.HTTPError as error:
+        return HttpResult(error.code, error.read(), dict(error.headers))
+
+
+def post_cost(
+    server: BackgroundHttpServer,
+    fake: FakeSlack,
+    text: str,
+    *,
+    secret: str = SIGNING_SECRET,
+    timestamp: int | None = None,
+) -> HttpResult:
+    body = slack_form("/cost", text, "U0ALICE", "C0COSTS", fake.response_url(text))
+    return http(f"{server.url}/slack/events", body, signed_request_headers(body, secret, timestamp))
+
+
+def calls_after_start(fake: FakeSlack) -> list[str]:
+    # build_app's auth.test is expected; anything else would come from a listener.
+    return [c.method for c in fake.calls() if c.method != "auth.test"]
+
+
+# ---- routes
+
+
+def test_healthz_answers_ok(server: BackgroundHttpServer) -> None:
+    result = http(f"{server.url}/healthz")
+
+    assert result.status == 200
+    assert result.json() == {"ok": True}
+    assert result.headers["Content-Type"].startswith("application/json")
+
+
+@pytest.mark.parametrize(
+    ("path", "body"), [("/nothing-here", None), ("/slack/events", None), ("/healthz", "x")]
+)
+def test_other_paths_and_methods_are_not_found(
+    server: BackgroundHttpServer, path: str, body: str | None
+) -> None:
+    assert http(f"{server.url}{path}", body).status == 404
+
+
+def test_port_zero_binds_a_real_port(
+    fake_slack: FakeSlack, stub_commands: StubCommands, app_context: AppContext
+) -> None:
+    running, port = start_http_in_thread(build_app(app_context), port=0)
+    with running:
+        assert port > 0
+        assert running.port == port
+        assert http(f"http://127.0.0.1:{port}/healthz").status == 200
+    with pytest.raises(urllib.error.URLError):
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2)
+
+
+# ---- slash commands through the signature check
+
+
+def test_signed_slash_command_is_acked_fast_and_answered_lazily(
+    server: BackgroundHttpServer, fake_slack: FakeSlack, stub_commands: StubCommands
+) -> None:
+    started = time.monotonic()
+    result = post_cost(server, fake_slack, "payments")
+    elapsed = time.monotonic() - started
+
+    assert result.status == 200
+    assert elapsed < 3, "Slack gives up on a slash command after 3 seconds"
+    posted = fake_slack.wait_for(lambda call: call.target == "payments")
+    assert posted.body["text"] == "pong"
+    assert stub_commands.acked == stub_commands.answered == ["payments"]
+
+
+def test_slow_answers_in_flight_do_not_hold_up_the_next_ack(
+    server: BackgroundHttpServer, fake_slack: FakeSlack, stub_commands: StubCommands
+) -> None:
+    # More than Bolt's 5 shared listener threads: with lazy work on that pool, the 6th ack
+    # would wait for a slow answer to finish and miss Slack's 3 seconds.
+    try:
+        for _ in range(6):
+            started = time.monotonic()
+            assert post_cost(server, fake_slack, "slow").status == 200
+            assert time.monotonic() - started < 3
+    finally:
+        stub_commands.release_slow_answers.set()
+
+    answers = fake_slack.wait_for_count(lambda call: call.target == "slow", 6)
+    assert {call.body["text"] for call in answers} == {"pong"}
+
+
+def test_forged_signature_is_rejected_before_any_listener_runs(
+    server: BackgroundHttpServer, fake_slack: FakeSlack, stub_commands: StubCommands
+) -> None:
+    result = post_cost(server, fake_slack, "payments", secret="not-the-secret")
+
+    assert result.status == 401
+    # The 401 comes from Bolt's middleware before any listener is started, so there is no
+    # pending work that could still reach the fake.
+    assert stub_commands.acked == []
+    assert calls_after_start(fake_slack) == []
+
+
+def test_stale_timestamp_is_rejected_even_when_correctly_signed(
+    server: BackgroundHttpServer, fake_slack: FakeSlack, stub_commands: StubCommands
+) -> None:
+    ten_minutes_ago = int(time.time()) - 600
+
+    result = post_cost(server, fake_slack, "payments", timestamp=ten_minutes_ago)
+
+    assert result.status == 401
+    assert stub_commands.acked == []
+    assert calls_after_start(fake_slack) == []
+
+
+def test_missing_signature_headers_are_rejected(
+    server: BackgroundHttpServer, fake_slack: FakeSlack
+) -> None:
+    body = slack_form("/cost", "payments", "U0ALICE", "C0COSTS", fake_slack.response_url())
+
+    result = http(f"{server.url}/slack/events", body)
+
+    assert result.status == 401
+
+
+def test_error_in_lazy_listener_is_logged_and_told_to_the_user(
+    server: BackgroundHttpServer,
+    fake_slack: FakeSlack,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.ERROR, logger="bot.app")
+
+    assert post_cost(server, fake_slack, "boom").status == 200
+
+    posted = fake_slack.wait_for(lambda call: call.target == "boom")
+    assert posted.body == {
+        "text": USER_FACING_ERROR,
+        "response_type": "ephemeral",
+        "replace_original": False,
+    }
+    (record,) = [r for r in caplog.records if r.name == "bot.app"]
+    assert record.exc_info is not None
+    assert "the cost query blew up" in caplog.text
+    assert "/cost" in record.getMessage()
+    assert "legacy-verification-token" not in caplog.text
+
+
+def test_error_in_ack_listener_is_told_to_the_user(
+    server: BackgroundHttpServer, fake_slack: FakeSlack, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.ERROR, logger="bot.app")
+
+    result = post_cost(server, fake_slack, "ack-boom")
+
+    assert result.status == 500  # Bolt's answer when ack() never happened
+    fake_slack.wait_for(
+        lambda call: call.target == "ack-boom" and call.body.get("text") == USER_FACING_ERROR
+    )
+    assert "could not even parse that" in caplog.text
+    # Bolt starts lazy listeners whether or not the ack listener succeeded.
+    fake_slack.wait_for(lambda call: call.target == "ack-boom" and call.body.get("text") == "pong")
+
+
+# ---- build_app
+
+
+def test_build_app_does_not_warn_that_the_token_is_unused(
+    fake_slack: FakeSlack,
+    stub_commands: StubCommands,
+    app_context: AppContext,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Bolt warns when it sees both $SLACK_BOT_TOKEN and a client; the token is the client's.
+    caplog.set_level(logging.WARNING)
+
+    build_app(app_context)
+
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("slack_bolt")] == []
+
+
+def test_build_app_checks_the_token_through_our_client(
+    fake_slack: FakeSlack, stub_commands: StubCommands, app_context: AppContext
+) -> None:
+    build_app(app_context)
+
+    (auth_test,) = fake_slack.calls("auth.test")
+    assert auth_test.headers["authorization"] == f"Bearer {BOT_TOKEN}"
+
+
+def test_build_app_uses_the_client_it_is_given(
+    fake_slack: FakeSlack, stub_commands: StubCommands, app_context: AppContext
+) -> None:
+    client = build_web_client("xoxb-given")
+
+    app = build_app(app_context, client=client)
+
+    assert app.client is client
+    assert fake_slack.calls("auth.test")[0].headers["authorization"] == "Bearer xoxb-given"
+
+
+def test_build_app_needs_the_signing_secret_in_http_mode(
+    fake_slack: FakeSlack,
+    stub_commands: StubCommands,
+    app_context: AppContext,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("SLACK_SIGNING_SECRET")
+
+    with pytest.raises(MissingCredentialError, match="SLACK_SIGNING_SECRET"):
+        build_app(app_context)
+    assert build_app(app_context, socket_mode=True) is not None
+
+
+def test_build_app_registers_the_handler_modules(
+    fake_slack: FakeSlack, stub_commands: StubCommands, app_context: AppContext
+) -> None:
+    app = build_app(app_context)
+
+    assert [listener.ack_function.__name__ for listener in app._listeners] == ["ack_cost"]
+
+
+# ---- resolve_port
+
+
+def test_port_comes_from_the_option_then_the_environment_then_3000(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PORT", "8080")
+    assert resolve_port(9000) == 9000
+    assert resolve_port(None) == 8080
+    monkeypatch.delenv("PORT")
+    assert resolve_port(None) == 3000
+
+
+@pytest.mark.parametrize("value", ["http", "70000"])
+def test_bad_port_in_the_environment_is_a_clear_error(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("PORT", value)
+    with pytest.raises(ValueError, match="PORT"):
+        resolve_port(None)
