@@ -37,8 +37,8 @@ ENV PATH=/opt/venv/bin:$PATH \
     PORT=3000
 
 RUN useradd --system --create-home --uid 10001 costbot \
-    && mkdir -p /data \
-    && chown costbot:costbot /data
+    && mkdir -p /data /app \
+    && chown costbot:costbot /data /app
 COPY --from=builder /opt/venv /opt/venv
 
 USER costbot
