@@ -178,3 +178,35 @@ def test_ask_prints_the_reply_and_the_json_payload(store, monkeypatch, capsys, t
 
     assert main(["ask", "/unknown team payments"]) == 2
     assert "ask runs a slash command" in capsys.readouterr().err
+
+
+def test_slack_limits_hold_for_hundreds_of_teams_and_long_names(tmp_path):
+    db = open_store(tmp_path / "many.db")
+    db["daily_cost"].insert_all(
+        {
+            "date": "2026-10-05",
+            "provider": "AWS",
+            "billing_account_id": "1",
+            "account_id": "1",
+            "team": f"team-{i:03d}-" + "x" * 200,
+            "service": f"service {i % 40} " + "y" * 300,
+            "billing_period": "2026-10",
+            "effective_micros": 1_000_000 * (i + 1),
+            "billed_micros": 0,
+            "list_micros": 0,
+        }
+        for i in range(300)
+    )
+    for text in ("top teams 2026-10", "top services 2026-10", "service service 7 2026-10"):
+        reply = answer_cost(text, db=db, config=CONFIG, today=TODAY)
+        payload = reply.payload
+        assert len(payload["blocks"]) <= 50
+        for block in payload["blocks"]:
+            if block["type"] == "section" and "text" in block:
+                assert len(block["text"]["text"]) <= 3000
+            if block["type"] == "header":
+                assert len(block["text"]["text"]) <= 150
+        if text.startswith("top"):
+            assert "more" in all_text(payload)
+    top = answer_cost("top teams 2026-10", db=db, config=CONFIG, today=TODAY)
+    assert "$45,150.00" in top.text  # 1 + 2 + ... + 300 dollars
