@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 # Upload errors that mean "the bot cannot post files here", with what the user can do.
 UPLOAD_PROBLEMS = {
     "not_in_channel": "Costbot is not a member of this channel: `/invite @Costbot` to get charts.",
-    "channel_not_found": "Costbot cannot see this channel (private or a DM): invite it to get charts.",
+    "channel_not_found": "Costbot cannot see this channel (private or DM): invite it for charts.",
     "not_allowed_token_type": "the app's token cannot upload files.",
     "missing_scope": "the app lacks the `files:write` scope: reinstall it from manifest.yml.",
 }
