@@ -10,6 +10,7 @@ from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.blocks import escape_mrkdwn
 from bot.context import AppContext
 from bot.cost_command import Asker, answer_cost
 from bot.cost_render import Reply
@@ -29,9 +30,11 @@ def acknowledge(ack: Ack) -> None:
     ack()
 
 
-def upload_chart(client: WebClient, reply: Reply, channel_id: str) -> dict[str, Any]:
-    """Upload the chart to the channel and return the payload that shows it, or the payload
-    with a note saying why there is no chart."""
+def upload_chart(client: WebClient, reply: Reply, channel_id: str) -> list[dict[str, Any]]:
+    """Upload the chart to the channel. Returns the payloads to try in order: the message
+    showing the chart inline, then one linking to it (Slack may refuse a freshly uploaded
+    file in an image block with `invalid_blocks` until it has processed it). If the upload
+    fails, the only payload says why there is no chart."""
     chart = reply.chart
     assert chart is not None
     try:
@@ -46,9 +49,10 @@ def upload_chart(client: WebClient, reply: Reply, channel_id: str) -> dict[str, 
         code = error.response.get("error", "unknown_error")
         log.warning("chart upload to %s failed: %s", channel_id, code)
         reason = UPLOAD_PROBLEMS.get(code, f"Slack answered `{code}`.")
-        return reply.without_chart(f"📉 No chart: {reason}")
-    file_id = response.get("file", {}).get("id") or response["files"][0]["id"]
-    return reply.with_chart_file(file_id)
+        return [reply.without_chart(f"📉 No chart: {reason}")]
+    uploaded = response.get("file") or response["files"][0]
+    link = f"📈 <{uploaded.get('permalink', '')}|{escape_mrkdwn(chart.title)}> (posted above)"
+    return [reply.with_chart_file(uploaded["id"]), reply.without_chart(link)]
 
 
 def answer_cost_command(
@@ -69,14 +73,18 @@ def answer_cost_command(
         )
     finally:
         db.close()
-    payload = reply.payload
+    payloads = [reply.payload]
     if reply.chart is not None and body.get("channel_id"):
-        payload = upload_chart(client, reply, body["channel_id"])
-    respond(
-        text=payload["text"],
-        blocks=payload["blocks"],
-        response_type=payload.get("response_type", "ephemeral"),
-    )
+        payloads = upload_chart(client, reply, body["channel_id"])
+    for payload in payloads:
+        sent = respond(
+            text=payload["text"],
+            blocks=payload["blocks"],
+            response_type=payload.get("response_type", "ephemeral"),
+        )
+        if sent.status_code == 200:
+            return
+        log.warning("Slack refused the answer (%s): %s", sent.status_code, sent.body)
 
 
 def register(app: App, context: AppContext) -> None:

@@ -153,3 +153,14 @@ def test_bare_cost_in_the_team_channel_answers_for_that_team(server, fake_slack,
     assert (
         dollars(store[0], date(2026, 11, 1), date(2026, 11, 26), team="payments") in answer["text"]
     )
+
+
+def test_answer_links_the_chart_when_slack_refuses_the_image_block(server, fake_slack, store):
+    fake_slack.fail_next(RESPONSE_URL, status=404)  # what Slack answers for invalid_blocks
+    post_command(server, fake_slack, "team payments 2026-10")
+    fake_slack.wait_for(lambda c: c.method == RESPONSE_URL and c.status == 200)
+    (answer,) = fake_slack.responses_posted("r1")
+    (uploaded,) = fake_slack.uploaded_files()
+    assert not [b for b in answer["blocks"] if b["type"] == "image"]
+    assert f"files/{uploaded.file_id}|" in str(answer["blocks"])
+    assert dollars(store[0], *OCTOBER, team="payments") in answer["text"]
