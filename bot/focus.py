@@ -137,40 +137,88 @@ def _column_or_null(name: str, present: set[str]) -> str:
     return f"CAST({_quote(name)} AS VARCHAR)" if name in present else "CAST(NULL AS VARCHAR)"
 
 
-def typed_rows_sql(source: FocusSource, columns: list[str]) -> str:
-    """One row per charge with parsed values; `*_text` keep the raw text for error checks."""
+# The file's columns the dimensions of a charge come from (read as `<column>_text`).
+DIMENSION_COLUMNS = (
+    "ProviderName",
+    "ServiceProviderName",
+    "BillingAccountId",
+    "BillingAccountName",
+    "SubAccountId",
+    "SubAccountName",
+    "ServiceName",
+    "ServiceCategory",
+    "RegionId",
+    "RegionName",
+    "ChargeCategory",
+    "BillingCurrency",
+    "ResourceId",
+    "ResourceName",
+    "ResourceType",
+    "Tags",
+)
+# Everything a charge is grouped by: its day (not its hour) and the text of each dimension.
+GROUP_KEYS = (
+    "charge_day_text",
+    "billing_day_text",
+    *(f"{c}_text" for c in DIMENSION_COLUMNS),
+    "FocusVersion_text",
+)
+# The dimensions, parsed from the group keys; the same expressions whether they run once per
+# row (the error path) or once per group of rows with the same keys (the success path).
+DIMENSIONS_SQL = """
+    TRY_CAST(charge_day_text AS DATE) AS day,
+    TRY_CAST(billing_day_text AS DATE) AS billing_start,
+    coalesce(ProviderName_text, ServiceProviderName_text, 'Unknown') AS provider,
+    BillingAccountId_text AS billing_account_id,
+    BillingAccountName_text AS billing_account_name,
+    coalesce(SubAccountId_text, BillingAccountId_text) AS account_id,
+    coalesce(SubAccountName_text, BillingAccountName_text) AS account_name,
+    coalesce(ServiceName_text, 'Unknown') AS service,
+    ServiceCategory_text AS service_category,
+    coalesce(RegionId_text, RegionName_text) AS region,
+    ChargeCategory_text AS charge_category,
+    BillingCurrency_text AS currency,
+    ResourceId_text AS resource_id,
+    ResourceName_text AS resource_name,
+    ResourceType_text AS resource_type,
+    nullif(trim(Tags_text), '') AS tags,
+    FocusVersion_text AS focus_version
+"""
+
+
+def _cost(text: str) -> str:
+    # The cast alone skips ASCII white space; `trim` (a copy of every value) is only needed for
+    # the Unicode spaces it also strips, so it runs only for values the cast rejects.
+    return (
+        f"coalesce(TRY_CAST({text} AS DECIMAL(38, 12)), TRY_CAST(trim({text}) AS DECIMAL(38, 12)))"
+    )
+
+
+def _text_rows_sql(source: FocusSource, columns: list[str]) -> str:
+    """One row per charge: the costs parsed (`<cost>_text` keeps their text), the date-times'
+    text and their day part, and the text of every dimension column."""
     present = set(columns)
     col = {name: _column_or_null(name, present) for name in REQUIRED_COLUMNS + OPTIONAL_COLUMNS}
-    costs = ",\n".join(
-        f"{col[c]} AS {c}_text, TRY_CAST(trim({col[c]}) AS DECIMAL(38, 12)) AS {c}"
-        for c in COST_COLUMNS
-    )
     version_col = next((c for c in VERSION_COLUMNS if c in present), None)
     version = _column_or_null(version_col, present) if version_col else "CAST(NULL AS VARCHAR)"
+    costs = ", ".join(f"{col[c]} AS {c}_text, {_cost(col[c])} AS {c}" for c in COST_COLUMNS)
+    dimensions = ", ".join(f"{col[c]} AS {c}_text" for c in DIMENSION_COLUMNS)
     return f"""
         SELECT
             {costs},
-            {col["ChargePeriodStart"]} AS charge_start_text,
-            TRY_CAST(left(trim({col["ChargePeriodStart"]}), 10) AS DATE) AS day,
-            {col["BillingPeriodStart"]} AS billing_start_text,
-            TRY_CAST(left(trim({col["BillingPeriodStart"]}), 10) AS DATE) AS billing_start,
-            coalesce({col["ProviderName"]}, {col["ServiceProviderName"]}, 'Unknown') AS provider,
-            {col["BillingAccountId"]} AS billing_account_id,
-            {col["BillingAccountName"]} AS billing_account_name,
-            coalesce({col["SubAccountId"]}, {col["BillingAccountId"]}) AS account_id,
-            coalesce({col["SubAccountName"]}, {col["BillingAccountName"]}) AS account_name,
-            coalesce({col["ServiceName"]}, 'Unknown') AS service,
-            {col["ServiceCategory"]} AS service_category,
-            coalesce({col["RegionId"]}, {col["RegionName"]}) AS region,
-            {col["ChargeCategory"]} AS charge_category,
-            {col["BillingCurrency"]} AS currency,
-            {col["ResourceId"]} AS resource_id,
-            {col["ResourceName"]} AS resource_name,
-            {col["ResourceType"]} AS resource_type,
-            nullif(trim({col["Tags"]}), '') AS tags,
-            {version} AS focus_version
+            {col["ChargePeriodStart"]} AS ChargePeriodStart_text,
+            left(trim({col["ChargePeriodStart"]}), 10) AS charge_day_text,
+            {col["BillingPeriodStart"]} AS BillingPeriodStart_text,
+            left(trim({col["BillingPeriodStart"]}), 10) AS billing_day_text,
+            {dimensions},
+            {version} AS FocusVersion_text
         FROM {reader_sql(source)}
     """
+
+
+def typed_rows_sql(source: FocusSource, columns: list[str]) -> str:
+    """One row per charge with parsed values; `*_text` keep the raw text for error checks."""
+    return f"SELECT *, {DIMENSIONS_SQL} FROM ({_text_rows_sql(source, columns)})"
 
 
 # Each check: the column users know, a SQL predicate true for a bad row, what is wrong.
@@ -200,22 +248,43 @@ ROW_CHECKS = (
 
 def staged_sql(source: FocusSource, columns: list[str]) -> str:
     """Aggregate the file to day x account x service x ... x resource x tag set, and count
-    each kind of bad row in the same single pass."""
-    checks = ",\n".join(
-        f"count_if({predicate}) AS bad_{i}" for i, (_, predicate, _) in enumerate(ROW_CHECKS)
+    each kind of bad row in the same single pass.
+
+    The rows are grouped by the text of their dimensions, which are parsed afterwards, once per
+    group (a file of millions of charges has a few hundred thousand). Checks of a cost look at
+    every row; the others read only group keys, so they count the rows of the failing groups.
+    """
+    per_row = [i for i, (column, _, _) in enumerate(ROW_CHECKS) if column in COST_COLUMNS]
+    row_checks = ", ".join(f"count_if({ROW_CHECKS[i][1]}) AS bad_{i}" for i in per_row)
+    checks = ", ".join(
+        f"bad_{i}"
+        if i in per_row
+        else f"CASE WHEN {predicate} THEN charge_rows ELSE 0 END AS bad_{i}"
+        for i, (_, predicate, _) in enumerate(ROW_CHECKS)
     )
+    keys = ", ".join(GROUP_KEYS)
     return f"""
         SELECT
             day, strftime(billing_start, '%Y-%m') AS billing_period,
             provider, billing_account_id, billing_account_name, account_id, account_name,
             service, service_category, region, charge_category, currency,
             resource_id, resource_name, resource_type, tags,
-            sum(EffectiveCost) AS effective, sum(BilledCost) AS billed,
-            sum(coalesce(ListCost, EffectiveCost)) AS list,
-            count(*) AS charge_rows,
+            effective, billed, list, charge_rows,
             {checks}
-        FROM ({typed_rows_sql(source, columns)})
-        GROUP BY ALL
+        FROM (
+            SELECT {DIMENSIONS_SQL}, effective, billed, list, charge_rows,
+                {", ".join(f"bad_{i}" for i in per_row)}
+            FROM (
+                SELECT
+                    {keys},
+                    sum(EffectiveCost) AS effective, sum(BilledCost) AS billed,
+                    sum(coalesce(ListCost, EffectiveCost)) AS list,
+                    count(*) AS charge_rows,
+                    {row_checks}
+                FROM ({_text_rows_sql(source, columns)})
+                GROUP BY {keys}
+            )
+        )
     """
 
 
@@ -226,13 +295,7 @@ def locate_bad_row(
     column, predicate, problem = ROW_CHECKS[check_index]
     # One thread keeps the scan in file order, so row_number() is the row's position.
     con.execute("SET threads = 1")
-    raw = {
-        "Tags": "tags",
-        "ChargePeriodStart": "charge_start_text",
-        "BillingPeriodStart": "billing_start_text",
-        "BillingAccountId": "billing_account_id",
-        "FocusVersion": "focus_version",
-    }.get(column, f"{column}_text")
+    raw = "tags" if column == "Tags" else f"{column}_text"
     found = con.execute(
         f"""SELECT row_number, value FROM (
                 SELECT row_number() OVER () AS row_number, {raw} AS value, *

@@ -1,0 +1,81 @@
+"""Costbot's benchmarks, one command (`make bench`): ingest throughput, query latency, `/cost`
+compute and chart render. Prints every figure with its baseline and writes bench/RESULTS.md.
+
+    .venv/bin/python bench/run.py                  # everything at full size (~3 minutes)
+    .venv/bin/python bench/run.py --quick          # smoke run (~30 s); results in bench/out/
+    .venv/bin/python bench/run.py --only ingest    # one benchmark (ingest, query, cost)
+
+Generated inputs are cached in bench/out/ (git-ignored) between runs: the 5M-row FOCUS CSV
+(3.3 GiB) and Parquet file and the 4.7M-row store (1.5 GiB); the first full run spends about
+2 more minutes generating them. Where an ingest's time goes:
+`.venv/bin/python bench/ingest_bench.py --profile`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import cost_bench
+import ingest_bench
+import query_bench
+from _common import OUT, RESULTS, log, write_results
+
+BENCHMARKS = ("ingest", "query", "cost")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"small sizes ({ingest_bench.QUICK_ROWS:,} FOCUS rows, "
+        f"{query_bench.QUICK_DAYS} days in the store); writes {OUT.name}/RESULTS.quick.md",
+    )
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=BENCHMARKS,
+        help="run this benchmark only (repeatable); the other sections of the results file "
+        "are kept",
+    )
+    parser.add_argument("--rows", type=int, help="FOCUS rows for the ingest benchmark")
+    parser.add_argument("--repeat", type=int, help="runs per ingest figure (best is kept)")
+    parser.add_argument(
+        "--formats", default="csv,parquet", help="ingest file formats (csv, parquet)"
+    )
+    parser.add_argument("--no-profile", action="store_true", help="skip the profiled ingest")
+    parser.add_argument("--results", help="results file (default: bench/RESULTS.md)")
+    args = parser.parse_args(argv)
+
+    chosen = args.only or list(BENCHMARKS)
+    if args.results:
+        results = Path(args.results)
+    else:
+        results = OUT / "RESULTS.quick.md" if args.quick else RESULTS
+    OUT.mkdir(parents=True, exist_ok=True)
+    sections = []
+    started = time.perf_counter()
+    for name in BENCHMARKS:
+        if name not in chosen:
+            continue
+        log(f"== {name}")
+        if name == "ingest":
+            rows = args.rows or (ingest_bench.QUICK_ROWS if args.quick else ingest_bench.FULL_ROWS)
+            repeat = args.repeat or 3
+            formats = tuple(args.formats.split(","))
+            section = ingest_bench.measure(rows, repeat, formats, not args.no_profile)
+        elif name == "query":
+            section = query_bench.measure(args.quick)
+        else:
+            section = cost_bench.measure(args.quick)
+        section.print()
+        sections.append(section)
+        # Written after each benchmark, so that a failure later keeps what was measured.
+        write_results(results, sections, args.quick)
+    log(f"== done in {time.perf_counter() - started:.0f} s; results in {results}")
+
+
+if __name__ == "__main__":
+    main()
