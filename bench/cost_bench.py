@@ -38,23 +38,6 @@ CHART_SAMPLES = 15
 QUICK_CHART_SAMPLES = 5
 TODAY = LAST_DAY + timedelta(days=1)
 
-# Faster SQL for the two queries that dominate `/cost` on a large store (suggested, not
-# applied: bot/queries.py is not the benchmark's to change), timed next to the current SQL.
-SUGGESTED_SQL = {
-    "data_range": (
-        "SELECT min(date), max(date) FROM daily_cost",
-        # min() and max() each alone use the date index; together they scan the table.
-        "SELECT (SELECT min(date) FROM daily_cost), (SELECT max(date) FROM daily_cost)",
-    ),
-    "known_values(team)": (
-        "SELECT DISTINCT team FROM daily_cost WHERE team IS NOT NULL ORDER BY 1",
-        # A skip-scan of the (team, date) index: one seek per team instead of every entry.
-        "WITH RECURSIVE teams(team) AS (SELECT min(team) FROM daily_cost UNION ALL"
-        " SELECT (SELECT min(team) FROM daily_cost WHERE team > teams.team) FROM teams"
-        " WHERE teams.team IS NOT NULL) SELECT team FROM teams WHERE team IS NOT NULL",
-    ),
-}
-
 
 def _config():
     # Every team configured with a budget, so answers include burn and forecast.
@@ -131,13 +114,6 @@ def measure_answer(db, samples: int, rng: random.Random, section: Section) -> No
         + ", ".join(f"`{name}` {ms(seconds)}" for name, seconds in top)
         + "."
     )
-    for name, (current, suggested) in SUGGESTED_SQL.items():
-        before = median(time_calls(lambda sql=current: db.execute(sql).fetchall(), 3))
-        after = median(time_calls(lambda sql=suggested: db.execute(sql).fetchall(), 3))
-        assert db.execute(current).fetchall() == db.execute(suggested).fetchall()
-        section.notes.append(
-            f"Suggested fix for `{name}`: {ms(before)} -> {ms(after)} with `{suggested}`."
-        )
 
 
 def _empty_png() -> bytes:

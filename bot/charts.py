@@ -15,6 +15,7 @@ from datetime import date
 
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.collections import PolyCollection
 from matplotlib.dates import DayLocator, MonthLocator, WeekdayLocator, date2num, num2date
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
@@ -40,6 +41,7 @@ NO_COST_TEXT = "No cost in this period"
 # Fixed margins instead of tight/constrained layout: cheaper, and identical framing per chart.
 MARGINS = {"left": 0.085, "right": 0.985, "top": 0.88, "bottom": 0.12}
 RANKING_LABEL_MAX = 28
+BAR_WIDTH = 0.8  # in days
 BARS_MAX_DAYS = 93  # beyond about a quarter, daily bars get too thin to read
 
 
@@ -137,6 +139,19 @@ def _set_amount_axis(axes: Axes, axis: str, values: Sequence[float]) -> None:
         (axes.set_ylim if axis == "y" else axes.set_xlim)(bottom, high)
 
 
+def _draw_bars(axes: Axes, x: Sequence[float], heights: Sequence[float]) -> None:
+    """Daily bars as one PolyCollection: `axes.bar` makes an artist per bar, which costs
+    about half the render time of a 90-day chart."""
+    half = BAR_WIDTH / 2
+    rectangles = [
+        [(left - half, 0.0), (left - half, height), (left + half, height), (left + half, 0.0)]
+        for left, height in zip(x, heights, strict=True)
+    ]
+    colors = [CREDIT_COLOR if height < 0 else COST_COLOR for height in heights]
+    axes.add_collection(PolyCollection(rectangles, facecolors=colors, linewidths=0))
+    axes.update_datalim([(min(x) - half, min(0.0, *heights)), (max(x) + half, max(0.0, *heights))])
+
+
 def daily_cost_chart(
     days: list[date],
     amounts_micros: list[int],
@@ -161,8 +176,7 @@ def daily_cost_chart(
     x = date2num(days)
     dollars = [_dollars(amount) for amount in amounts_micros]
     if len(days) <= BARS_MAX_DAYS:
-        colors = [CREDIT_COLOR if amount < 0 else COST_COLOR for amount in amounts_micros]
-        axes.bar(x, dollars, width=0.8, color=colors, linewidth=0)
+        _draw_bars(axes, x, dollars)
     else:
         # Hundreds of bars would be 1-2 px each and one artist per bar is slow to draw: a
         # stepped area looks the same and is a single artist.
