@@ -74,7 +74,7 @@ def child_baseline(path: Path) -> None:
 _DAILY = "SELECT strftime(day, '%Y-%m-%d')"
 # Names for the steps of an ingest, by function or by the start of a DuckDB statement.
 STEP_NAMES = {
-    "file_checksum": "sha256 of the file (on a thread, alongside the scan)",
+    "file_checksum": "XXH3-128 checksum of the file (on a thread, alongside the scan)",
     "write_results": "SQLite write (one transaction)",
     "open_store": "SQLite open",
     "_attach_tag_dimensions": "tag sets to teams (incl. its DuckDB statements)",

@@ -118,7 +118,7 @@ def _fill(db, days: int) -> None:
         first_month = (first_month + timedelta(days=32)).replace(day=1)
     conn.executemany(
         "INSERT INTO ingests (id, source, file, focus_version, billing_periods, rows, checksum,"
-        " loaded_at) VALUES (?, 'focus', ?, '1.0', ?, 0, 'sha256:bench', '2026-10-27T00:00:00')",
+        " loaded_at) VALUES (?, 'focus', ?, '1.0', ?, 0, 'xxh3-128:bench', '2026-10-27T00:00:00')",
         [(i + 1, f"bench/{m:%Y-%m}.parquet", f'["{m:%Y-%m}"]') for i, m in enumerate(months)],
     )
     conn.executemany(

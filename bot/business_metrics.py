@@ -4,7 +4,6 @@ columns `date,metric,scope,value`, loaded all or nothing."""
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import math
 import os
@@ -12,6 +11,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from bot.errors import InputError
+from bot.ingest import file_checksum
 from bot.store import open_store
 
 REQUIRED = ("date", "metric", "scope", "value")
@@ -61,7 +61,7 @@ def ingest_metrics(path: Path, db_path: str | os.PathLike) -> int:
                         "file": str(path),
                         "billing_periods": json.dumps(sorted({r[0][:7] for r in rows})),
                         "rows": len(rows),
-                        "checksum": "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest(),
+                        "checksum": file_checksum(path),
                         "loaded_at": datetime.now(UTC).isoformat(timespec="seconds"),
                     }
                 )

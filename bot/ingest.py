@@ -7,7 +7,6 @@ records the ingest. A bad file changes nothing, byte for byte.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sys
@@ -22,6 +21,7 @@ from urllib.parse import urlparse
 
 import duckdb
 import sqlite_utils
+import xxhash
 
 from bot.config import Config
 from bot.focus import (
@@ -139,11 +139,14 @@ def _download_s3(uri: str, scratch: Path) -> list[FocusSource]:
 
 
 def file_checksum(path: Path) -> str:
-    digest = hashlib.sha256()
+    """A fingerprint of the file as loaded. XXH3-128 rather than SHA-256: it identifies a
+    file just as well for the ingest record and hashes at memory speed, where SHA-256 took a
+    whole core for 4 s of a 3 GB export, a core DuckDB needs for the scan."""
+    digest = xxhash.xxh3_128()
     with path.open("rb") as handle:
-        while chunk := handle.read(4 * 1024 * 1024):
+        while chunk := handle.read(8 * 1024 * 1024):
             digest.update(chunk)
-    return f"sha256:{digest.hexdigest()}"
+    return f"xxh3-128:{digest.hexdigest()}"
 
 
 def _connect_duckdb() -> duckdb.DuckDBPyConnection:

@@ -43,7 +43,7 @@ def m001_cost_store(db: sqlite_utils.Database) -> None:
             "focus_version": str,
             "billing_periods": str,  # JSON list of YYYY-MM
             "rows": int,
-            "checksum": str,  # sha256 of the file as read
+            "checksum": str,  # xxh3-128 of the file as read
             "loaded_at": str,  # ISO 8601 UTC
         },
         pk="id",
