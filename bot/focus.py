@@ -98,15 +98,16 @@ def reader_sql(source: FocusSource) -> str:
     )
 
 
-def read_columns(con: duckdb.DuckDBPyConnection, source: FocusSource) -> list[str]:
+def read_columns(con: duckdb.DuckDBPyConnection, source: FocusSource) -> dict[str, str]:
+    """The file's columns and their DuckDB types (all VARCHAR for CSV), in file order."""
     try:
         rows = con.execute(f"DESCRIBE SELECT * FROM {reader_sql(source)}").fetchall()
     except duckdb.Error as exc:
         raise FocusError(f"{source.display_name}: {_read_failure(source, exc)}") from None
-    return [row[0] for row in rows]
+    return {row[0]: row[1] for row in rows}
 
 
-def detect_version(source: FocusSource, columns: list[str], declared: str | None) -> str:
+def detect_version(source: FocusSource, columns: dict[str, str], declared: str | None) -> str:
     present = set(columns)
     missing = [c for c in REQUIRED_COLUMNS if c not in present]
     if missing and any(c in present for c in PRE_1_0_COLUMNS):
@@ -133,8 +134,14 @@ def detect_version(source: FocusSource, columns: list[str], declared: str | None
     return "1.0"
 
 
-def _column_or_null(name: str, present: set[str]) -> str:
-    return f"CAST({_quote(name)} AS VARCHAR)" if name in present else "CAST(NULL AS VARCHAR)"
+def _column_or_null(name: str, columns: dict[str, str]) -> str:
+    """The column as text. Parquet exports may type Tags as a MAP or STRUCT: as JSON text it
+    reads like the JSON object CSV exports carry."""
+    if name not in columns:
+        return "CAST(NULL AS VARCHAR)"
+    if columns[name].startswith(("MAP", "STRUCT")):
+        return f"CAST(to_json({_quote(name)}) AS VARCHAR)"
+    return f"CAST({_quote(name)} AS VARCHAR)"
 
 
 # The file's columns the dimensions of a charge come from (read as `<column>_text`).
@@ -194,13 +201,12 @@ def _cost(text: str) -> str:
     )
 
 
-def _text_rows_sql(source: FocusSource, columns: list[str]) -> str:
+def _text_rows_sql(source: FocusSource, columns: dict[str, str]) -> str:
     """One row per charge: the costs parsed (`<cost>_text` keeps their text), the date-times'
     text and their day part, and the text of every dimension column."""
-    present = set(columns)
-    col = {name: _column_or_null(name, present) for name in REQUIRED_COLUMNS + OPTIONAL_COLUMNS}
-    version_col = next((c for c in VERSION_COLUMNS if c in present), None)
-    version = _column_or_null(version_col, present) if version_col else "CAST(NULL AS VARCHAR)"
+    col = {name: _column_or_null(name, columns) for name in REQUIRED_COLUMNS + OPTIONAL_COLUMNS}
+    version_col = next((c for c in VERSION_COLUMNS if c in columns), None)
+    version = _column_or_null(version_col, columns) if version_col else "CAST(NULL AS VARCHAR)"
     costs = ", ".join(f"{col[c]} AS {c}_text, {_cost(col[c])} AS {c}" for c in COST_COLUMNS)
     dimensions = ", ".join(f"{col[c]} AS {c}_text" for c in DIMENSION_COLUMNS)
     return f"""
@@ -216,7 +222,7 @@ def _text_rows_sql(source: FocusSource, columns: list[str]) -> str:
     """
 
 
-def typed_rows_sql(source: FocusSource, columns: list[str]) -> str:
+def typed_rows_sql(source: FocusSource, columns: dict[str, str]) -> str:
     """One row per charge with parsed values; `*_text` keep the raw text for error checks."""
     return f"SELECT *, {DIMENSIONS_SQL} FROM ({_text_rows_sql(source, columns)})"
 
@@ -246,7 +252,7 @@ ROW_CHECKS = (
 )
 
 
-def staged_sql(source: FocusSource, columns: list[str]) -> str:
+def staged_sql(source: FocusSource, columns: dict[str, str]) -> str:
     """Aggregate the file to day x account x service x ... x resource x tag set, and count
     each kind of bad row in the same single pass.
 
@@ -289,7 +295,7 @@ def staged_sql(source: FocusSource, columns: list[str]) -> str:
 
 
 def locate_bad_row(
-    con: duckdb.DuckDBPyConnection, source: FocusSource, columns: list[str], check_index: int
+    con: duckdb.DuckDBPyConnection, source: FocusSource, columns: dict[str, str], check_index: int
 ) -> str:
     """Error path only: find the first row failing a check and describe it in one line."""
     column, predicate, problem = ROW_CHECKS[check_index]

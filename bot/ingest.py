@@ -151,6 +151,9 @@ def file_checksum(path: Path) -> str:
 
 def _connect_duckdb() -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
+    # Typed Parquet timestamps (TIMESTAMPTZ) become text in the session's zone, which is the
+    # machine's by default: billing days are UTC days.
+    con.execute("SET TimeZone = 'UTC'")
     con.execute(f"SET memory_limit = '{DUCKDB_MEMORY_LIMIT}'")
     con.execute("SET preserve_insertion_order = false")
     if sys.stderr.isatty():

@@ -241,3 +241,53 @@ def test_unknown_declared_version_and_missing_path_are_usage_errors(tmp_path, ca
     assert "no such file" in capsys.readouterr().err
     with pytest.raises(FocusError, match="not a FOCUS file"):
         ingest_focus([str(Path(__file__))], Config(), tmp_path / "x.db")
+
+
+def test_typed_parquet_with_map_tags_and_utc_timestamps(tmp_path, monkeypatch):
+    """Parquet exports type their columns: DOUBLE or DECIMAL costs, TIMESTAMPTZ periods and
+    Tags as a MAP. Billing days are UTC days whatever the machine's zone."""
+    import datetime as dt
+    import time
+
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    monkeypatch.setenv("TZ", "America/Los_Angeles")
+    time.tzset()
+    early_utc = dt.datetime(2024, 9, 2, 2, 0, tzinfo=dt.UTC)  # still Sep 1 in Los Angeles
+    table = pa.table(
+        {
+            "BilledCost": pa.array([12.25, 3.5, 0.01], pa.float64()),
+            "EffectiveCost": pa.array(
+                [Decimal("12.2500000001"), Decimal("3.4999999999"), Decimal("0.01")],
+                pa.decimal128(38, 10),
+            ),
+            "BillingAccountId": ["1"] * 3,
+            "BillingCurrency": ["USD"] * 3,
+            "BillingPeriodStart": pa.array(
+                [dt.datetime(2024, 9, 1, tzinfo=dt.UTC)] * 3, pa.timestamp("us", tz="UTC")
+            ),
+            "ChargePeriodStart": pa.array([early_utc] * 3, pa.timestamp("us", tz="UTC")),
+            "ChargeCategory": ["Usage"] * 3,
+            "ServiceName": ["Amazon EC2"] * 3,
+            "ProviderName": ["AWS"] * 3,
+            "Tags": pa.array([[("Team", "Payments")], [], None], pa.map_(pa.string(), pa.string())),
+        }
+    )
+    path = tmp_path / "typed.parquet"
+    pq.write_table(table, path)
+    try:
+        db_path = tmp_path / "db.sqlite"
+        ingest_focus([str(path)], Config(), db_path)
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+    db = sqlite_utils.Database(db_path)
+    rows = db.execute(
+        "SELECT date, billing_period, team, effective_micros, billed_micros FROM daily_cost"
+        " ORDER BY team"
+    ).fetchall()
+    assert rows == [
+        ("2024-09-02", "2024-09", None, 3_510_000, 3_510_000),
+        ("2024-09-02", "2024-09", "payments", 12_250_000, 12_250_000),
+    ]
