@@ -35,6 +35,7 @@ from bot.focus import (
     staged_sql,
     tag_dimensions,
 )
+from bot.money import format_usd
 from bot.store import DAILY_DIMENSIONS, open_store
 
 FOCUS_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".parq")
@@ -64,12 +65,26 @@ class IngestReport:
     def charge_rows(self) -> int:
         return sum(f.charge_rows for f in self.files)
 
+    def period_totals(self) -> dict[str, tuple[int, int]]:
+        """Amortized and billed micro-dollars loaded per billing period."""
+        period_at = _DAILY_COLUMNS.index("billing_period")
+        effective_at = _DAILY_COLUMNS.index("effective_micros")
+        billed_at = _DAILY_COLUMNS.index("billed_micros")
+        totals: dict[str, tuple[int, int]] = {}
+        for result in self.files:
+            for row in result.daily_rows:
+                effective, billed = totals.get(row[period_at], (0, 0))
+                totals[row[period_at]] = (effective + row[effective_at], billed + row[billed_at])
+        return dict(sorted(totals.items()))
+
     def summary(self) -> str:
-        periods = sorted({p for f in self.files for p in f.billing_periods})
-        return (
-            f"Loaded {len(self.files)} file(s), {self.charge_rows:,} charge rows, "
-            f"billing periods {', '.join(periods) or 'none'}"
-        )
+        lines = [f"Loaded {len(self.files)} file(s), {self.charge_rows:,} charge rows"]
+        for period, (effective, billed) in self.period_totals().items():
+            lines.append(
+                f"  billing period {period}: {format_usd(effective)} amortized,"
+                f" {format_usd(billed)} billed"
+            )
+        return "\n".join(lines)
 
 
 # --- finding the files -------------------------------------------------------------------

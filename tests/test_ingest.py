@@ -291,3 +291,16 @@ def test_typed_parquet_with_map_tags_and_utc_timestamps(tmp_path, monkeypatch):
         ("2024-09-02", "2024-09", None, 3_510_000, 3_510_000),
         ("2024-09-02", "2024-09", "payments", 12_250_000, 12_250_000),
     ]
+
+
+def test_ingest_prints_each_billing_period_total_to_the_cent(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("COSTBOT_DB", str(tmp_path / "costbot.db"))
+    monkeypatch.delenv("COSTBOT_CONFIG", raising=False)
+    assert main(["ingest", "focus", str(SAMPLE)]) == 0
+    out = capsys.readouterr().out
+    billed: dict[str, Decimal] = defaultdict(Decimal)
+    for row in read_rows(SAMPLE)[1]:
+        billed[row["BillingPeriodStart"][:7]] += Decimal(row["BilledCost"])
+    for period, amount in billed.items():
+        assert f"billing period {period}: " in out
+        assert f"${to_cent(amount):,.2f} billed" in out
