@@ -172,7 +172,10 @@ def _ask(args: argparse.Namespace) -> int:
         raise UsageProblem('ask runs a slash command, e.g. costbot ask "/cost team payments"')
     db_path = db_path_from_env()
     if not db_path.exists():
-        raise UsageProblem(f"{db_path}: no cost store yet; run `costbot ingest focus` first")
+        raise UsageProblem(
+            f"{db_path}: no cost store yet; load data with `costbot ingest focus PATH`"
+            " or try the demo (`costbot demo`, then see its output)"
+        )
     config = load_config()
     channel = args.channel or None
     asker = Asker(

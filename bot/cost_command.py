@@ -22,7 +22,14 @@ from bot.cost_render import (
     ranking_chart as build_ranking_chart,
 )
 from bot.cost_report import summarise
-from bot.periods import PERIOD_HELP, PeriodError, looks_like_period, parse_period
+from bot.periods import (
+    PERIOD_HELP,
+    Period,
+    PeriodError,
+    format_range,
+    looks_like_period,
+    parse_period,
+)
 from bot.queries import UNTAGGED, Scope
 
 USAGE = f"""*`/cost`*: cloud cost, to the cent, from the cost store.
@@ -101,6 +108,21 @@ def _split_period(words: list[str], what: str) -> tuple[str, str | None]:
     return " ".join(words), None
 
 
+def _covered_period(db: sqlite_utils.Database, text: str | None, today: date) -> Period:
+    """The period asked for, if the store holds any data in it: an answer of $0.00 for a
+    month before the data starts would look like a fact."""
+    period = parse_period(text, today)
+    coverage = queries.data_range(db)
+    if coverage is None:
+        raise UsageError("No cost data is loaded yet: run `costbot ingest focus PATH`.")
+    first, last = coverage
+    if period.end < first or period.start > last:
+        raise UsageError(
+            f"No cost data for {period.label}: the store holds {format_range(first, last)}."
+        )
+    return period
+
+
 def _known_teams(db: sqlite_utils.Database, config: Config) -> list[str]:
     return sorted({t.name for t in config.teams} | set(queries.known_values(db, "team")))
 
@@ -147,7 +169,7 @@ def _team_answer(
         subject_kind="team",
         subject=team,
         scope=Scope(team=team),
-        period=parse_period(period_text, today),
+        period=_covered_period(db, period_text, today),
         breakdown_by="service",
         metric=config.cost_metric,
         monthly_budget_micros=configured.monthly_budget_micros if configured else None,
@@ -164,7 +186,7 @@ def _service_answer(db, config, today, name, period_text, chart) -> Reply:
         subject_kind="service",
         subject=service,
         scope=Scope(service=service),
-        period=parse_period(period_text, today),
+        period=_covered_period(db, period_text, today),
         breakdown_by="team",
         metric=config.cost_metric,
     )
@@ -184,7 +206,7 @@ def _account_answer(db, config, today, name, period_text, chart) -> Reply:
         subject_kind="account",
         subject=f"{label} ({account})" if label and label != account else account,
         scope=scope,
-        period=parse_period(period_text, today),
+        period=_covered_period(db, period_text, today),
         breakdown_by="team",
         metric=config.cost_metric,
     )
@@ -210,7 +232,7 @@ def _top_answer(db, config, today, words: list[str], chart: bool) -> Reply:
                 f"`/cost top` ranks `teams`, `services` or `accounts`, not "
                 f"`{blocks.escape_mrkdwn(word)}`."
             )
-    period = parse_period(period_text, today)
+    period = _covered_period(db, period_text, today)
     changes = queries.compare(db, period, by, metric=config.cost_metric)
     if by == "account":
         names = queries.account_names(db)

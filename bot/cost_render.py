@@ -143,8 +143,10 @@ def render_summary(summary: CostSummary, chart_file_id: str | None = None) -> di
             )
         )
     content.append(blocks.context([footer(summary.metric, summary.data_through)]))
+    when = summary.period.title
+    when = when if summary.period.kind == "month" else when.lower()
     fallback = (
-        f"{summary.subject}: {format_usd(summary.total_micros)} {summary.period.title.lower()} "
+        f"{summary.subject}: {format_usd(summary.total_micros)}, {when} "
         f"({summary.period.label}), {change} vs the previous period"
     )
     return blocks.message(fallback, content, response_type="in_channel")

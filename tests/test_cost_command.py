@@ -131,6 +131,7 @@ def test_bare_cost_uses_the_channel_then_the_user_then_help(store):
         ("top regions", "ranks `teams`, `services` or `accounts`"),
         ("frobnicate", "`frobnicate` is not a `/cost` command"),
         ("team", "Which team?"),
+        ("team payments 2019-01", "No cost data for Jan 1 – Jan 31, 2019: the store holds Sep 1"),
     ],
 )
 def test_bad_input_gets_an_ephemeral_one_line_answer(store, text, expected):
