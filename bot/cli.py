@@ -20,7 +20,6 @@ from bot.context import utc_today
 from bot.errors import InputError
 from bot.focus import SUPPORTED_VERSIONS
 from bot.periods import PeriodError
-from bot.slack_client import MissingCredentialError
 from bot.store import db_path_from_env
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
@@ -78,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         return _run(args)
-    except (UsageProblem, ConfigError, InputError, PeriodError, MissingCredentialError) as problem:
+    except (UsageProblem, ConfigError, InputError, PeriodError) as problem:
         print(f"costbot: {problem}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -177,7 +177,14 @@ def _team_answer(
     return _with_chart(summary, chart)
 
 
-def _service_answer(db, config, today, name, period_text, chart) -> Reply:
+def _service_answer(
+    db: sqlite_utils.Database,
+    config: Config,
+    today: date,
+    name: str,
+    period_text: str | None,
+    chart: bool,
+) -> Reply:
     service = queries.resolve_service(db, name)
     if service is None:
         raise _did_you_mean("service", name, queries.known_values(db, "service"))
@@ -193,7 +200,14 @@ def _service_answer(db, config, today, name, period_text, chart) -> Reply:
     return _with_chart(summary, chart)
 
 
-def _account_answer(db, config, today, name, period_text, chart) -> Reply:
+def _account_answer(
+    db: sqlite_utils.Database,
+    config: Config,
+    today: date,
+    name: str,
+    period_text: str | None,
+    chart: bool,
+) -> Reply:
     scope = queries.resolve_account(db, name)
     names = queries.account_names(db)
     if scope is None:

@@ -7,6 +7,7 @@ is ever summed as a float. Bad input is located (file, row, column) only on the 
 
 from __future__ import annotations
 
+import csv
 import gzip
 import json
 import re
@@ -103,7 +104,7 @@ def read_columns(con: duckdb.DuckDBPyConnection, source: FocusSource) -> dict[st
     try:
         rows = con.execute(f"DESCRIBE SELECT * FROM {reader_sql(source)}").fetchall()
     except duckdb.Error as exc:
-        raise FocusError(f"{source.display_name}: {_read_failure(source, exc)}") from None
+        raise read_error(source, exc) from None
     return {row[0]: row[1] for row in rows}
 
 
@@ -317,6 +318,11 @@ def _short(value: str, limit: int = 60) -> str:
     return value if len(value) <= limit else value[: limit - 1] + "…"
 
 
+def read_error(source: FocusSource, exc: duckdb.Error) -> FocusError:
+    """The FocusError for a file DuckDB could not read, as one line naming the file."""
+    return FocusError(f"{source.display_name}: {_read_failure(source, exc)}")
+
+
 def _read_failure(source: FocusSource, exc: duckdb.Error) -> str:
     """Turn a DuckDB read error into one line a user can act on."""
     message = str(exc).strip().splitlines()[0]
@@ -332,8 +338,6 @@ def _read_failure(source: FocusSource, exc: duckdb.Error) -> str:
 
 def _rows_before_gzip_end(path: Path) -> int:
     """Count complete data rows before a gzip stream breaks off (error path only)."""
-    import csv
-
     rows = 0
     try:
         with gzip.open(path, "rt", encoding="utf-8", newline="") as handle:

@@ -28,10 +28,10 @@ from bot.focus import (
     ROW_CHECKS,
     FocusError,
     FocusSource,
-    _read_failure,
     detect_version,
     locate_bad_row,
     read_columns,
+    read_error,
     staged_sql,
     tag_dimensions,
 )
@@ -197,7 +197,7 @@ def _read_checked(
         try:
             con.execute(f"CREATE TEMP TABLE staged AS {staged_sql(source, columns)}")
         except duckdb.Error as exc:
-            raise FocusError(f"{source.display_name}: {_read_failure(source, exc)}") from None
+            raise read_error(source, exc) from None
 
         bad_counts = con.execute(
             "SELECT " + ", ".join(f"sum(bad_{i})" for i in range(len(ROW_CHECKS))) + " FROM staged"

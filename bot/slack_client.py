@@ -19,6 +19,8 @@ from slack_sdk.http_retry.request import HttpRequest
 from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 
+from bot.errors import InputError
+
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 # slack_sdk counts attempts per call, not per handler: each handler stops once the call has been
 # retried this many times, whatever the earlier failures were. So this is the budget per call.
@@ -34,7 +36,7 @@ SLACK_API_LOGGER_NAME = "bot.slack_client.web_api"
 _SLACK_TOKEN = re.compile(r"\bx(?:ox[abposre]|app)-[A-Za-z0-9-]+")
 
 
-class MissingCredentialError(ValueError):
+class MissingCredentialError(InputError):
     """A Slack credential the chosen mode needs is not set; the message names the variable."""
 
 
