@@ -22,13 +22,12 @@ from matplotlib.figure import Figure as MplFigure
 from query_bench import QUICK_DAYS
 from store_data import DAYS, LAST_DAY, ROWS_PER_DAY, cost_store
 
-from bot import queries
-from bot.charts import DPI, FIGURE_SIZE_INCHES, daily_cost_chart
+from bot.answers.cost import answer_cost
 from bot.config import parse_config
-from bot.cost_command import answer_cost
 from bot.periods import parse_period
-from bot.queries import Scope
-from bot.store import open_store
+from bot.render.charts import DPI, FIGURE_SIZE_INCHES, daily_cost_chart
+from bot.store import open_store, queries
+from bot.store.queries import Scope
 
 GOAL_ANSWER_P95 = 0.050
 GOAL_CHART_MEDIAN = 0.150

@@ -51,7 +51,7 @@ def baseline_reader(path: Path) -> str:
 
 def child_ingest(path: Path, db_path: Path) -> None:
     from bot.config import Config
-    from bot.ingest import ingest_focus
+    from bot.sources.focus_ingest import ingest_focus
 
     db_path.unlink(missing_ok=True)
     start = time.perf_counter()
@@ -93,6 +93,7 @@ def _step_name(statement: str) -> str:
 def child_profile(path: Path, db_path: Path) -> None:
     """One ingest with every DuckDB statement and the main steps timed, by wrapping them."""
     import bot.ingest as ingest
+
     from bot.config import Config
 
     spent: dict[str, float] = defaultdict(float)

@@ -16,10 +16,9 @@ from _common import OUT, Figure, Section, log, median, ms, percentile, time_call
 from focus_data import TEAMS
 from store_data import DAYS, LAST_DAY, ROWS_PER_DAY, cost_store
 
-from bot import queries
 from bot.periods import parse_period
-from bot.queries import Scope
-from bot.store import open_store
+from bot.store import open_store, queries
+from bot.store.queries import Scope
 
 QUICK_DAYS = 100
 PERIODS = ("mtd", "last-month", "30d", "90d")

@@ -18,8 +18,8 @@ from pathlib import Path
 from bot.config import ConfigError, load_config
 from bot.context import utc_today
 from bot.errors import InputError
-from bot.focus import SUPPORTED_VERSIONS
 from bot.periods import PeriodError
+from bot.sources.focus import SUPPORTED_VERSIONS
 from bot.store import db_path_from_env
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
@@ -103,7 +103,7 @@ def _run(args: argparse.Namespace) -> int:
 def _ingest(args: argparse.Namespace) -> int:
     config = load_config()
     if args.source == "focus":
-        from bot.ingest import ingest_focus
+        from bot.sources.focus_ingest import ingest_focus
 
         if args.focus_version and args.focus_version not in SUPPORTED_VERSIONS:
             raise UsageProblem(
@@ -115,7 +115,7 @@ def _ingest(args: argparse.Namespace) -> int:
         )
         print(report.summary())
         return EXIT_OK
-    from bot.business_metrics import ingest_metrics
+    from bot.sources.business_metrics import ingest_metrics
 
     rows = ingest_metrics(Path(args.path), db_path_from_env())
     print(f"Loaded {rows:,} business metric values from {args.path}")
@@ -132,9 +132,10 @@ def _demo(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     from slack_bolt.error import BoltError
 
-    from bot.app import build_app
     from bot.context import AppContext
-    from bot.server import resolve_port, serve_http, serve_socket_mode
+    from bot.slack.app import build_app
+    from bot.slack.server import resolve_port, serve_http, serve_socket_mode
+    from handlers import register_all
 
     if args.demo:
         from bot.demo import build_demo_store
@@ -146,7 +147,7 @@ def _serve(args: argparse.Namespace) -> int:
         context = AppContext(config=load_config(), db_path=str(db_path_from_env()))
     app_token = os.environ.get("SLACK_APP_TOKEN")
     try:
-        app = build_app(context, socket_mode=bool(app_token))
+        app = build_app(context, register=register_all, socket_mode=bool(app_token))
     except BoltError as error:  # Slack refused the token at start (auth.test)
         raise UsageProblem(f"Slack rejected the bot token: {error}") from None
     if not args.no_scheduler:
@@ -159,8 +160,8 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _ask(args: argparse.Namespace) -> int:
-    from bot.cost_command import Asker, answer_cost
-    from bot.plaintext import payload_as_text
+    from bot.answers.cost import Asker, answer_cost
+    from bot.render.plaintext import payload_as_text
     from bot.store import open_store
 
     try:

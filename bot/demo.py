@@ -8,17 +8,16 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
-from bot import queries
-from bot.business_metrics import ingest_metrics
+from bot.answers.cost import Asker, answer_cost
 from bot.config import Config, load_config
 from bot.context import utc_today
-from bot.cost_command import Asker, answer_cost
-from bot.demo_data import generate_demo_files
-from bot.ingest import ingest_focus
 from bot.money import format_usd
 from bot.periods import Period, format_range
-from bot.preview import PreviewMessage, write_preview
-from bot.store import open_store
+from bot.render.preview import PreviewMessage, write_preview
+from bot.sources.business_metrics import ingest_metrics
+from bot.sources.demo_data import generate_demo_files
+from bot.sources.focus_ingest import ingest_focus
+from bot.store import open_store, queries
 
 DEMO_DB_NAME = "costbot-demo.db"
 DEMO_CONFIG_NAME = "costbot.yml"

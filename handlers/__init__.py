@@ -1,8 +1,15 @@
-"""Thin Slack listeners. Each module has `register(app, context)`; the app factory calls them.
+"""Thin Slack listeners, grouped by kind: `commands/`, later `actions/`, `views/`, `events/`.
+Each module has `register(app, context)`; `register_all` is what the app factory is given.
 
 `SLASH_COMMANDS` is the one list of slash commands the app answers, with their help text:
 `manifest.yml` must declare exactly these (tests/test_manifest.py checks it).
 """
+
+from __future__ import annotations
+
+from slack_bolt import App
+
+from bot.context import AppContext
 
 SLASH_COMMANDS: dict[str, str] = {
     "/cost": (
@@ -10,3 +17,9 @@ SLASH_COMMANDS: dict[str, str] = {
         "top services, budget, forecast and a daily chart."
     ),
 }
+
+
+def register_all(app: App, context: AppContext) -> None:
+    from handlers import commands
+
+    commands.register(app, context)

@@ -11,7 +11,7 @@ from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
-from bot.demo_data import FOCUS_COLUMNS
+from bot.sources.demo_data import FOCUS_COLUMNS
 
 HEADER = list(FOCUS_COLUMNS)  # the 43 FOCUS 1.0 columns, in export order
 

@@ -23,7 +23,7 @@ from fake_slack import (
 from focus_factory import dollars, make_charges, write_focus_csv
 
 from bot.config import Config
-from bot.ingest import ingest_focus
+from bot.sources.focus_ingest import ingest_focus
 
 COSTBOT = Path(sys.executable).parent / "costbot"
 

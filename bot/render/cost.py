@@ -6,12 +6,12 @@ import calendar
 from dataclasses import dataclass
 from typing import Any
 
-from bot import blocks
-from bot.charts import daily_cost_chart, ranking_bar_chart
-from bot.cost_report import CostSummary
+from bot.analytics.cost_report import CostSummary
 from bot.money import format_change, format_usd
 from bot.periods import Period, format_day
-from bot.queries import Change
+from bot.render import blocks
+from bot.render.charts import daily_cost_chart, ranking_bar_chart
+from bot.store.queries import Change
 
 METRIC_LABELS = {
     "effective": "Amortized cost (FOCUS EffectiveCost)",

@@ -8,20 +8,8 @@ from datetime import date
 
 import sqlite_utils
 
-from bot import blocks, queries
+from bot.analytics.cost_report import summarise
 from bot.config import Config
-from bot.cost_render import (
-    CHART_PLACEHOLDER,
-    Reply,
-    render_notice,
-    render_ranking,
-    render_summary,
-    summary_chart,
-)
-from bot.cost_render import (
-    ranking_chart as build_ranking_chart,
-)
-from bot.cost_report import summarise
 from bot.periods import (
     PERIOD_HELP,
     Period,
@@ -30,7 +18,20 @@ from bot.periods import (
     looks_like_period,
     parse_period,
 )
-from bot.queries import UNTAGGED, Scope
+from bot.render import blocks
+from bot.render.cost import (
+    CHART_PLACEHOLDER,
+    Reply,
+    render_notice,
+    render_ranking,
+    render_summary,
+    summary_chart,
+)
+from bot.render.cost import (
+    ranking_chart as build_ranking_chart,
+)
+from bot.store import queries
+from bot.store.queries import UNTAGGED, Scope
 
 USAGE = f"""*`/cost`*: cloud cost, to the cent, from the cost store.
 • `/cost` in a team's channel: that team, month to date

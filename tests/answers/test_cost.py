@@ -9,10 +9,10 @@ from datetime import date
 import pytest
 from focus_factory import dollars, make_charges, write_focus_csv
 
+from bot.answers.cost import Asker, answer_cost
 from bot.cli import main
 from bot.config import parse_config
-from bot.cost_command import Asker, answer_cost
-from bot.ingest import ingest_focus
+from bot.sources.focus_ingest import ingest_focus
 from bot.store import open_store
 
 TODAY = date(2026, 11, 27)

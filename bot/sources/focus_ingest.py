@@ -7,7 +7,6 @@ records the ingest. A bad file changes nothing, byte for byte.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import tempfile
@@ -15,16 +14,15 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlparse
 
 import duckdb
-import sqlite_utils
 import xxhash
 
 from bot.config import Config
-from bot.focus import (
+from bot.money import format_usd
+from bot.sources.focus import (
     ROW_CHECKS,
     FocusError,
     FocusSource,
@@ -35,8 +33,9 @@ from bot.focus import (
     staged_sql,
     tag_dimensions,
 )
-from bot.money import format_usd
-from bot.store import DAILY_DIMENSIONS, open_store
+from bot.store import open_store
+from bot.store.schema import DAILY_COLUMNS
+from bot.store.writers import write_focus_results
 
 FOCUS_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".parq")
 # DuckDB may use this much memory before spilling to disk; keeps ingest of any file size
@@ -67,9 +66,9 @@ class IngestReport:
 
     def period_totals(self) -> dict[str, tuple[int, int]]:
         """Amortized and billed micro-dollars loaded per billing period."""
-        period_at = _DAILY_COLUMNS.index("billing_period")
-        effective_at = _DAILY_COLUMNS.index("effective_micros")
-        billed_at = _DAILY_COLUMNS.index("billed_micros")
+        period_at = DAILY_COLUMNS.index("billing_period")
+        effective_at = DAILY_COLUMNS.index("effective_micros")
+        billed_at = DAILY_COLUMNS.index("billed_micros")
         totals: dict[str, tuple[int, int]] = {}
         for result in self.files:
             for row in result.daily_rows:
@@ -286,31 +285,6 @@ _RESOURCE_SQL = f"""
            {_micros("effective")}, {_micros("billed")}, {_micros("list")}
     FROM attributed WHERE resource_id IS NOT NULL GROUP BY ALL
 """
-# Daily aggregate columns in the order _DAILY_SQL returns them.
-_DAILY_COLUMNS = (
-    *DAILY_DIMENSIONS,
-    "billing_period",
-    "effective_micros",
-    "billed_micros",
-    "list_micros",
-)
-_RESOURCE_COLUMNS = (
-    "month",
-    "billing_period",
-    "provider",
-    "billing_account_id",
-    "account_id",
-    "resource_id",
-    "resource_name",
-    "resource_type",
-    "service",
-    "region",
-    "team",
-    "tags",
-    "effective_micros",
-    "billed_micros",
-    "list_micros",
-)
 
 
 def _accounts(con: duckdb.DuckDBPyConnection) -> set[tuple[str, str, str, str]]:
@@ -323,55 +297,6 @@ def _accounts(con: duckdb.DuckDBPyConnection) -> set[tuple[str, str, str, str]]:
         " 'sub' FROM staged WHERE account_id <> billing_account_id GROUP BY provider, account_id"
     ).fetchall()
     return {tuple(r) for r in billing + subs}
-
-
-# --- writing ------------------------------------------------------------------------------
-
-
-def write_results(db: sqlite_utils.Database, results: list[FileResult]) -> None:
-    """One transaction: replace every billing period the files cover, record the ingests."""
-    loaded_at = datetime.now(UTC).isoformat(timespec="seconds")
-    daily_placeholders = ", ".join("?" * len(_DAILY_COLUMNS))
-    resource_placeholders = ", ".join("?" * len(_RESOURCE_COLUMNS))
-    with db.atomic():
-        for key in {k for result in results for k in result.replace_keys}:
-            for table in ("daily_cost", "resource_cost"):
-                db.execute(
-                    f"DELETE FROM {table} WHERE provider = ? AND billing_account_id IS ?"
-                    " AND billing_period = ?",
-                    key,
-                )
-        for result in results:
-            ingest_id = (
-                db["ingests"]
-                .insert(
-                    {
-                        "source": "focus",
-                        "file": result.source.display_name,
-                        "focus_version": result.focus_version,
-                        "billing_periods": json.dumps(result.billing_periods),
-                        "rows": result.charge_rows,
-                        "checksum": result.checksum,
-                        "loaded_at": loaded_at,
-                    }
-                )
-                .last_pk
-            )
-            db.conn.executemany(
-                f"INSERT INTO daily_cost ({', '.join(_DAILY_COLUMNS)}, ingest_id)"
-                f" VALUES ({daily_placeholders}, {int(ingest_id)})",
-                result.daily_rows,
-            )
-            db.conn.executemany(
-                f"INSERT INTO resource_cost ({', '.join(_RESOURCE_COLUMNS)}, ingest_id)"
-                f" VALUES ({resource_placeholders}, {int(ingest_id)})",
-                result.resource_rows,
-            )
-            db.conn.executemany(
-                "INSERT OR REPLACE INTO accounts (provider, account_id, name, kind)"
-                " VALUES (?, ?, ?, ?)",
-                sorted(result.accounts),
-            )
 
 
 def ingest_focus(
@@ -399,7 +324,7 @@ def ingest_focus(
     # Only now, with every file read and checked, is the store opened (and created if new).
     db = open_store(db_path)
     try:
-        write_results(db, report.files)
+        write_focus_results(db, report.files)
     finally:
         db.close()
     return report

@@ -4,15 +4,15 @@ columns `date,metric,scope,value`, loaded all or nothing."""
 from __future__ import annotations
 
 import csv
-import json
 import math
 import os
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 
 from bot.errors import InputError
-from bot.ingest import file_checksum
+from bot.sources.focus_ingest import file_checksum
 from bot.store import open_store
+from bot.store.writers import write_metric_values
 
 REQUIRED = ("date", "metric", "scope", "value")
 
@@ -52,26 +52,7 @@ def ingest_metrics(path: Path, db_path: str | os.PathLike) -> int:
     rows = read_metrics(path)
     db = open_store(db_path)
     try:
-        with db.atomic():
-            ingest_id = (
-                db["ingests"]
-                .insert(
-                    {
-                        "source": "metrics",
-                        "file": str(path),
-                        "billing_periods": json.dumps(sorted({r[0][:7] for r in rows})),
-                        "rows": len(rows),
-                        "checksum": file_checksum(path),
-                        "loaded_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                    }
-                )
-                .last_pk
-            )
-            db.conn.executemany(
-                "INSERT OR REPLACE INTO business_metrics (date, metric, scope, value, ingest_id)"
-                " VALUES (?, ?, ?, ?, ?)",
-                [(*row, ingest_id) for row in rows],
-            )
+        write_metric_values(db, str(path), file_checksum(path), rows)
     finally:
         db.close()
     return len(rows)

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from browser import images_loaded
 
-from bot import blocks
-from bot.charts import daily_cost_chart, ranking_bar_chart
-from bot.preview import PreviewMessage, block_to_html, mrkdwn_to_html, write_preview
+from bot.render import blocks
+from bot.render.charts import daily_cost_chart, ranking_bar_chart
+from bot.render.preview import PreviewMessage, block_to_html, mrkdwn_to_html, write_preview
 
 
 def no_images(_element: object) -> None:

@@ -13,11 +13,12 @@ import pytest
 from fake_slack import RESPONSE_URL, SIGNING_SECRET, signed_request_headers, slash_command_body
 from focus_factory import dollars, make_charges, write_focus_csv
 
-from bot.app import build_app
 from bot.config import parse_config
 from bot.context import AppContext
-from bot.ingest import ingest_focus
-from bot.server import start_http_in_thread
+from bot.slack.app import build_app
+from bot.slack.server import start_http_in_thread
+from bot.sources.focus_ingest import ingest_focus
+from handlers import register_all
 
 TODAY = date(2026, 11, 27)
 CONFIG = parse_config(
@@ -38,7 +39,7 @@ def store(tmp_path_factory):
 @pytest.fixture
 def server(fake_slack, store):
     context = AppContext(config=CONFIG, db_path=str(store[1]), today=lambda: TODAY)
-    app = build_app(context)
+    app = build_app(context, register=register_all)
     background, port = start_http_in_thread(app)
     yield f"http://127.0.0.1:{port}"
     background.shutdown()

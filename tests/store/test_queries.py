@@ -5,10 +5,9 @@ from datetime import date
 
 import pytest
 
-from bot import queries
 from bot.periods import parse_period
-from bot.queries import UNTAGGED, Scope
-from bot.store import open_store
+from bot.store import open_store, queries
+from bot.store.queries import UNTAGGED, Scope
 
 TODAY = date(2026, 11, 27)
 

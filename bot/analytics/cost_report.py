@@ -10,9 +10,9 @@ from datetime import date, timedelta
 
 import sqlite_utils
 
-from bot import queries
 from bot.periods import Period
-from bot.queries import Change, Scope
+from bot.store import queries
+from bot.store.queries import Change, Scope
 
 TOP_N = 5
 FORECAST_WINDOW_DAYS = 7

@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 import threading
 import time
-import types
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,11 +19,11 @@ from fake_slack import BOT_TOKEN, SIGNING_SECRET, FakeSlack, signed_request_head
 from fake_slack import slash_command_body as slack_form
 from slack_bolt import App
 
-from bot.app import USER_FACING_ERROR, build_app
 from bot.config import Config
 from bot.context import AppContext
-from bot.server import BackgroundHttpServer, resolve_port, start_http_in_thread
-from bot.slack_client import MissingCredentialError, build_web_client
+from bot.slack.app import USER_FACING_ERROR, build_app
+from bot.slack.client import MissingCredentialError, build_web_client
+from bot.slack.server import BackgroundHttpServer, resolve_port, start_http_in_thread
 
 
 @dataclass
@@ -36,6 +34,8 @@ class StubCommands:
     answered: list[str] = field(default_factory=list)
     # The lazy listener for the text "slow" waits for this, standing in for a long query.
     release_slow_answers: threading.Event = field(default_factory=threading.Event)
+    # What build_app is given in place of handlers.register_all.
+    register: Callable[[App, AppContext], None] | None = None
 
 
 @pytest.fixture
@@ -62,9 +62,7 @@ def stub_commands(monkeypatch: pytest.MonkeyPatch) -> StubCommands:
 
         app.command("/cost")(ack=ack_cost, lazy=[answer_cost])
 
-    module = types.ModuleType("handlers.commands")
-    module.register = register  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "handlers.commands", module)
+    seen.register = register
     return seen
 
 
@@ -77,7 +75,7 @@ def app_context(tmp_path) -> AppContext:
 def server(
     fake_slack: FakeSlack, stub_commands: StubCommands, app_context: AppContext
 ) -> Iterator[BackgroundHttpServer]:
-    running, _port = start_http_in_thread(build_app(app_context))
+    running, _port = start_http_in_thread(build_app(app_context, register=stub_commands.register))
     with running:
         yield running
 
@@ -142,7 +140,9 @@ def test_other_paths_and_methods_are_not_found(
 def test_port_zero_binds_a_real_port(
     fake_slack: FakeSlack, stub_commands: StubCommands, app_context: AppContext
 ) -> None:
-    running, port = start_http_in_thread(build_app(app_context), port=0)
+    running, port = start_http_in_thread(
+        build_app(app_context, register=stub_commands.register), port=0
+    )
     with running:
         assert port > 0
         assert running.port == port
@@ -224,7 +224,7 @@ def test_error_in_lazy_listener_is_logged_and_told_to_the_user(
     fake_slack: FakeSlack,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.ERROR, logger="bot.app")
+    caplog.set_level(logging.ERROR, logger="bot.slack.app")
 
     assert post_cost(server, fake_slack, "boom").status == 200
 
@@ -234,7 +234,7 @@ def test_error_in_lazy_listener_is_logged_and_told_to_the_user(
         "response_type": "ephemeral",
         "replace_original": False,
     }
-    (record,) = [r for r in caplog.records if r.name == "bot.app"]
+    (record,) = [r for r in caplog.records if r.name == "bot.slack.app"]
     assert record.exc_info is not None
     assert "the cost query blew up" in caplog.text
     assert "/cost" in record.getMessage()
@@ -244,7 +244,7 @@ def test_error_in_lazy_listener_is_logged_and_told_to_the_user(
 def test_error_in_ack_listener_is_told_to_the_user(
     server: BackgroundHttpServer, fake_slack: FakeSlack, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.ERROR, logger="bot.app")
+    caplog.set_level(logging.ERROR, logger="bot.slack.app")
 
     result = post_cost(server, fake_slack, "ack-boom")
 
@@ -269,7 +269,7 @@ def test_build_app_does_not_warn_that_the_token_is_unused(
     # Bolt warns when it sees both $SLACK_BOT_TOKEN and a client; the token is the client's.
     caplog.set_level(logging.WARNING)
 
-    build_app(app_context)
+    build_app(app_context, register=stub_commands.register)
 
     assert [r.getMessage() for r in caplog.records if r.name.startswith("slack_bolt")] == []
 
@@ -277,7 +277,7 @@ def test_build_app_does_not_warn_that_the_token_is_unused(
 def test_build_app_checks_the_token_through_our_client(
     fake_slack: FakeSlack, stub_commands: StubCommands, app_context: AppContext
 ) -> None:
-    build_app(app_context)
+    build_app(app_context, register=stub_commands.register)
 
     (auth_test,) = fake_slack.calls("auth.test")
     assert auth_test.headers["authorization"] == f"Bearer {BOT_TOKEN}"
@@ -288,7 +288,7 @@ def test_build_app_uses_the_client_it_is_given(
 ) -> None:
     client = build_web_client("xoxb-given")
 
-    app = build_app(app_context, client=client)
+    app = build_app(app_context, register=stub_commands.register, client=client)
 
     assert app.client is client
     assert fake_slack.calls("auth.test")[0].headers["authorization"] == "Bearer xoxb-given"
@@ -303,16 +303,17 @@ def test_build_app_needs_the_signing_secret_in_http_mode(
     monkeypatch.delenv("SLACK_SIGNING_SECRET")
 
     with pytest.raises(MissingCredentialError, match="SLACK_SIGNING_SECRET"):
-        build_app(app_context)
-    assert build_app(app_context, socket_mode=True) is not None
+        build_app(app_context, register=stub_commands.register)
+    assert build_app(app_context, register=stub_commands.register, socket_mode=True) is not None
 
 
-def test_build_app_registers_the_handler_modules(
-    fake_slack: FakeSlack, stub_commands: StubCommands, app_context: AppContext
+def test_build_app_hands_the_app_and_its_context_to_register(
+    fake_slack: FakeSlack, app_context: AppContext
 ) -> None:
-    app = build_app(app_context)
+    calls: list[tuple[App, AppContext]] = []
+    app = build_app(app_context, register=lambda app, context: calls.append((app, context)))
 
-    assert [listener.ack_function.__name__ for listener in app._listeners] == ["ack_cost"]
+    assert calls == [(app, app_context)]
 
 
 # ---- resolve_port

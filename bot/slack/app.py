@@ -1,9 +1,9 @@
 """The Bolt app factory: builds the `App` around our one WebClient, installs the global error
-handler and lets each handler module register its listeners. Nothing here knows about commands."""
+handler and hands the app to the listeners' `register` function (`handlers.register_all` in
+production). Nothing here knows about commands, and the core never imports `handlers/`."""
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 from collections.abc import Callable, Iterator
@@ -19,13 +19,12 @@ from slack_bolt.util.utils import get_arg_names_of_callable
 from slack_sdk import WebClient
 
 from bot.context import AppContext
-from bot.slack_client import MissingCredentialError, build_web_client
+from bot.slack.client import MissingCredentialError, build_web_client
 
 logger = logging.getLogger(__name__)
 
-# Each module has `register(app, context)`. Imported by name when the app is built, so tests can
-# put a stand-in into sys.modules and a handler module's import errors surface at start-up.
-HANDLER_MODULES: tuple[str, ...] = ("handlers.commands",)
+# `register(app, context)`: adds every listener to the app.
+RegisterListeners = Callable[[App, AppContext], None]
 
 USER_FACING_ERROR = "Something went wrong on our side; the error has been logged."
 # Threads for lazy listeners (queries, charts, uploads); more requests than this just queue.
@@ -35,6 +34,7 @@ LAZY_LISTENER_THREADS = 8
 def build_app(
     context: AppContext,
     *,
+    register: RegisterListeners,
     client: WebClient | None = None,
     signing_secret: str | None = None,
     process_before_response: bool = False,
@@ -67,8 +67,7 @@ def build_app(
     app.error(report_unexpected_error)
     _run_lazy_listeners_apart_reporting_errors(app)
 
-    for module_name in HANDLER_MODULES:
-        importlib.import_module(module_name).register(app, context)
+    register(app, context)
     return app
 
 

@@ -10,7 +10,7 @@ from fake_slack import BOT_TOKEN, FakeSlack
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_interval_calculators import FixedValueRetryIntervalCalculator
 
-from bot.slack_client import (
+from bot.slack.client import (
     DEFAULT_MAX_RETRIES,
     MissingCredentialError,
     build_web_client,

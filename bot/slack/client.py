@@ -32,7 +32,7 @@ DEFAULT_RETRY_INTERVAL = BackoffRetryIntervalCalculator(backoff_factor=0.5)
 # a body parameter, so a DEBUG log would show it. Everything the client logs goes through this
 # logger, which masks Slack tokens. (Not under "costbot": Bolt names its app logger after the app
 # and resets that logger's level to the root's on every request.)
-SLACK_API_LOGGER_NAME = "bot.slack_client.web_api"
+SLACK_API_LOGGER_NAME = "bot.slack.client.web_api"
 _SLACK_TOKEN = re.compile(r"\bx(?:ox[abposre]|app)-[A-Za-z0-9-]+")
 
 

@@ -7,7 +7,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from bot.charts import daily_cost_chart, ranking_bar_chart
+from bot.render.charts import daily_cost_chart, ranking_bar_chart
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 EXPECTED_SIZE = (1200, 500)

@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from bot.config import Config, parse_config
-from bot.demo_data import CONFIG_TEMPLATE, DemoFiles, demo_anomalies, generate_demo_files
+from bot.sources.demo_data import CONFIG_TEMPLATE, DemoFiles, demo_anomalies, generate_demo_files
 
 END_DATE = date(2026, 11, 26)
 START_DATE = date(2025, 11, 1)

@@ -3,10 +3,6 @@ business metrics and the record of every ingest. Every amount is integer micro-d
 
 from __future__ import annotations
 
-import os
-import sqlite3
-from pathlib import Path
-
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
@@ -29,6 +25,32 @@ DAILY_DIMENSIONS = (
     "currency",
 )
 AMOUNT_COLUMNS = ("effective_micros", "billed_micros", "list_micros")
+
+# Daily aggregate columns in the order the FOCUS reader returns them and writers insert them.
+DAILY_COLUMNS = (
+    *DAILY_DIMENSIONS,
+    "billing_period",
+    "effective_micros",
+    "billed_micros",
+    "list_micros",
+)
+RESOURCE_COLUMNS = (
+    "month",
+    "billing_period",
+    "provider",
+    "billing_account_id",
+    "account_id",
+    "resource_id",
+    "resource_name",
+    "resource_type",
+    "service",
+    "region",
+    "team",
+    "tags",
+    "effective_micros",
+    "billed_micros",
+    "list_micros",
+)
 
 migrations = Migrations("costbot")
 
@@ -91,27 +113,3 @@ def m001_cost_store(db: sqlite_utils.Database) -> None:
         {"date": str, "metric": str, "scope": str, "value": float, "ingest_id": int},
         pk=("date", "metric", "scope"),
     )
-
-
-def db_path_from_env() -> Path:
-    return Path(os.environ.get("COSTBOT_DB") or DEFAULT_DB_PATH)
-
-
-def open_store(path: str | os.PathLike | None = None) -> sqlite_utils.Database:
-    """Open (creating if needed) the store and bring its schema up to date.
-
-    `":memory:"` gives a private in-memory store for tests.
-    """
-    target = str(path) if path is not None else str(db_path_from_env())
-    if target == ":memory:":
-        db = sqlite_utils.Database(memory=True)
-    else:
-        # check_same_thread=False: Bolt runs lazy listeners on worker threads; each call
-        # still opens its own connection (see `connect_readonly`) for concurrent reads.
-        db = sqlite_utils.Database(sqlite3.connect(target, check_same_thread=False))
-    migrations.apply(db)
-    return db
-
-
-def store_is_empty(db: sqlite_utils.Database) -> bool:
-    return db.execute("select not exists(select 1 from daily_cost)").fetchone()[0] == 1

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from bot import blocks
-from bot.blocks import (
+from bot.render import blocks
+from bot.render.blocks import (
     actions,
     bulleted_list,
     button,

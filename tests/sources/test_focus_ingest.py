@@ -14,13 +14,14 @@ from pathlib import Path
 import pytest
 import sqlite_utils
 import xxhash
+from paths import FOCUS_SAMPLE
 
 from bot.cli import main
 from bot.config import Config, parse_config
-from bot.focus import FocusError
-from bot.ingest import ingest_focus
+from bot.sources.focus import FocusError
+from bot.sources.focus_ingest import ingest_focus
 
-SAMPLE = Path(__file__).parent / "data" / "focus-1.0-sample" / "focus_sample.csv"
+SAMPLE = FOCUS_SAMPLE
 
 
 def read_rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:

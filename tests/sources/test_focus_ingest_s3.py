@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import gzip
-from pathlib import Path
 
 import boto3
 import pytest
 import sqlite_utils
+from paths import FOCUS_SAMPLE
 
 from bot.cli import main
 
-SAMPLE = Path(__file__).parent / "data" / "focus-1.0-sample" / "focus_sample.csv"
+SAMPLE = FOCUS_SAMPLE
 
 
 @pytest.fixture

@@ -10,10 +10,10 @@ from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.blocks import escape_mrkdwn
+from bot.answers.cost import Asker, answer_cost
 from bot.context import AppContext
-from bot.cost_command import Asker, answer_cost
-from bot.cost_render import Reply
+from bot.render.blocks import escape_mrkdwn
+from bot.render.cost import Reply
 
 log = logging.getLogger(__name__)
 

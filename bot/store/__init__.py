@@ -1,0 +1,15 @@
+"""The store: one SQLite file of daily cost aggregates, resource-month costs, business metrics
+and the record of every load. `schema` defines it, `connection` opens it, `writers` hold every
+write, `queries` every read that answers and jobs ask."""
+
+from bot.store.connection import db_path_from_env, open_store, store_is_empty
+from bot.store.schema import AMOUNT_COLUMNS, DAILY_DIMENSIONS, DEFAULT_DB_PATH
+
+__all__ = [
+    "AMOUNT_COLUMNS",
+    "DAILY_DIMENSIONS",
+    "DEFAULT_DB_PATH",
+    "db_path_from_env",
+    "open_store",
+    "store_is_empty",
+]

@@ -1,0 +1,88 @@
+"""Every write to the store: one module, so each table's columns and each transaction's shape
+exist once. Sources read and check their input, then hand rows here."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+import sqlite_utils
+
+from bot.store.schema import DAILY_COLUMNS, RESOURCE_COLUMNS
+
+if TYPE_CHECKING:
+    from bot.sources.focus_ingest import FileResult as FocusFileResult
+
+
+def write_focus_results(db: sqlite_utils.Database, results: list[FocusFileResult]) -> None:
+    """One transaction: replace every billing period the files cover, record the ingests."""
+    loaded_at = datetime.now(UTC).isoformat(timespec="seconds")
+    daily_placeholders = ", ".join("?" * len(DAILY_COLUMNS))
+    resource_placeholders = ", ".join("?" * len(RESOURCE_COLUMNS))
+    with db.atomic():
+        for key in {k for result in results for k in result.replace_keys}:
+            for table in ("daily_cost", "resource_cost"):
+                db.execute(
+                    f"DELETE FROM {table} WHERE provider = ? AND billing_account_id IS ?"
+                    " AND billing_period = ?",
+                    key,
+                )
+        for result in results:
+            ingest_id = (
+                db["ingests"]
+                .insert(
+                    {
+                        "source": "focus",
+                        "file": result.source.display_name,
+                        "focus_version": result.focus_version,
+                        "billing_periods": json.dumps(result.billing_periods),
+                        "rows": result.charge_rows,
+                        "checksum": result.checksum,
+                        "loaded_at": loaded_at,
+                    }
+                )
+                .last_pk
+            )
+            db.conn.executemany(
+                f"INSERT INTO daily_cost ({', '.join(DAILY_COLUMNS)}, ingest_id)"
+                f" VALUES ({daily_placeholders}, {int(ingest_id)})",
+                result.daily_rows,
+            )
+            db.conn.executemany(
+                f"INSERT INTO resource_cost ({', '.join(RESOURCE_COLUMNS)}, ingest_id)"
+                f" VALUES ({resource_placeholders}, {int(ingest_id)})",
+                result.resource_rows,
+            )
+            db.conn.executemany(
+                "INSERT OR REPLACE INTO accounts (provider, account_id, name, kind)"
+                " VALUES (?, ?, ?, ?)",
+                sorted(result.accounts),
+            )
+
+
+def write_metric_values(
+    db: sqlite_utils.Database, file: str, checksum: str, rows: list[tuple[str, str, str, float]]
+) -> None:
+    """Business metric values (date, metric, scope, value); one transaction, and a value
+    loaded again for the same (date, metric, scope) replaces the old one."""
+    with db.atomic():
+        ingest_id = (
+            db["ingests"]
+            .insert(
+                {
+                    "source": "metrics",
+                    "file": file,
+                    "billing_periods": json.dumps(sorted({r[0][:7] for r in rows})),
+                    "rows": len(rows),
+                    "checksum": checksum,
+                    "loaded_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                }
+            )
+            .last_pk
+        )
+        db.conn.executemany(
+            "INSERT OR REPLACE INTO business_metrics (date, metric, scope, value, ingest_id)"
+            " VALUES (?, ?, ?, ?, ?)",
+            [(*row, ingest_id) for row in rows],
+        )

@@ -1,0 +1,12 @@
+"""Slash command listeners: ack at once, answer in a lazy listener (Slack's 3-second rule)."""
+
+from __future__ import annotations
+
+from slack_bolt import App
+
+from bot.context import AppContext
+from handlers.commands import cost
+
+
+def register(app: App, context: AppContext) -> None:
+    cost.register(app, context)
