@@ -1,0 +1,5 @@
+"""Scheduled jobs: one module per job, each a plain function `run(context, now) -> result` that
+reads no clock of its own (the scheduler, `costbot run JOB --date D` and the tests pass `now`).
+A job calls the core (store queries, analytics, renderers) and hands what it builds to
+`bot.slack.delivery`; it never talks to Slack or AWS itself.
+"""
