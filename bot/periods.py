@@ -56,9 +56,14 @@ class Period:
 
     def clipped(self, first: date, last: date) -> Period:
         """The same period limited to the days with data (`first` to `last`): a day the
-        store does not hold yet is unknown, not $0. The name and kind stay, so the title
-        still says what was asked for."""
-        return replace(self, start=max(self.start, first), end=min(self.end, last))
+        store does not hold yet is unknown, not $0. A rolling window ("last 7 days") moves
+        back to end on the last day with data instead of shrinking; calendar periods keep
+        their start. The name and kind stay, so the title still says what was asked for."""
+        period = self
+        if self.kind == "rolling" and self.end > last:
+            lag = self.end - last
+            period = replace(self, start=self.start - lag, end=last)
+        return replace(period, start=max(period.start, first), end=min(period.end, last))
 
     @property
     def is_whole_month(self) -> bool:

@@ -6,11 +6,13 @@ import calendar
 from dataclasses import dataclass
 from typing import Any
 
+from matplotlib.figure import Figure
+
 from bot.analytics.cost_report import CostSummary, Ranking, RankingPart
 from bot.money import format_change, format_money
 from bot.periods import Period, format_day
 from bot.render import blocks
-from bot.render.charts import daily_cost_chart, ranking_bar_chart, weekday_shift
+from bot.render.charts import daily_cost_figure, ranking_bar_chart, to_png, weekday_shift
 from bot.store.queries import Change
 
 METRIC_LABELS = {
@@ -271,10 +273,10 @@ def chart_alt_text(summary: CostSummary) -> str:
     )
 
 
-def summary_chart(summary: CostSummary) -> Chart:
+def summary_figure(summary: CostSummary) -> Figure:
     """The daily chart of the summary's first (largest) currency: one currency per chart."""
     currency_title = f" ({summary.currency} only)" if summary.other_currencies else ""
-    png = daily_cost_chart(
+    return daily_cost_figure(
         [d for d, _ in summary.daily],
         [a for _, a in summary.daily],
         f"{summary.subject}: daily cost{currency_title}, {summary.period.label}",
@@ -284,6 +286,10 @@ def summary_chart(summary: CostSummary) -> Chart:
         comparison_start=summary.previous.start,
         currency=summary.currency,
     )
+
+
+def summary_chart(summary: CostSummary) -> Chart:
+    png = to_png(summary_figure(summary))
     slug = "".join(ch if ch.isalnum() else "-" for ch in summary.subject.lower()).strip("-")
     return Chart(
         png=png,
@@ -348,7 +354,8 @@ def _ranking_fallback(ranking: Ranking) -> str:
         )
         parts.append(f"{format_money(part.total_micros, part.currency)} in total{leader}")
     totals = "; ".join(parts) or "no cost"
-    return f"Top {ranking.by}s, {ranking.period.label}: {totals}"
+    compared = "" if ranking.has_comparison else f" ({no_comparison_text(ranking.data_from)})"
+    return f"Top {ranking.by}s, {ranking.period.label}: {totals}{compared}"
 
 
 def ranking_alt_text(ranking: Ranking) -> str:
