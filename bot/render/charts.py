@@ -162,7 +162,7 @@ def _draw_bars(axes: Axes, x: Sequence[float], heights: Sequence[float]) -> None
 def weekday_shift(current_start: date, previous_start: date) -> int:
     """Days to move the previous period's series forward (or back, if negative) so that
     each of its days sits on the same weekday of the current period: at most 3 either way."""
-    shift = (current_start.weekday() - previous_start.weekday()) % 7
+    shift = (previous_start.weekday() - current_start.weekday()) % 7
     return shift - 7 if shift > 3 else shift
 
 

@@ -156,8 +156,8 @@ def test_the_chart_shows_one_currency_with_weekday_aligned_comparison(store):
     reply = ask(store, "team payments 2026-11", with_chart=True)
     alt = reply.chart.alt_text
     assert "Amounts in USD only; EUR Nov 1 – Nov 26, 2026 not shown" in alt
-    # Nov 1, 2026 is a Sunday and Oct 1 a Thursday: the October line moves 3 days later.
-    assert "grey line: the previous period (Oct 1 – Oct 26, 2026), drawn 3 days later" in alt
+    # Nov 1, 2026 is a Sunday and Oct 1 a Thursday: Oct 4 (a Sunday) is drawn on Nov 1.
+    assert "grey line: the previous period (Oct 1 – Oct 26, 2026), drawn 3 days earlier" in alt
     per_day = (BUDGET / 30).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
     assert (
         f"dashed red line: the November 2026 budget spread evenly, {money_text(per_day)}/day" in alt
