@@ -118,11 +118,12 @@ def _covered_period(db: sqlite_utils.Database, text: str | None, today: date) ->
     if coverage is None:
         raise UsageError("No cost data is loaded yet: run `costbot ingest focus PATH`.")
     first, last = coverage
-    if period.end < first or period.start > last:
+    clipped = period.clipped(first, last)
+    if clipped.start > clipped.end:
         raise UsageError(
             f"No cost data for {period.label}: the store holds {format_range(first, last)}."
         )
-    return period.clipped(first, last)
+    return clipped
 
 
 def _known_teams(db: sqlite_utils.Database, config: Config) -> list[str]:

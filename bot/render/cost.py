@@ -162,15 +162,19 @@ def _top_title(summary: CostSummary, in_currency: str = "") -> str:
     return f"*Top {summary.breakdown_by}s{in_currency}* ({compared})"
 
 
-def _other_currency_section(subject: str, other: CostSummary) -> dict[str, Any]:
-    """Cost of the same scope billed in another currency: its own total, change and top list,
-    never added to the first currency's."""
+def _other_currency_blocks(subject: str, other: CostSummary) -> list[dict[str, Any]]:
+    """Cost of the same scope billed in another currency: its own total, change, budget (if
+    the budget is in that currency), forecast and top list, never added to the first's."""
     body = (
         f"*Also billed in {other.currency}: {format_money(other.total_micros, other.currency)}* "
-        f"by *{subject}*, {other.period.label}\n{_comparison_line(other)}\n"
-        f"{_top_title(other, f' in {other.currency}')}\n{_top_table(other)}"
+        f"by *{subject}*, {other.period.label}\n{_comparison_line(other)}"
     )
-    return blocks.section(body)
+    content = [blocks.section(body)]
+    fields = [f for f in (_budget_field(other), _forecast_field(other)) if f]
+    if fields:
+        content.append(blocks.section(fields=fields))
+    top = f"{_top_title(other, f' in {other.currency}')}\n{_top_table(other)}"
+    return [*content, blocks.section(top)]
 
 
 def render_summary(summary: CostSummary, chart_file_id: str | None = None) -> dict[str, Any]:
@@ -189,7 +193,8 @@ def render_summary(summary: CostSummary, chart_file_id: str | None = None) -> di
         content.append(blocks.section(fields=fields))
     in_currency = f" in {summary.currency}" if summary.other_currencies else ""
     content.append(blocks.section(f"{_top_title(summary, in_currency)}\n{_top_table(summary)}"))
-    content += [_other_currency_section(subject, other) for other in summary.other_currencies]
+    for other in summary.other_currencies:
+        content += _other_currency_blocks(subject, other)
     if chart_file_id:
         content.append(
             blocks.image(

@@ -104,6 +104,24 @@ def test_budget_burn_counts_the_days_with_data_and_only_the_budget_currency(stor
     assert f"{money_text(per_day)}/day" in text
 
 
+def test_a_budget_in_euros_is_set_against_the_euro_costs_only(store):
+    charges = store[0]
+    config = parse_config(
+        {"currency": "eur", "teams": [{"name": "payments", "monthly_budget": "5000"}]}
+    )
+    db = open_store(store[1])
+    try:
+        text = all_text(
+            answer_cost("team payments 2026-11", db=db, config=config, today=TODAY).payload
+        )
+    finally:
+        db.close()
+    spent = amount(charges, date(2026, 11, 1), LAST_DAY, team="payments", currency="EUR")
+    used = (spent * 100 / 5000).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+    assert f"{money_text(spent, 'EUR')} of EUR 5,000.00: {used}% used" in text
+    assert "$5,000.00" not in text and text.count("Budget (November 2026)") == 1
+
+
 def test_export_lag_never_counts_missing_days_as_zero(store):
     on_time = ask(store, "team payments", today=LAST_DAY + timedelta(days=1)).payload
     late = ask(store, "team payments", today=TODAY).payload
