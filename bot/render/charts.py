@@ -44,6 +44,7 @@ NO_COST_TEXT = "No cost in this period"
 MARGINS = {"left": 0.085, "right": 0.985, "top": 0.88, "bottom": 0.12}
 RANKING_LABEL_MAX = 28
 BAR_WIDTH = 0.8  # in days
+LEGEND_ROW_CHARS = 110
 BARS_MAX_DAYS = 93  # beyond about a quarter, daily bars get too thin to read
 
 
@@ -247,9 +248,17 @@ def daily_cost_figure(
         if has_credits:
             handles.append(Patch(color=CREDIT_COLOR, label="Credits"))
         handles += axes.get_legend_handles_labels()[0]
-        axes.legend(handles=handles, loc="upper left", fontsize=LABEL_SIZE, frameon=False, ncols=4)
+        # One row while it fits the width (about 110 characters at LABEL_SIZE), else two.
+        one_row = sum(len(handle.get_label()) + 8 for handle in handles) <= LEGEND_ROW_CHARS
+        axes.legend(
+            handles=handles,
+            loc="upper left",
+            fontsize=LABEL_SIZE,
+            frameon=False,
+            ncols=len(handles) if one_row else 2,
+        )
         if max(plotted) > 0:
-            axes.set_ylim(top=axes.get_ylim()[1] * 1.15)
+            axes.set_ylim(top=axes.get_ylim()[1] * (1.15 if one_row else 1.3))
     return figure
 
 
