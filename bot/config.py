@@ -41,6 +41,7 @@ _SCHEMA: dict[str, Any] = {
         "timezone": {"type": "string"},
         "tag_keys": {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1},
         "cost_metric": {"enum": sorted(COST_METRICS)},
+        "currency": {"type": "string", "pattern": "^[A-Za-z]{3}$"},
         "teams": {
             "type": "array",
             "items": {
@@ -96,6 +97,7 @@ class Config:
     teams: tuple[Team, ...] = ()
     tag_keys: tuple[str, ...] = DEFAULT_TAG_KEYS
     cost_metric: str = "effective"  # a store column: effective | billed | list
+    currency: str = "USD"  # ISO code that team budgets are in; only costs billed in it count
     timezone: str = "UTC"
     shared: SharedCosts = field(default_factory=SharedCosts)
     source: str = "defaults"
@@ -207,6 +209,7 @@ def parse_config(data: Any, source: str = "costbot.yml") -> Config:
         teams=tuple(teams),
         tag_keys=tuple(data.get("tag_keys", DEFAULT_TAG_KEYS)),
         cost_metric=COST_METRICS[data.get("cost_metric", "amortized")],
+        currency=data.get("currency", "USD").upper(),
         timezone=default_tz,
         shared=shared,
         source=source,

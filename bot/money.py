@@ -1,14 +1,17 @@
-"""Money as integer micro-dollars: exact sums, one formatting rule for every amount shown."""
+"""Money as integer micro-units of one currency: exact sums, one formatting rule for every
+amount shown. Amounts in different currencies are never added together; each is shown in its
+own currency (`$1,234.56` for USD, `EUR 1,234.56` for any other)."""
 
 from __future__ import annotations
 
 from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 
 MICROS_PER_DOLLAR = 1_000_000
+DEFAULT_CURRENCY = "USD"
 
 
 def to_micros(amount: Decimal | str | int) -> int:
-    """Round a dollar amount to whole micro-dollars (banker's rounding, as billing exports do)."""
+    """Round an amount to whole micro-units (banker's rounding, as billing exports do)."""
     value = Decimal(amount) * MICROS_PER_DOLLAR
     return int(value.quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
 
@@ -23,28 +26,58 @@ def cents(micros: int) -> Decimal:
     return to_decimal(micros).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
 
-def format_usd(micros: int) -> str:
-    """`$1,234.56`, `-$12.00`: every amount Costbot shows goes through here."""
+def normalise_currency(code: str | None) -> str:
+    """`usd` -> `USD`; a missing BillingCurrency is taken as USD (FOCUS requires the column,
+    so only malformed exports lack it)."""
+    return (code or DEFAULT_CURRENCY).strip().upper() or DEFAULT_CURRENCY
+
+
+def currency_prefix(currency: str = DEFAULT_CURRENCY) -> str:
+    """`$` for USD, `EUR ` for others: the ISO code is unambiguous where symbols are not."""
+    code = normalise_currency(currency)
+    return "$" if code == "USD" else f"{code} "
+
+
+def format_money(micros: int, currency: str = DEFAULT_CURRENCY) -> str:
+    """`$1,234.56`, `-$12.00`, `EUR 1,234.56`: every amount Costbot shows goes through here."""
     value = cents(micros)
     sign = "-" if value < 0 else ""
-    return f"{sign}${abs(value):,.2f}"
+    return f"{sign}{currency_prefix(currency)}{abs(value):,.2f}"
+
+
+def format_usd(micros: int) -> str:
+    """`$1,234.56`, `-$12.00`: an amount known to be in US dollars."""
+    return format_money(micros, DEFAULT_CURRENCY)
+
+
+def format_money_short(micros: int, currency: str = DEFAULT_CURRENCY) -> str:
+    """A compact amount for chart axes and tight lists: `$1.2k`, `EUR 3.4M`."""
+    amount = float(to_decimal(micros))
+    prefix = currency_prefix(currency)
+    for limit, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if abs(amount) >= limit:
+            return f"{prefix}{amount / limit:,.1f}{suffix}"
+    return f"{prefix}{amount:,.0f}"
 
 
 def format_usd_short(micros: int) -> str:
-    """A compact amount for chart axes and tight lists: `$1.2k`, `$3.4M`."""
-    dollars = float(to_decimal(micros))
-    for limit, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
-        if abs(dollars) >= limit:
-            return f"${dollars / limit:,.1f}{suffix}"
-    return f"${dollars:,.0f}"
+    return format_money_short(micros, DEFAULT_CURRENCY)
 
 
-def format_change(current: int, previous: int) -> str:
-    """`+$120.00 (+4.5%)`; no percentage when the previous amount is zero."""
-    delta = current - previous
+def cent_delta(current: int, previous: int) -> Decimal:
+    """The change between two amounts as people see them: the difference of the two totals
+    rounded to the cent, so the change shown always equals the difference of the totals shown."""
+    return cents(current) - cents(previous)
+
+
+def format_change(current: int, previous: int, currency: str = DEFAULT_CURRENCY) -> str:
+    """`+$120.00 (+4.5%)`; no percentage when the previous amount is zero. Computed from the
+    cent-rounded amounts, so it is exactly the difference of the two amounts shown."""
+    delta = cent_delta(current, previous)
+    shown_previous = cents(previous)
     sign = "+" if delta >= 0 else "-"
-    amount = f"{sign}{format_usd(abs(delta))}"
-    if previous == 0:
+    amount = f"{sign}{currency_prefix(currency)}{abs(delta):,.2f}"
+    if shown_previous == 0:
         return amount
-    pct = Decimal(delta) * 100 / Decimal(abs(previous))
+    pct = delta * 100 / abs(shown_previous)
     return f"{amount} ({sign}{abs(pct):.1f}%)"

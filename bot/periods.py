@@ -1,12 +1,13 @@
 """Report periods: parsing what users type (`mtd`, `last-month`, `2026-10`, `7d`, ...) into
 dates, the previous period of equal length to compare with, and labels with the dates
-spelled out. "To date" periods run through yesterday, the last complete day of billing data."""
+spelled out. "To date" periods run through yesterday; answers then clip every period to the
+days the store holds (`Period.clipped`), so late or short data is never counted as $0."""
 
 from __future__ import annotations
 
 import calendar
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
 PERIOD_HELP = "mtd (default), last-month, YYYY-MM, 7d, 30d, 90d, qtd, ytd"
@@ -44,13 +45,34 @@ class Period:
             "qtd": "Quarter to date",
             "ytd": "Year to date",
             "month": self.start.strftime("%B %Y"),
-            "rolling": f"Last {self.days} days",
+            "rolling": f"Last {self._rolling_days()} days",
         }
         return titles[self.kind]
 
+    def _rolling_days(self) -> int:
+        # The window asked for (`400d`), even when clipped to the days the store holds.
+        match = _ROLLING.match(self.name)
+        return int(match.group(1)) if match else self.days
+
+    def clipped(self, first: date, last: date) -> Period:
+        """The same period limited to the days with data (`first` to `last`): a day the
+        store does not hold yet is unknown, not $0. A rolling window ("last 7 days") moves
+        back to end on the last day with data instead of shrinking; calendar periods keep
+        their start. The name and kind stay, so the title still says what was asked for."""
+        period = self
+        if self.kind == "rolling" and self.end > last:
+            lag = self.end - last
+            period = replace(self, start=self.start - lag, end=last)
+        return replace(period, start=max(period.start, first), end=min(period.end, last))
+
+    @property
+    def is_whole_month(self) -> bool:
+        return self.start.day == 1 and self.end == _month_end(self.start)
+
     def previous(self) -> Period:
         """The period to compare with: the same days one month/quarter/year earlier for
-        calendar periods, the preceding days for rolling windows."""
+        calendar periods (Nov 1-28 -> Oct 1-28; a whole month -> the whole previous month),
+        the preceding days for rolling windows."""
         if self.kind in ("mtd", "month"):
             months = 1
         elif self.kind == "qtd":
@@ -65,7 +87,7 @@ class Period:
                 self.name,
             )
         start = _shift_months(self.start, -months)
-        end = _month_end(start) if self.kind == "month" else _shift_months(self.end, -months)
+        end = _month_end(start) if self.is_whole_month else _shift_months(self.end, -months)
         return Period(start, end, self.kind, self.name)
 
 

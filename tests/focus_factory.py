@@ -15,7 +15,15 @@ from bot.sources.demo_data import FOCUS_COLUMNS
 
 HEADER = list(FOCUS_COLUMNS)  # the 43 FOCUS 1.0 columns, in export order
 
-ACCOUNTS = {"222222222222": "acme-prod", "333333333333": "acme-staging"}
+ACCOUNTS = {"222222222222": "acme-prod", "333333333333": "acme-staging", "444444444444": "acme-eu"}
+BILLING_ACCOUNTS = {"111111111111": "Acme Corp", "555555555555": "Acme Europe GmbH"}
+# (team, service, sub-account) of each daily charge that make_charges writes by default.
+DEFAULT_LINES = (
+    ("payments", "Amazon Elastic Compute Cloud", "222222222222"),
+    ("payments", "Amazon Relational Database Service", "222222222222"),
+    ("search", "Amazon Elastic Compute Cloud", "333333333333"),
+    (None, "Amazon Simple Storage Service", "333333333333"),
+)
 SERVICES = {
     "Amazon Elastic Compute Cloud": "Compute",
     "Amazon Relational Database Service": "Databases",
@@ -31,6 +39,8 @@ class Charge:
     account: str
     effective: Decimal
     billed: Decimal
+    currency: str = "USD"
+    billing_account: str = "111111111111"
 
 
 def month_bounds(day: date) -> tuple[date, date]:
@@ -39,21 +49,27 @@ def month_bounds(day: date) -> tuple[date, date]:
     return start, following
 
 
-def make_charges(start: date, end: date, seed: int = 1) -> list[Charge]:
-    """Daily charges for two teams and some untagged spend, amounts with 10 decimals."""
+def make_charges(
+    start: date,
+    end: date,
+    seed: int = 1,
+    *,
+    lines: tuple[tuple[str | None, str, str], ...] = DEFAULT_LINES,
+    currency: str = "USD",
+    billing_account: str = "111111111111",
+) -> list[Charge]:
+    """Daily charges for two teams and some untagged spend, amounts with 10 decimals (or one
+    charge a day for each of `lines`), all billed in `currency` to `billing_account`."""
     rng = random.Random(seed)
     charges = []
     day = start
     while day <= end:
-        for team, service, account in (
-            ("payments", "Amazon Elastic Compute Cloud", "222222222222"),
-            ("payments", "Amazon Relational Database Service", "222222222222"),
-            ("search", "Amazon Elastic Compute Cloud", "333333333333"),
-            (None, "Amazon Simple Storage Service", "333333333333"),
-        ):
+        for team, service, account in lines:
             billed = Decimal(rng.randint(1_000_000_000, 900_000_000_000)) / Decimal(10**10)
             effective = (billed * Decimal("0.93")).quantize(Decimal("0.0000000001"))
-            charges.append(Charge(day, team, service, account, effective, billed))
+            charges.append(
+                Charge(day, team, service, account, effective, billed, currency, billing_account)
+            )
         day += timedelta(days=1)
     return charges
 
@@ -70,9 +86,9 @@ def write_focus_csv(path: Path, charges: list[Charge]) -> Path:
                     "BilledCost": str(charge.billed),
                     "EffectiveCost": str(charge.effective),
                     "ListCost": str(charge.billed),
-                    "BillingAccountId": "111111111111",
-                    "BillingAccountName": "Acme Corp",
-                    "BillingCurrency": "USD",
+                    "BillingAccountId": charge.billing_account,
+                    "BillingAccountName": BILLING_ACCOUNTS[charge.billing_account],
+                    "BillingCurrency": charge.currency,
                     "BillingPeriodStart": f"{period_start}T00:00:00Z",
                     "BillingPeriodEnd": f"{period_end}T00:00:00Z",
                     "ChargeCategory": "Usage",
@@ -95,7 +111,7 @@ def write_focus_csv(path: Path, charges: list[Charge]) -> Path:
     return path
 
 
-def dollars(
+def amount(
     charges: list[Charge],
     start: date,
     end: date,
@@ -104,8 +120,9 @@ def dollars(
     service: str | None = None,
     account: str | None = None,
     column: str = "effective",
-) -> str:
-    """`$1,234.57`: the independent sum of the matching rows, rounded to the cent."""
+    currency: str | None = None,
+) -> Decimal:
+    """The independent sum of the matching rows, rounded to the cent (half away from zero)."""
     total = sum(
         (
             getattr(c, column)
@@ -114,8 +131,21 @@ def dollars(
             and (team is False or c.team == team)
             and (service is None or c.service == service)
             and (account is None or c.account == account)
+            and (currency is None or c.currency == currency)
         ),
         Decimal(0),
     )
-    rounded = total.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
-    return f"${rounded:,.2f}"
+    return total.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+def money_text(value: Decimal, currency: str | None = "USD") -> str:
+    """`$1,234.57` for USD, `EUR 1,234.57` for other currencies, written independently of
+    bot.money."""
+    prefix = "$" if currency in (None, "USD") else f"{currency} "
+    return f"{'-' if value < 0 else ''}{prefix}{abs(value):,.2f}"
+
+
+def dollars(charges: list[Charge], start: date, end: date, **match) -> str:
+    """`$1,234.57` (or `EUR 1,234.57` with `currency="EUR"`): the independent sum of the
+    matching rows, rounded to the cent."""
+    return money_text(amount(charges, start, end, **match), match.get("currency"))

@@ -55,3 +55,10 @@ def test_bad_yaml_and_missing_explicit_file(tmp_path, monkeypatch):
     monkeypatch.setenv("COSTBOT_CONFIG", str(tmp_path / "missing.yml"))
     with pytest.raises(ConfigError, match="config file not found"):
         load_config()
+
+
+def test_budget_currency_defaults_to_usd_and_takes_an_iso_code():
+    assert parse_config({}).currency == "USD"
+    assert parse_config({"currency": "eur"}).currency == "EUR"
+    with pytest.raises(ConfigError, match="currency"):
+        parse_config({"currency": "euro"})

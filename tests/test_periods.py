@@ -41,6 +41,40 @@ def test_year_boundary_label():
     assert parse_period("7d", date(2026, 1, 3)).label == "Dec 27, 2025 – Jan 2, 2026"
 
 
+@pytest.mark.parametrize(
+    ("text", "today", "label", "previous"),
+    [
+        # Data through Nov 26, asked on Nov 29: the month in progress ends Nov 26 and is
+        # compared with as many days of October.
+        ("2026-11", date(2026, 11, 29), "Nov 1 – Nov 26, 2026", "Oct 1 – Oct 26, 2026"),
+        ("mtd", date(2026, 11, 29), "Nov 1 – Nov 26, 2026", "Oct 1 – Oct 26, 2026"),
+        # A complete month still compares with the whole previous month.
+        ("2026-10", date(2026, 11, 29), "Oct 1 – Oct 31, 2026", "Sep 1 – Sep 30, 2026"),
+        ("mtd", date(2026, 12, 1), "Nov 1 – Nov 26, 2026", "Oct 1 – Oct 26, 2026"),
+        # A rolling window moves back to end on the last day with data, keeping its length.
+        ("7d", date(2026, 11, 29), "Nov 20 – Nov 26, 2026", "Nov 13 – Nov 19, 2026"),
+        ("qtd", date(2026, 11, 29), "Oct 1 – Nov 26, 2026", "Jul 1 – Aug 26, 2026"),
+        # Before the first stored day (Nov 1, 2025) nothing is known: the period starts there.
+        ("400d", date(2026, 11, 29), "Nov 1, 2025 – Nov 26, 2026", None),
+    ],
+)
+def test_periods_are_clipped_to_the_stored_days(text, today, label, previous):
+    period = parse_period(text, today).clipped(date(2025, 11, 1), date(2026, 11, 26))
+    assert period.label == label
+    if previous:
+        assert period.previous().label == previous
+        assert period.previous().days == period.days or period.is_whole_month
+    assert period.title == parse_period(text, today).title  # "Last 400 days" stays
+
+
+def test_a_whole_month_compares_with_the_whole_previous_month():
+    march = parse_period("2026-03", TODAY)
+    assert march.is_whole_month and march.previous().label == "Feb 1 – Feb 28, 2026"
+    february_part = march.clipped(date(2026, 1, 1), date(2026, 3, 30))
+    assert february_part.previous().label == "Feb 1 – Feb 28, 2026"  # Mar 30 -> Feb 28
+    assert not february_part.is_whole_month
+
+
 @pytest.mark.parametrize("text", ["yesterday", "2026-13", "0d", "999d", "2027-01", "last month"])
 def test_bad_periods_are_rejected_with_the_list_of_periods(text):
     with pytest.raises(PeriodError):

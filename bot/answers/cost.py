@@ -3,12 +3,12 @@ config, today), shared by the Slack handler and `costbot ask`."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date
 
 import sqlite_utils
 
-from bot.analytics.cost_report import summarise
+from bot.analytics.cost_report import rank, summarise
 from bot.config import Config
 from bot.periods import (
     PERIOD_HELP,
@@ -110,18 +110,20 @@ def _split_period(words: list[str], what: str) -> tuple[str, str | None]:
 
 
 def _covered_period(db: sqlite_utils.Database, text: str | None, today: date) -> Period:
-    """The period asked for, if the store holds any data in it: an answer of $0.00 for a
-    month before the data starts would look like a fact."""
+    """The period asked for, clipped to the days the store holds: an answer of $0.00 for a
+    month before the data starts would look like a fact, and a day not exported yet is
+    unknown, not $0 (with export lag, `mtd` ends at the last day with data)."""
     period = parse_period(text, today)
     coverage = queries.data_range(db)
     if coverage is None:
         raise UsageError("No cost data is loaded yet: run `costbot ingest focus PATH`.")
     first, last = coverage
-    if period.end < first or period.start > last:
+    clipped = period.clipped(first, last)
+    if clipped.start > clipped.end:
         raise UsageError(
             f"No cost data for {period.label}: the store holds {format_range(first, last)}."
         )
-    return period
+    return clipped
 
 
 def _known_teams(db: sqlite_utils.Database, config: Config) -> list[str]:
@@ -174,6 +176,7 @@ def _team_answer(
         breakdown_by="service",
         metric=config.cost_metric,
         monthly_budget_micros=configured.monthly_budget_micros if configured else None,
+        budget_currency=config.currency,
     )
     return _with_chart(summary, chart)
 
@@ -248,27 +251,9 @@ def _top_answer(db, config, today, words: list[str], chart: bool) -> Reply:
                 f"`{blocks.escape_mrkdwn(word)}`."
             )
     period = _covered_period(db, period_text, today)
-    changes = queries.compare(db, period, by, metric=config.cost_metric)
-    if by == "account":
-        names = queries.account_names(db)
-        changes = [
-            replace(c, name=f"{names[c.name]} ({c.name})") if names.get(c.name) else c
-            for c in changes
-        ]
-    changes = [c for c in changes if c.current or c.previous]
-    total_micros = queries.total(db, period, metric=config.cost_metric)
-    coverage = queries.data_range(db)
-    payload = render_ranking(
-        by,
-        period,
-        period.previous(),
-        changes,
-        total_micros,
-        config.cost_metric,
-        coverage[1] if coverage else None,
-        chart_file_id=CHART_PLACEHOLDER if chart else None,
-    )
-    return Reply(payload, build_ranking_chart(by, period, changes) if chart else None)
+    ranking = rank(db, period, by, config.cost_metric)
+    payload = render_ranking(ranking, chart_file_id=CHART_PLACEHOLDER if chart else None)
+    return Reply(payload, build_ranking_chart(ranking) if chart else None)
 
 
 def _default_answer(db, config, today, asker: Asker, period_text, chart) -> Reply:

@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
-from bot.money import format_usd
+from bot.money import format_money
 
 # Limits from https://docs.slack.dev/reference/block-kit/blocks and .../composition-objects.
 HEADER_TEXT_MAX = 150
@@ -338,8 +338,10 @@ def ranked_table(
     name_width: int = 28,
     change_width: int = 40,
     empty_text: str = EMPTY_LIST_TEXT,
+    currency: str = "USD",
 ) -> str:
-    """A numbered, column-aligned ranking of (name, amount_micros, change_text) rows.
+    """A numbered, column-aligned ranking of (name, amount_micros, change_text) rows, every
+    amount in `currency`.
 
     Alignment only survives in Slack inside a code block, so the rows go in one; names longer
     than `name_width` end with "…". The result fits one section (`max_chars`).
@@ -352,7 +354,7 @@ def ranked_table(
     names = [
         truncate(_one_line(name) or "-", name_width, mrkdwn=False) for name, _, _ in candidates
     ]
-    amounts = [format_usd(amount) for _, amount, _ in candidates]
+    amounts = [format_money(amount, currency) for _, amount, _ in candidates]
     changes = [
         truncate(_one_line(change), change_width, mrkdwn=False) for _, _, change in candidates
     ]

@@ -4,14 +4,16 @@ Bolt runs listeners on worker threads, and pyplot keeps global state (current fi
 edits), so nothing here imports pyplot: each chart builds its own `Figure` on an Agg canvas and
 every style choice is passed explicitly instead of through global rcParams.
 
-Charts are a plain function of their data: the same input gives the same PNG bytes.
+Each chart is built as a `Figure` (`daily_cost_figure`, `ranking_figure`: tests read what it
+shows from its artists) and rendered to PNG separately (`to_png`). Charts are a plain function
+of their data: the same input gives the same PNG bytes. One chart shows one currency.
 """
 
 from __future__ import annotations
 
 import io
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, timedelta
 
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -21,7 +23,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
-from bot.money import MICROS_PER_DOLLAR, format_usd, format_usd_short
+from bot.money import DEFAULT_CURRENCY, MICROS_PER_DOLLAR, format_money, format_money_short
 
 # 8 x 3.33 inches at 150 dpi: 1200 x 500 px, wide enough for 400 days and sharp on retina
 # screens, while fonts stay big enough to read in Slack's scaled-down preview.
@@ -42,6 +44,7 @@ NO_COST_TEXT = "No cost in this period"
 MARGINS = {"left": 0.085, "right": 0.985, "top": 0.88, "bottom": 0.12}
 RANKING_LABEL_MAX = 28
 BAR_WIDTH = 0.8  # in days
+LEGEND_ROW_CHARS = 110
 BARS_MAX_DAYS = 93  # beyond about a quarter, daily bars get too thin to read
 
 
@@ -54,17 +57,16 @@ def _dollars(micros: int) -> float:
     return micros / MICROS_PER_DOLLAR
 
 
-def _short_amount(micros: int) -> str:
+def _short_amount(micros: int, currency: str = DEFAULT_CURRENCY) -> str:
     """`$1.2k`, with the sign in front (`-$40`) for credits."""
-    return ("-" if micros < 0 else "") + format_usd_short(abs(micros))
+    return ("-" if micros < 0 else "") + format_money_short(abs(micros), currency)
 
 
-def _axis_amount(dollars: float, axis_max: float) -> str:
-    """Tick label: `$1.2k` style, but with cents when the whole axis is under $10."""
-    if abs(axis_max) < 10:
-        text = f"${abs(dollars):,.2f}"
-    else:
-        text = _short_amount(round(abs(dollars) * MICROS_PER_DOLLAR))
+def _axis_amount(dollars: float, axis_max: float, currency: str = DEFAULT_CURRENCY) -> str:
+    """Tick label: `$1.2k` style, but with cents when the whole axis is under 10."""
+    micros = round(abs(dollars) * MICROS_PER_DOLLAR)
+    small = abs(axis_max) < 10
+    text = format_money(micros, currency) if small else _short_amount(micros, currency)
     return _plain(("-" if dollars < 0 else "") + text)
 
 
@@ -86,14 +88,14 @@ def _style_axes(axes: Axes, title: str, *, value_axis: str) -> None:
     axes.set_axisbelow(True)
 
 
-def _to_png(figure: Figure) -> bytes:
+def to_png(figure: Figure) -> bytes:
     buffer = io.BytesIO()
     # No "Software" metadata: keeps the bytes identical across matplotlib patch versions.
     figure.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
     return buffer.getvalue()
 
 
-def _no_cost_chart(title: str) -> bytes:
+def _no_cost_figure(title: str) -> Figure:
     figure, axes = _new_figure()
     axes.set_axis_off()
     axes.set_title(_plain(title), loc="left", fontsize=TITLE_SIZE, color=TEXT_COLOR, pad=10)
@@ -101,7 +103,7 @@ def _no_cost_chart(title: str) -> bytes:
         0.5, 0.5, NO_COST_TEXT, ha="center", va="center", fontsize=14, color=MUTED_COLOR,
         transform=axes.transAxes,
     )  # fmt: skip
-    return _to_png(figure)
+    return figure
 
 
 def _format_day(value: float, _position: int) -> str:
@@ -125,18 +127,24 @@ def _set_date_axis(axes: Axes, span_days: int) -> None:
     axes.xaxis.set_major_formatter(FuncFormatter(_format_day))
 
 
-def _set_amount_axis(axes: Axes, axis: str, values: Sequence[float]) -> None:
+def _set_amount_axis(
+    axes: Axes, axis: str, values: Sequence[float], currency: str = DEFAULT_CURRENCY
+) -> None:
     largest = max((abs(value) for value in values), default=0.0)
-    formatter = FuncFormatter(lambda value, _pos: _axis_amount(value, largest))
+    formatter = FuncFormatter(lambda value, _pos: _axis_amount(value, largest, currency))
     target = axes.yaxis if axis == "y" else axes.xaxis
     locator = MaxNLocator(nbins=5, min_n_ticks=3)
     target.set_major_locator(locator)
     target.set_major_formatter(formatter)
     # With credits, extend the axis down to a round tick so the negative side gets a label too.
     low, high = axes.get_ylim() if axis == "y" else axes.get_xlim()
-    if low < 0:
+    set_limits = axes.set_ylim if axis == "y" else axes.set_xlim
+    if min(values, default=0.0) < 0:
         bottom = min(locator.tick_values(low, high)[0], low)
-        (axes.set_ylim if axis == "y" else axes.set_xlim)(bottom, high)
+        set_limits(bottom, high)
+    else:
+        # Costs start at zero: no empty band below $0 when nothing is negative.
+        set_limits(0.0, high)
 
 
 def _draw_bars(axes: Axes, x: Sequence[float], heights: Sequence[float]) -> None:
@@ -152,7 +160,14 @@ def _draw_bars(axes: Axes, x: Sequence[float], heights: Sequence[float]) -> None
     axes.update_datalim([(min(x) - half, min(0.0, *heights)), (max(x) + half, max(0.0, *heights))])
 
 
-def daily_cost_chart(
+def weekday_shift(current_start: date, previous_start: date) -> int:
+    """Days to move the previous period's series forward (or back, if negative) so that
+    each of its days sits on the same weekday of the current period: at most 3 either way."""
+    shift = (previous_start.weekday() - current_start.weekday()) % 7
+    return shift - 7 if shift > 3 else shift
+
+
+def daily_cost_figure(
     days: list[date],
     amounts_micros: list[int],
     title: str,
@@ -160,16 +175,20 @@ def daily_cost_chart(
     budget_daily_micros: int | None = None,
     comparison: list[int] | None = None,
     comparison_label: str | None = None,
-) -> bytes:
+    comparison_start: date | None = None,
+    currency: str = DEFAULT_CURRENCY,
+) -> Figure:
     """Daily cost bars (credits in green, below zero), with optional budget and comparison lines.
 
-    `comparison[i]` is the previous period's cost on the i-th day of that period; it is drawn
-    against `days[i]` so the two periods overlay, and any excess days are dropped.
+    `comparison[i]` is the previous period's cost on its i-th day. With `comparison_start` (the
+    previous period's first day) it is drawn on the same weekday of the current period
+    (`weekday_shift`), so weekends sit on weekends; without it, against `days[i]`. Points that
+    fall outside the current days are dropped. All amounts are in `currency`.
     """
     if len(days) != len(amounts_micros):
         raise ValueError(f"{len(days)} days but {len(amounts_micros)} amounts")
     if not days or (not any(amounts_micros) and not any(comparison or ())):
-        return _no_cost_chart(title)
+        return _no_cost_figure(title)
 
     figure, axes = _new_figure()
     _style_axes(axes, title, value_axis="y")
@@ -188,20 +207,36 @@ def daily_cost_chart(
     plotted = list(dollars)
 
     if comparison:
-        overlap = min(len(comparison), len(days))
-        previous = [_dollars(amount) for amount in comparison[:overlap]]
-        label = _plain(comparison_label or "Previous period")
-        axes.plot(x[:overlap], previous, color=COMPARISON_COLOR, linewidth=1.4, label=label)
-        plotted += previous
+        shift = weekday_shift(days[0], comparison_start) if comparison_start else 0
+        first, last = days[0], days[-1]
+        points = [
+            (first + timedelta(days=index + shift), _dollars(amount))
+            for index, amount in enumerate(comparison)
+            if first <= first + timedelta(days=index + shift) <= last
+        ]
+        label = comparison_label or "Previous period"
+        if shift:
+            direction = "later" if shift > 0 else "earlier"
+            plural = "s" if abs(shift) > 1 else ""
+            label += f", {abs(shift)} day{plural} {direction} to match weekdays"
+        if points:
+            axes.plot(
+                date2num([day for day, _ in points]),
+                [amount for _, amount in points],
+                color=COMPARISON_COLOR,
+                linewidth=1.4,
+                label=_plain(label),
+            )
+            plotted += [amount for _, amount in points]
     if budget_daily_micros is not None:
         budget = _dollars(budget_daily_micros)
-        label = _plain(f"Budget {format_usd(budget_daily_micros)}/day")
+        label = _plain(f"Budget {format_money(budget_daily_micros, currency)}/day")
         axes.axhline(budget, color=BUDGET_COLOR, linestyle=(0, (5, 3)), linewidth=1.2, label=label)
         plotted.append(budget)
     if min(plotted) < 0:
         axes.axhline(0, color="#999999", linewidth=0.8)
 
-    _set_amount_axis(axes, "y", plotted)
+    _set_amount_axis(axes, "y", plotted, currency)
     _set_date_axis(axes, (max(days) - min(days)).days + 1)
     # At least a week wide, centred, so one or two days do not turn into giant bars.
     padding = 0.7 + max(0.0, 7 - (max(x) - min(x) + 1)) / 2
@@ -213,9 +248,23 @@ def daily_cost_chart(
         if has_credits:
             handles.append(Patch(color=CREDIT_COLOR, label="Credits"))
         handles += axes.get_legend_handles_labels()[0]
-        axes.legend(handles=handles, loc="upper left", fontsize=LABEL_SIZE, frameon=False, ncols=4)
-        axes.set_ylim(top=axes.get_ylim()[1] * 1.15 if max(plotted) > 0 else None)
-    return _to_png(figure)
+        # One row while it fits the width (about 110 characters at LABEL_SIZE), else two.
+        one_row = sum(len(handle.get_label()) + 8 for handle in handles) <= LEGEND_ROW_CHARS
+        axes.legend(
+            handles=handles,
+            loc="upper left",
+            fontsize=LABEL_SIZE,
+            frameon=False,
+            ncols=len(handles) if one_row else 2,
+        )
+        if max(plotted) > 0:
+            axes.set_ylim(top=axes.get_ylim()[1] * (1.15 if one_row else 1.3))
+    return figure
+
+
+def daily_cost_chart(days: list[date], amounts_micros: list[int], title: str, **options) -> bytes:
+    """`daily_cost_figure` rendered as PNG bytes."""
+    return to_png(daily_cost_figure(days, amounts_micros, title, **options))
 
 
 def _short_label(label: str) -> str:
@@ -223,14 +272,19 @@ def _short_label(label: str) -> str:
     return label if len(label) <= RANKING_LABEL_MAX else label[: RANKING_LABEL_MAX - 1] + "…"
 
 
-def ranking_bar_chart(
-    labels: list[str], amounts_micros: list[int], title: str, *, top_n: int = 10
-) -> bytes:
+def ranking_figure(
+    labels: list[str],
+    amounts_micros: list[int],
+    title: str,
+    *,
+    top_n: int = 10,
+    currency: str = DEFAULT_CURRENCY,
+) -> Figure:
     """Horizontal bars of the `top_n` largest amounts, biggest on top, each labelled `$1.2k`."""
     if len(labels) != len(amounts_micros):
         raise ValueError(f"{len(labels)} labels but {len(amounts_micros)} amounts")
     if not any(amounts_micros):
-        return _no_cost_chart(title)
+        return _no_cost_figure(title)
 
     ranked = sorted(zip(labels, amounts_micros, strict=True), key=lambda row: -row[1])
     shown = ranked[:top_n]
@@ -248,12 +302,12 @@ def ranking_bar_chart(
     axes.set_yticks(list(positions), [_plain(_short_label(label)) for label, _ in shown])
     axes.invert_yaxis()
     axes.tick_params(axis="y", length=0, labelcolor=TEXT_COLOR)
-    _set_amount_axis(axes, "x", dollars)
+    _set_amount_axis(axes, "x", dollars, currency)
     low, high = axes.get_xlim()
     axes.set_xlim(min(low, 0), high * 1.12 if high > 0 else high)  # room for the value labels
     for position, (_, amount) in zip(positions, shown, strict=True):
         axes.annotate(
-            _plain(_short_amount(amount)), (_dollars(amount), position),
+            _plain(_short_amount(amount, currency)), (_dollars(amount), position),
             xytext=(4 if amount >= 0 else -4, 0), textcoords="offset points",
             ha="left" if amount >= 0 else "right", va="center",
             fontsize=LABEL_SIZE, color=TEXT_COLOR,
@@ -263,4 +317,9 @@ def ranking_bar_chart(
             1.0, -0.1, f"+{len(ranked) - len(shown)} more not shown", transform=axes.transAxes,
             ha="right", va="top", fontsize=LABEL_SIZE, color=MUTED_COLOR,
         )  # fmt: skip
-    return _to_png(figure)
+    return figure
+
+
+def ranking_bar_chart(labels: list[str], amounts_micros: list[int], title: str, **options) -> bytes:
+    """`ranking_figure` rendered as PNG bytes."""
+    return to_png(ranking_figure(labels, amounts_micros, title, **options))

@@ -6,11 +6,13 @@ import calendar
 from dataclasses import dataclass
 from typing import Any
 
-from bot.analytics.cost_report import CostSummary
-from bot.money import format_change, format_usd
+from matplotlib.figure import Figure
+
+from bot.analytics.cost_report import CostSummary, Ranking, RankingPart
+from bot.money import format_change, format_money
 from bot.periods import Period, format_day
 from bot.render import blocks
-from bot.render.charts import daily_cost_chart, ranking_bar_chart
+from bot.render.charts import daily_cost_figure, ranking_bar_chart, to_png, weekday_shift
 from bot.store.queries import Change
 
 METRIC_LABELS = {
@@ -71,10 +73,17 @@ def period_line(period: Period) -> str:
     return f"{period.title}: {period.label}"
 
 
-def _change_text(change: Change) -> str:
+def no_comparison_text(data_from) -> str:
+    """Said instead of a change when the previous period starts before the stored data."""
+    return f"no comparison: the store starts {format_day(data_from)}"
+
+
+def _change_text(change: Change, currency: str, has_comparison: bool = True) -> str:
+    if not has_comparison:
+        return ""
     if change.previous == 0 and change.current:
         return "new this period"
-    return format_change(change.current, change.previous)
+    return format_change(change.current, change.previous, currency)
 
 
 def _budget_field(summary: CostSummary) -> str | None:
@@ -86,9 +95,16 @@ def _budget_field(summary: CostSummary) -> str | None:
     flag = "🔴" if budget.spent_micros > budget.monthly_micros else "🟢"
     if budget.share_of_month_elapsed < 1 and used > elapsed:
         flag = "🟠"
+    days = (
+        f" ({budget.days_elapsed} of {budget.days_in_month} days with data)"
+        if budget.days_elapsed < budget.days_in_month
+        else ""
+    )
     return (
-        f"*Budget ({budget.month_label})*\n{flag} {format_usd(budget.spent_micros)} of "
-        f"{format_usd(budget.monthly_micros)}: {used:.1f}% used, {elapsed:.0f}% of the month gone"
+        f"*Budget ({budget.month_label})*\n{flag} "
+        f"{format_money(budget.spent_micros, budget.currency)} of "
+        f"{format_money(budget.monthly_micros, budget.currency)}: {used:.1f}% used, "
+        f"{elapsed:.0f}% of the month gone{days}"
     )
 
 
@@ -96,44 +112,89 @@ def _forecast_field(summary: CostSummary) -> str | None:
     forecast = summary.forecast
     if forecast is None:
         return None
+    currency = summary.currency
     text = (
         f"*Forecast for {format_day(forecast.month_end)}*\n"
-        f"{format_usd(forecast.projected_micros)}: month to date "
-        f"{format_usd(forecast.month_to_date_micros)} + "
-        f"{format_usd(forecast.daily_average_micros)}/day (average of "
+        f"{format_money(forecast.projected_micros, currency)}: through "
+        f"{format_day(forecast.average_window.end, with_year=False)} "
+        f"{format_money(forecast.month_to_date_micros, currency)} + "
+        f"{format_money(forecast.daily_average_micros, currency)}/day (average of "
         f"{forecast.average_window.label}) × {forecast.remaining_days} days left"
     )
     if summary.budget is not None:
         over = forecast.projected_micros - summary.budget.monthly_micros
         text += (
-            f"\n⚠️ {format_usd(over)} over budget"
+            f"\n⚠️ {format_money(over, currency)} over budget"
             if over > 0
-            else f"\n{format_usd(-over)} under budget"
+            else f"\n{format_money(-over, currency)} under budget"
         )
     return text
+
+
+def _comparison_line(summary: CostSummary) -> str:
+    if not summary.has_comparison:
+        return no_comparison_text(summary.data_from)
+    previous = summary.previous_micros or 0
+    change = format_change(summary.total_micros, previous, summary.currency)
+    return f"{change} vs {summary.previous.label} ({format_money(previous, summary.currency)})"
+
+
+def _top_table(summary: CostSummary) -> str:
+    rows = [
+        (c.name, c.current, _change_text(c, summary.currency, summary.has_comparison))
+        for c in summary.top
+    ]
+    table = blocks.ranked_table(
+        rows, empty_text="_No cost recorded in this period._", currency=summary.currency
+    )
+    if summary.others:
+        noun = summary.breakdown_by if summary.others == 1 else f"{summary.breakdown_by}s"
+        table += f"\n_…and {summary.others} more {noun}_"
+    return table
+
+
+def _top_title(summary: CostSummary, in_currency: str = "") -> str:
+    compared = (
+        f"change vs {summary.previous.label}"
+        if summary.has_comparison
+        else no_comparison_text(summary.data_from)
+    )
+    return f"*Top {summary.breakdown_by}s{in_currency}* ({compared})"
+
+
+def _other_currency_blocks(subject: str, other: CostSummary) -> list[dict[str, Any]]:
+    """Cost of the same scope billed in another currency: its own total, change, budget (if
+    the budget is in that currency), forecast and top list, never added to the first's."""
+    body = (
+        f"*Also billed in {other.currency}: {format_money(other.total_micros, other.currency)}* "
+        f"by *{subject}*, {other.period.label}\n{_comparison_line(other)}"
+    )
+    content = [blocks.section(body)]
+    fields = [f for f in (_budget_field(other), _forecast_field(other)) if f]
+    if fields:
+        content.append(blocks.section(fields=fields))
+    top = f"{_top_title(other, f' in {other.currency}')}\n{_top_table(other)}"
+    return [*content, blocks.section(top)]
 
 
 def render_summary(summary: CostSummary, chart_file_id: str | None = None) -> dict[str, Any]:
     """The `/cost team|service|account` message. `chart_file_id` is the uploaded chart's
     Slack file id (or a preview key); without it the message has no image block."""
     subject = blocks.escape_mrkdwn(summary.subject)
-    change = format_change(summary.total_micros, summary.previous_micros)
     title = f"{SUBJECT_ICONS[summary.subject_kind]} {summary.subject}: {summary.period.title}"
+    currency_note = f" (billed in {summary.currency})" if summary.other_currencies else ""
     body = (
-        f"*{format_usd(summary.total_micros)}* spent by *{subject}*, {summary.period.label}\n"
-        f"{change} vs {summary.previous.label} ({format_usd(summary.previous_micros)})"
+        f"*{format_money(summary.total_micros, summary.currency)}* spent by *{subject}*"
+        f"{currency_note}, {summary.period.label}\n{_comparison_line(summary)}"
     )
     fields = [f for f in (_budget_field(summary), _forecast_field(summary)) if f]
     content = [blocks.header(title), blocks.section(body)]
     if fields:
         content.append(blocks.section(fields=fields))
-    rows = [(c.name, c.current, _change_text(c)) for c in summary.top]
-    top_title = f"*Top {summary.breakdown_by}s* (change vs {summary.previous.label})"
-    table = blocks.ranked_table(rows, empty_text="_No cost recorded in this period._")
-    if summary.others:
-        noun = summary.breakdown_by if summary.others == 1 else f"{summary.breakdown_by}s"
-        table += f"\n_…and {summary.others} more {noun}_"
-    content.append(blocks.section(f"{top_title}\n{table}"))
+    in_currency = f" in {summary.currency}" if summary.other_currencies else ""
+    content.append(blocks.section(f"{_top_title(summary, in_currency)}\n{_top_table(summary)}"))
+    for other in summary.other_currencies:
+        content += _other_currency_blocks(subject, other)
     if chart_file_id:
         content.append(
             blocks.image(
@@ -143,13 +204,22 @@ def render_summary(summary: CostSummary, chart_file_id: str | None = None) -> di
             )
         )
     content.append(blocks.context([footer(summary.metric, summary.data_through)]))
+    return blocks.message(_summary_fallback(summary), content, response_type="in_channel")
+
+
+def _summary_fallback(summary: CostSummary) -> str:
     when = summary.period.title
     when = when if summary.period.kind == "month" else when.lower()
-    fallback = (
-        f"{summary.subject}: {format_usd(summary.total_micros)}, {when} "
-        f"({summary.period.label}), {change} vs the previous period"
-    )
-    return blocks.message(fallback, content, response_type="in_channel")
+    amounts = []
+    for part in (summary, *summary.other_currencies):
+        change = (
+            f"{format_change(part.total_micros, part.previous_micros or 0, part.currency)}"
+            " vs the previous period"
+            if part.has_comparison
+            else no_comparison_text(part.data_from)
+        )
+        amounts.append(f"{format_money(part.total_micros, part.currency)}, {change}")
+    return f"{summary.subject}: {when} ({summary.period.label}): " + "; ".join(amounts)
 
 
 def footer(metric: str, data_through) -> str:
@@ -157,34 +227,74 @@ def footer(metric: str, data_through) -> str:
     return f"{METRIC_LABELS[metric]} · {through} · `/cost help` for more"
 
 
+def _budget_per_day(summary: CostSummary) -> int | None:
+    """A monthly budget spread evenly over the days of the month."""
+    if summary.budget is None:
+        return None
+    start = summary.period.start
+    return summary.budget.monthly_micros // calendar.monthrange(start.year, start.month)[1]
+
+
+def _comparison_description(summary: CostSummary) -> str:
+    shift = weekday_shift(summary.period.start, summary.previous.start)
+    if not shift:
+        return f"the previous period ({summary.previous.label}), day by day"
+    direction = "later" if shift > 0 else "earlier"
+    plural = "s" if abs(shift) > 1 else ""
+    return (
+        f"the previous period ({summary.previous.label}), drawn {abs(shift)} day{plural} "
+        f"{direction} so that weekdays line up"
+    )
+
+
 def chart_alt_text(summary: CostSummary) -> str:
-    amounts = [a for _, a in summary.daily]
-    if not amounts:
+    if not summary.daily:
         return f"Daily cost of {summary.subject}: no days in the period."
+    currency = summary.currency
     peak_day, peak = max(summary.daily, key=lambda item: item[1])
+    lines = []
+    if summary.previous_daily:
+        lines.append(f"grey line: {_comparison_description(summary)}")
+    budget = _budget_per_day(summary)
+    if budget is not None:
+        lines.append(
+            f"dashed red line: the {summary.budget.month_label} budget spread evenly, "
+            f"{format_money(budget, currency)}/day"
+        )
+    others = (
+        f" Amounts in {currency} only; "
+        + ", ".join(f"{o.currency} {o.period.label} not shown" for o in summary.other_currencies)
+        + "."
+        if summary.other_currencies
+        else ""
+    )
     return (
         f"Bar chart of daily cost for {summary.subject}, {summary.period.label}: "
-        f"total {format_usd(summary.total_micros)}, highest {format_usd(peak)} on "
-        f"{format_day(peak_day)}; dashed line: the previous period."
+        f"total {format_money(summary.total_micros, currency)}, highest "
+        f"{format_money(peak, currency)} on {format_day(peak_day)}"
+        + (f"; {'; '.join(lines)}" if lines else "")
+        + "."
+        + others
+    )
+
+
+def summary_figure(summary: CostSummary) -> Figure:
+    """The daily chart of the summary's first (largest) currency: one currency per chart."""
+    currency_title = f" ({summary.currency} only)" if summary.other_currencies else ""
+    return daily_cost_figure(
+        [d for d, _ in summary.daily],
+        [a for _, a in summary.daily],
+        f"{summary.subject}: daily cost{currency_title}, {summary.period.label}",
+        budget_daily_micros=_budget_per_day(summary),
+        comparison=[a for _, a in summary.previous_daily] or None,
+        comparison_label=f"previous period ({summary.previous.label})",
+        comparison_start=summary.previous.start,
+        currency=summary.currency,
     )
 
 
 def summary_chart(summary: CostSummary) -> Chart:
-    budget_daily = None
-    if summary.budget is not None:
-        # A monthly budget spread evenly over the days of the month.
-        start = summary.period.start
-        budget_daily = (
-            summary.budget.monthly_micros // calendar.monthrange(start.year, start.month)[1]
-        )
-    png = daily_cost_chart(
-        [d for d, _ in summary.daily],
-        [a for _, a in summary.daily],
-        f"{summary.subject}: daily cost, {summary.period.label}",
-        budget_daily_micros=budget_daily,
-        comparison=[a for _, a in summary.previous_daily][: len(summary.daily)],
-        comparison_label=f"previous period ({summary.previous.label})",
-    )
+    png = to_png(summary_figure(summary))
     slug = "".join(ch if ch.isalnum() else "-" for ch in summary.subject.lower()).strip("-")
     return Chart(
         png=png,
@@ -194,53 +304,93 @@ def summary_chart(summary: CostSummary) -> Chart:
     )
 
 
-def render_ranking(
-    by: str,
-    period: Period,
-    previous: Period,
-    changes: list[Change],
-    total_micros: int,
-    metric: str,
-    data_through,
-    chart_file_id: str | None = None,
-) -> dict[str, Any]:
-    rows = [(c.name, c.current, _change_text(c)) for c in changes]
-    content = [
-        blocks.header(f"🏆 Top {by}s: {period.title}"),
-        blocks.section(
-            f"*{format_usd(total_micros)}* in total, {period.label}\n"
-            f"Change vs {previous.label}, largest spend first:"
-        ),
-        blocks.section(blocks.ranked_table(rows, max_items=25)),
-    ]
-    if chart_file_id:
+def _ranking_part_text(ranking: Ranking, part: RankingPart, several: bool) -> str:
+    in_currency = f" billed in {part.currency}" if several else ""
+    total = f"*{format_money(part.total_micros, part.currency)}* in total{in_currency}"
+    if ranking.has_comparison:
+        change = format_change(part.total_micros, part.previous_micros or 0, part.currency)
+        return (
+            f"{total}, {ranking.period.label}\n{change} vs {ranking.previous.label} "
+            f"({format_money(part.previous_micros or 0, part.currency)}); "
+            "each row's change, largest spend first:"
+        )
+    return (
+        f"{total}, {ranking.period.label}\n{no_comparison_text(ranking.data_from)}; "
+        "largest spend first:"
+    )
+
+
+def render_ranking(ranking: Ranking, chart_file_id: str | None = None) -> dict[str, Any]:
+    """`/cost top`: one ranking per billing currency, never one total across currencies."""
+    by, period = ranking.by, ranking.period
+    several = len(ranking.parts) > 1
+    content = [blocks.header(f"🏆 Top {by}s: {period.title}")]
+    for part in ranking.parts:
+        rows = [
+            (c.name, c.current, _change_text(c, part.currency, ranking.has_comparison))
+            for c in part.changes
+        ]
+        content.append(blocks.section(_ranking_part_text(ranking, part, several)))
+        content.append(
+            blocks.section(blocks.ranked_table(rows, max_items=25, currency=part.currency))
+        )
+    if not ranking.parts:
+        content.append(blocks.section(f"_No cost recorded in {period.label}._"))
+    if chart_file_id and ranking.parts:
         content.append(
             blocks.image(
-                ranking_alt_text(by, period, changes),
+                ranking_alt_text(ranking),
                 slack_file_id=chart_file_id,
                 title=f"Top {by}s, {period.label}",
             )
         )
-    content.append(blocks.context([footer(metric, data_through)]))
-    leader = f"; largest: {changes[0].name} {format_usd(changes[0].current)}" if changes else ""
-    fallback = f"Top {by}s, {period.label}: {format_usd(total_micros)} in total{leader}"
-    return blocks.message(fallback, content, response_type="in_channel")
+    content.append(blocks.context([footer(ranking.metric, ranking.data_through)]))
+    return blocks.message(_ranking_fallback(ranking), content, response_type="in_channel")
 
 
-def ranking_alt_text(by: str, period: Period, changes: list[Change]) -> str:
-    top = ", ".join(f"{c.name} {format_usd(c.current)}" for c in changes[:5])
-    return f"Bar chart of the top {by}s by cost, {period.label}: {top or 'no cost'}."
+def _ranking_fallback(ranking: Ranking) -> str:
+    parts = []
+    for part in ranking.parts:
+        leader = (
+            f"; largest: {part.changes[0].name} "
+            f"{format_money(part.changes[0].current, part.currency)}"
+            if part.changes
+            else ""
+        )
+        parts.append(f"{format_money(part.total_micros, part.currency)} in total{leader}")
+    totals = "; ".join(parts) or "no cost"
+    compared = "" if ranking.has_comparison else f" ({no_comparison_text(ranking.data_from)})"
+    return f"Top {ranking.by}s, {ranking.period.label}: {totals}{compared}"
 
 
-def ranking_chart(by: str, period: Period, changes: list[Change]) -> Chart:
-    shown = changes[:10]
+def ranking_alt_text(ranking: Ranking) -> str:
+    if not ranking.parts:
+        return f"Bar chart of the top {ranking.by}s by cost, {ranking.period.label}: no cost."
+    part = ranking.parts[0]
+    top = ", ".join(f"{c.name} {format_money(c.current, part.currency)}" for c in part.changes[:5])
+    only = f" (amounts in {part.currency} only)" if len(ranking.parts) > 1 else ""
+    return (
+        f"Bar chart of the top {ranking.by}s by cost{only}, {ranking.period.label}: "
+        f"{top or 'no cost'}."
+    )
+
+
+def ranking_chart(ranking: Ranking) -> Chart:
+    """The ranking of the largest currency: one currency per chart, saying so if there are more."""
+    by, period = ranking.by, ranking.period
+    part = ranking.parts[0] if ranking.parts else RankingPart("USD", 0, None, [])
+    shown = part.changes[:10]
+    only = f" ({part.currency} only)" if len(ranking.parts) > 1 else ""
     png = ranking_bar_chart(
-        [c.name for c in shown], [c.current for c in shown], f"Top {by}s, {period.label}"
+        [c.name for c in shown],
+        [c.current for c in shown],
+        f"Top {by}s{only}, {period.label}",
+        currency=part.currency,
     )
     return Chart(
         png=png,
         title=f"Top {by}s, {period.label}",
-        alt_text=ranking_alt_text(by, period, changes),
+        alt_text=ranking_alt_text(ranking),
         filename=f"top-{by}s-{period.start}-{period.end}.png",
     )
 

@@ -1,6 +1,7 @@
 """Read-only questions to the store that handlers and jobs ask: totals, the same for the
 previous equal period, top-N breakdowns and daily series, for a team, service, account or
-everything. Plain values in, plain values out; every amount is integer micro-dollars."""
+everything. Plain values in, plain values out; every amount is integer micro-units of one
+currency: pass `Scope(currency=...)` (see `currencies`) so that no sum adds EUR to USD."""
 
 from __future__ import annotations
 
@@ -10,9 +11,12 @@ from datetime import date, timedelta
 
 import sqlite_utils
 
+from bot.money import normalise_currency
 from bot.periods import Period
 
 UNTAGGED = "(untagged)"
+# FOCUS requires BillingCurrency; a row without one is taken as USD, codes compared upper-case.
+CURRENCY_SQL = "upper(coalesce(currency, 'USD'))"
 METRIC_COLUMNS = {"effective": "effective_micros", "billed": "billed_micros", "list": "list_micros"}
 DIMENSIONS = {
     "team": "team",
@@ -29,12 +33,14 @@ DIMENSIONS = {
 @dataclass(frozen=True)
 class Scope:
     """What a question is about: everything, or one team / service / account (or several
-    of these at once). A team of `UNTAGGED` means cost with no team tag."""
+    of these at once). A team of `UNTAGGED` means cost with no team tag. `currency` limits
+    it to amounts billed in one currency (ISO code)."""
 
     team: str | None = None
     service: str | None = None
     account: str | None = None
     billing_account: str | None = None
+    currency: str | None = None
 
     def where(self) -> tuple[str, list[str]]:
         clauses, params = [], []
@@ -52,6 +58,9 @@ class Scope:
         if self.billing_account is not None:
             clauses.append("billing_account_id = ?")
             params.append(self.billing_account)
+        if self.currency is not None:
+            clauses.append(f"{CURRENCY_SQL} = ?")
+            params.append(normalise_currency(self.currency))
         return (" AND ".join(clauses) or "1 = 1"), params
 
 
@@ -89,9 +98,26 @@ def _dimension(by: str) -> str:
         raise ValueError(f"cannot break down by {by!r}") from None
 
 
+def currencies(
+    db: sqlite_utils.Database, period: Period, scope: Scope = EVERYTHING, metric: str = "effective"
+) -> dict[str, int]:
+    """The total in each billing currency of the scope's rows in the period, largest first
+    (by amount, then code: without exchange rates "largest" is only a way to pick an order)."""
+    where, params = scope.where()
+    sql = (
+        f"SELECT {CURRENCY_SQL} AS code, coalesce(sum({_metric(metric)}), 0) AS micros"
+        f" FROM daily_cost WHERE {where} AND date BETWEEN ? AND ?"
+        " GROUP BY code ORDER BY micros DESC, code"
+    )
+    rows = db.execute(sql, [*params, period.start.isoformat(), period.end.isoformat()])
+    return {code: micros for code, micros in rows}
+
+
 def total(
     db: sqlite_utils.Database, period: Period, scope: Scope = EVERYTHING, metric: str = "effective"
 ) -> int:
+    """The scope's cost in the period. Amounts in several currencies are only meaningful with
+    `scope.currency` set; `currencies` gives one total per currency."""
     where, params = scope.where()
     sql = (
         f"SELECT coalesce(sum({_metric(metric)}), 0) FROM daily_cost"
@@ -129,11 +155,18 @@ def compare(
     by: str,
     scope: Scope = EVERYTHING,
     metric: str = "effective",
+    with_previous: bool = True,
 ) -> list[Change]:
     """Each team / service / account in this period and the previous equal period, largest
-    current spend first (names present in only one period included)."""
+    current spend first (names present in only one period included). Without a previous
+    period (`with_previous=False`: it lies before the stored data) every previous amount is 0
+    and the caller must not show a change."""
     current = {s.name: s.micros for s in breakdown(db, period, by, scope, metric)}
-    previous = {s.name: s.micros for s in breakdown(db, period.previous(), by, scope, metric)}
+    previous = (
+        {s.name: s.micros for s in breakdown(db, period.previous(), by, scope, metric)}
+        if with_previous
+        else {}
+    )
     names = sorted(set(current) | set(previous), key=lambda n: (-current.get(n, 0), n))
     return [Change(n, current.get(n, 0), previous.get(n, 0)) for n in names]
 

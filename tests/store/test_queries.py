@@ -76,6 +76,49 @@ def test_daily_series_fills_every_day(db):
     assert sum(a for _, a in series) == 15_250_000 + 99_000_000  # Oct 30 is in Oct 29 - Nov 4
 
 
+def test_amounts_are_summed_per_billing_currency(db):
+    db["daily_cost"].insert_all(
+        {
+            "date": "2026-11-04",
+            "provider": "Azure",
+            "billing_account_id": "eu",
+            "account_id": "sub-eu",
+            "team": "payments",
+            "service": "Virtual Machines",
+            "billing_period": "2026-11",
+            "currency": code,
+            "effective_micros": micros,
+            "billed_micros": micros,
+            "list_micros": micros,
+        }
+        for code, micros in (("EUR", 4_000_000), ("eur", 500_000), (None, 2))
+    )
+    mtd = parse_period("mtd", TODAY)
+    # The hand-made rows above have no currency: taken as USD; `eur` is EUR.
+    assert queries.currencies(db, mtd) == {"USD": 23_255_003, "EUR": 4_500_000}
+    assert queries.currencies(db, mtd, Scope(team="payments")) == {
+        "USD": 15_250_002,
+        "EUR": 4_500_000,
+    }
+    euros = Scope(team="payments", currency="eur")
+    assert queries.total(db, mtd, euros) == 4_500_000
+    assert [(c.name, c.current) for c in queries.compare(db, mtd, "service", euros)] == [
+        ("Virtual Machines", 4_500_000)
+    ]
+    assert dict(queries.daily_series(db, mtd, euros))[date(2026, 11, 4)] == 4_500_000
+    assert queries.currencies(db, parse_period("2026-01", TODAY)) == {}
+
+
+def test_compare_without_a_previous_period(db):
+    mtd = parse_period("mtd", TODAY)
+    changes = queries.compare(db, mtd, "team", with_previous=False)
+    assert [(c.name, c.current, c.previous) for c in changes] == [
+        ("payments", 15_250_000, 0),
+        ("search", 7_005_000, 0),
+        (UNTAGGED, 1_000_001, 0),
+    ]
+
+
 def test_name_resolution(db):
     assert queries.resolve_account(db, "ACME-PROD") == Scope(account="222")
     assert queries.resolve_account(db, "333") == Scope(account="333")
