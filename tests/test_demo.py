@@ -33,9 +33,9 @@ def demo(tmp_path_factory):
     command takes no date, so its data must end the day before the clock's day."""
     out = tmp_path_factory.mktemp("demo-out")
     printed = io.StringIO()
-    with time_machine.travel(datetime(2026, 11, 27, 9, 30, tzinfo=UTC)):
-        with contextlib.redirect_stdout(printed):
-            assert main(["demo", "--out", str(out)]) == 0
+    clock = time_machine.travel(datetime(2026, 11, 27, 9, 30, tzinfo=UTC))
+    with clock, contextlib.redirect_stdout(printed):
+        assert main(["demo", "--out", str(out)]) == 0
     return out, printed.getvalue()
 
 
