@@ -95,6 +95,11 @@ def write_focus_csv(path: Path, charges: list[Charge]) -> Path:
     return path
 
 
+def to_cent(amount: Decimal) -> Decimal:
+    """Rounded as an invoice rounds: half up, to the cent."""
+    return amount.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
 def dollars(
     charges: list[Charge],
     start: date,
@@ -117,5 +122,4 @@ def dollars(
         ),
         Decimal(0),
     )
-    rounded = total.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
-    return f"${rounded:,.2f}"
+    return f"${to_cent(total):,.2f}"

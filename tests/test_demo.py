@@ -12,13 +12,14 @@ import re
 import shutil
 from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from html import unescape
 
 import pytest
 import sqlite_utils
 import time_machine
 from browser import images_loaded
+from focus_factory import to_cent
 
 from bot.cli import main
 from bot.demo import build_demo_store
@@ -49,15 +50,11 @@ def focus_rows(demo) -> list[dict[str, str]]:
     return rows
 
 
-def cents(amount: Decimal) -> Decimal:
-    return amount.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
-
-
 def effective_by_provider_and_month(db_path) -> dict[tuple[str, str], Decimal]:
     db = sqlite_utils.Database(db_path)
     try:
         return {
-            (provider, month): cents(Decimal(micros) / 1_000_000)
+            (provider, month): to_cent(Decimal(micros) / 1_000_000)
             for provider, month, micros in db.execute(
                 "SELECT provider, substr(date, 1, 7), sum(effective_micros)"
                 " FROM daily_cost GROUP BY 1, 2"
@@ -83,7 +80,7 @@ def test_demo_store_matches_its_focus_files_to_the_cent(demo, focus_rows):
         expected[row["ProviderName"], row["ChargePeriodStart"][:7]] += Decimal(row["EffectiveCost"])
     assert len(expected) == 3 * 13  # three clouds, thirteen months
     stored = effective_by_provider_and_month(out / "costbot-demo.db")
-    assert stored == {key: cents(total) for key, total in expected.items()}
+    assert stored == {key: to_cent(total) for key, total in expected.items()}
     db = sqlite_utils.Database(out / "costbot-demo.db")
     assert db.execute("SELECT max(date) FROM daily_cost").fetchone()[0] == YESTERDAY.isoformat()
     with (out / "metrics" / "business_metrics.csv").open(encoding="utf-8") as handle:
@@ -172,7 +169,7 @@ def test_preview_shows_each_answer_to_the_cent(demo, focus_rows):
         Decimal(0),
     )
     answer = unescape(preview_article(page, f"/cost service {service} 30d"))
-    assert f"${cents(ec2):,.2f}" in answer
+    assert f"${to_cent(ec2):,.2f}" in answer
 
     bare = unescape(preview_article(page, "/cost"))
     assert "payments" in bare and "Forecast for Nov 30, 2026" in bare
