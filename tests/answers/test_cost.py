@@ -171,7 +171,8 @@ def test_ask_prints_the_reply_and_the_json_payload(store, monkeypatch, capsys, t
     payload = json.loads(capsys.readouterr().out)
     assert set(payload) == {"response_type", "text", "blocks"}
     assert expected in payload["text"]
-    assert chart.read_bytes().startswith(b"\x89PNG")
+    # The saved file is this answer's chart, not merely some PNG.
+    assert chart.read_bytes() == ask(store, "team payments 2026-10", with_chart=True).chart.png
 
     assert main(["ask", "/unknown team payments"]) == 2
     assert "ask runs a slash command" in capsys.readouterr().err
