@@ -3,10 +3,15 @@ FOCUS ingest as real data, and an HTML preview of every message type Costbot sen
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
 import shutil
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
+
+import sqlite_utils
 
 from bot.answers.cost import Asker, answer_cost
 from bot.config import Config, load_config
@@ -14,13 +19,19 @@ from bot.context import utc_today
 from bot.money import format_usd
 from bot.periods import Period, format_range
 from bot.render.preview import PreviewMessage, write_preview
+from bot.sources import demo_data
 from bot.sources.business_metrics import ingest_metrics
 from bot.sources.demo_data import generate_demo_files
 from bot.sources.focus_ingest import ingest_focus
 from bot.store import open_store, queries
+from bot.store.schema import migrations
 
 DEMO_DB_NAME = "costbot-demo.db"
-DEMO_CONFIG_NAME = "costbot.yml"
+DEMO_CONFIG_NAME = demo_data.CONFIG_FILE_NAME
+# What the store was built from, written last: a build that stopped half way has none.
+DEMO_BUILD_NAME = "costbot-demo.json"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -29,24 +40,74 @@ class DemoStore:
     config_path: Path
     config: Config
     today: date
+    reused: bool = False  # True when an up-to-date store from an earlier build was kept
+
+
+def _generator_fingerprint() -> str:
+    """Changes whenever the generator or its config does, so their data is rebuilt too."""
+    digest = hashlib.sha256()
+    for source in (Path(demo_data.__file__), demo_data.CONFIG_TEMPLATE):
+        digest.update(source.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _build_record(data_end: date, seed: int) -> dict[str, object]:
+    return {"data_end": data_end.isoformat(), "seed": seed, "generator": _generator_fingerprint()}
+
+
+def _why_stale(out_dir: Path, wanted: dict[str, object]) -> str | None:
+    """None when the store under out_dir holds exactly the data `wanted` describes, with the
+    current schema; otherwise why it must be rebuilt."""
+    record_path, db_path = out_dir / DEMO_BUILD_NAME, out_dir / DEMO_DB_NAME
+    if not (record_path.is_file() and db_path.is_file() and (out_dir / DEMO_CONFIG_NAME).is_file()):
+        return "no complete demo store yet"
+    try:
+        built = json.loads(record_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return f"{record_path.name} is unreadable"
+    if built.get("data_end") != wanted["data_end"]:
+        return f"its data ends {built.get('data_end')}, not {wanted['data_end']}"
+    if built.get("seed") != wanted["seed"]:
+        return f"it was built with seed {built.get('seed')}, not {wanted['seed']}"
+    if built.get("generator") != wanted["generator"]:
+        return "the demo generator has changed since it was built"
+    # A newer schema may need columns that only a fresh ingest fills, and the demo is cheap to
+    # rebuild, so a store with pending migrations is rebuilt rather than migrated.
+    db = sqlite_utils.Database(db_path)
+    try:
+        if migrations.pending(db):
+            return "it was built with an older schema"
+    finally:
+        db.close()
+    return None
 
 
 def build_demo_store(out_dir: Path, *, today: date | None = None, seed: int = 7) -> DemoStore:
-    """Generate the demo FOCUS files and load them into a fresh store under `out_dir`."""
+    """The demo store under `out_dir`, with data through the day before `today`: the one an
+    earlier build left there when it is up to date, otherwise generated and loaded afresh."""
     today = today or utc_today()
     out_dir.mkdir(parents=True, exist_ok=True)
-    data_dir = out_dir / "data"
-    shutil.rmtree(data_dir, ignore_errors=True)
-    files = generate_demo_files(data_dir, today - timedelta(days=1), seed=seed)
-    config_path = out_dir / DEMO_CONFIG_NAME
-    shutil.copyfile(files.config_file, config_path)
-    config = load_config(config_path)
-
+    wanted = _build_record(today - timedelta(days=1), seed)
     db_path = out_dir / DEMO_DB_NAME
-    db_path.unlink(missing_ok=True)
+    config_path = out_dir / DEMO_CONFIG_NAME
+    stale = _why_stale(out_dir, wanted)
+    if stale is None:
+        log.info("reusing the demo store %s (data through %s)", db_path, wanted["data_end"])
+        config = load_config(config_path)
+        return DemoStore(db_path, config_path, config, today, reused=True)
+
+    log.info("building the demo store %s: %s", db_path, stale)
+    (out_dir / DEMO_BUILD_NAME).unlink(missing_ok=True)
+    for folder in (demo_data.FOCUS_DIR_NAME, demo_data.METRICS_DIR_NAME):
+        shutil.rmtree(out_dir / folder, ignore_errors=True)
+    for suffix in ("", "-wal", "-shm", "-journal"):  # a WAL store leaves companions beside it
+        Path(f"{db_path}{suffix}").unlink(missing_ok=True)
+    files = generate_demo_files(out_dir, today - timedelta(days=1), seed=seed)
+    config = load_config(files.config_file)
     ingest_focus([str(p) for p in files.focus_files], config, db_path, show_progress=False)
     ingest_metrics(files.metrics_file, db_path)
-    return DemoStore(db_path=db_path, config_path=config_path, config=config, today=today)
+    (out_dir / DEMO_BUILD_NAME).write_text(json.dumps(wanted, indent=2) + "\n", encoding="utf-8")
+    return DemoStore(db_path, files.config_file, config, today)
 
 
 def demo_conversations(config: Config) -> list[tuple[str, str, Asker]]:

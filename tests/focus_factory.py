@@ -111,6 +111,11 @@ def write_focus_csv(path: Path, charges: list[Charge]) -> Path:
     return path
 
 
+def to_cent(amount: Decimal) -> Decimal:
+    """Rounded as an invoice rounds: half up, to the cent."""
+    return amount.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
 def amount(
     charges: list[Charge],
     start: date,
@@ -135,7 +140,7 @@ def amount(
         ),
         Decimal(0),
     )
-    return total.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    return to_cent(total)
 
 
 def money_text(value: Decimal, currency: str | None = "USD") -> str:

@@ -20,10 +20,10 @@ from fake_slack import (
     signed_request_headers,
     slash_command_body,
 )
-from focus_factory import dollars, make_charges, write_focus_csv
+from focus_factory import dollars
+from stores import focus_store
 
 from bot.config import Config
-from bot.sources.focus_ingest import ingest_focus
 
 COSTBOT = Path(sys.executable).parent / "costbot"
 
@@ -50,9 +50,8 @@ def wait_until_healthy(url: str, process: subprocess.Popen, timeout: float = 30)
 
 @pytest.mark.slow
 def test_costbot_serve_answers_a_signed_command(fake_slack, tmp_path):
-    charges = make_charges(date(2026, 9, 1), date(2026, 10, 31), seed=11)
-    db_path = tmp_path / "costbot.db"
-    ingest_focus([str(write_focus_csv(tmp_path / "focus.csv", charges))], Config(), db_path)
+    september, october_end = date(2026, 9, 1), date(2026, 10, 31)
+    charges, db_path, _ = focus_store(tmp_path, Config(), september, october_end, seed=11)
     port = free_port()
     env = {
         **os.environ,

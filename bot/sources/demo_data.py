@@ -22,7 +22,12 @@ from decimal import Decimal
 from pathlib import Path
 
 CONFIG_TEMPLATE = Path(__file__).with_name("demo_config.yml")
+# The layout under the demo's output folder. Business metrics sit beside the FOCUS files, not
+# among them, so `costbot ingest focus <out>/data/` loads the cost exports and nothing else.
+FOCUS_DIR_NAME = "data"
+METRICS_DIR_NAME = "metrics"
 METRICS_FILE_NAME = "business_metrics.csv"
+CONFIG_FILE_NAME = "costbot.yml"
 # fmt: off
 FOCUS_COLUMNS = (
     "AvailabilityZone", "BilledCost", "BillingAccountId", "BillingAccountName", "BillingCurrency",
@@ -274,9 +279,9 @@ def demo_anomalies(end_date: date) -> list[Anomaly]:
 
 @dataclass(frozen=True)
 class DemoFiles:
-    focus_files: list[Path]  # one CSV per provider per billing month, e.g. aws-2026-10.csv
-    metrics_file: Path  # business_metrics.csv
-    config_file: Path  # a copy of the demo config YAML written into out_dir
+    focus_files: list[Path]  # data/: one CSV per provider per billing month, aws-2026-10.csv
+    metrics_file: Path  # metrics/business_metrics.csv
+    config_file: Path  # costbot.yml: a copy of the demo config
 
 
 @dataclass(frozen=True)
@@ -505,9 +510,13 @@ def _write_csv(path: Path, header: tuple[str, ...], rows: list[list[str]]) -> No
 
 
 def generate_demo_files(out_dir: Path, end_date: date, seed: int = 7) -> DemoFiles:
-    """13 months of daily data ending at end_date inclusive (callers pass yesterday)."""
+    """13 months of daily data ending at end_date inclusive (callers pass yesterday), written
+    under out_dir: FOCUS files in data/, business metrics in metrics/, and costbot.yml."""
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    focus_dir = out_dir / FOCUS_DIR_NAME
+    metrics_dir = out_dir / METRICS_DIR_NAME
+    for folder in (focus_dir, metrics_dir):
+        folder.mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
     resources = _build_resources(rng)
     anomalies = demo_anomalies(end_date)
@@ -547,15 +556,15 @@ def generate_demo_files(out_dir: Path, end_date: date, seed: int = 7) -> DemoFil
                 row = _credit(month_start, day_of_month, account_key, *credit)
                 rows[ACCOUNTS[account_key].provider].append(row)
         for provider in PROVIDERS:  # the key names the file: aws-2026-10.csv
-            path = out_dir / f"{provider}-{month_start:%Y-%m}.csv"
+            path = focus_dir / f"{provider}-{month_start:%Y-%m}.csv"
             table = [[row.get(column, "") for column in FOCUS_COLUMNS] for row in rows[provider]]
             _write_csv(path, FOCUS_COLUMNS, table)
             focus_files.append(path)
         month_start = _next_month(month_start)
 
-    metrics_file = out_dir / METRICS_FILE_NAME
+    metrics_file = metrics_dir / METRICS_FILE_NAME
     _write_csv(metrics_file, ("date", "metric", "scope", "value"), _metrics(rng, start, end_date))
-    config_file = out_dir / CONFIG_TEMPLATE.name
+    config_file = out_dir / CONFIG_FILE_NAME
     shutil.copyfile(CONFIG_TEMPLATE, config_file)
     return DemoFiles(focus_files, metrics_file, config_file)
 

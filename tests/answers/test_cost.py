@@ -7,12 +7,12 @@ import json
 from datetime import date
 
 import pytest
-from focus_factory import dollars, make_charges, write_focus_csv
+from focus_factory import dollars
+from stores import focus_store
 
 from bot.answers.cost import Asker, answer_cost
 from bot.cli import main
 from bot.config import parse_config
-from bot.sources.focus_ingest import ingest_focus
 from bot.store import open_store
 
 TODAY = date(2026, 11, 27)
@@ -34,11 +34,7 @@ CONFIG = parse_config(
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
     folder = tmp_path_factory.mktemp("cost")
-    charges = make_charges(date(2026, 9, 1), date(2026, 11, 26))
-    focus = write_focus_csv(folder / "focus.csv", charges)
-    db_path = folder / "costbot.db"
-    ingest_focus([str(focus)], CONFIG, db_path)
-    return charges, db_path, focus
+    return focus_store(folder, CONFIG, date(2026, 9, 1), date(2026, 11, 26))
 
 
 def ask(store, text, asker=None, with_chart=False):
@@ -175,7 +171,8 @@ def test_ask_prints_the_reply_and_the_json_payload(store, monkeypatch, capsys, t
     payload = json.loads(capsys.readouterr().out)
     assert set(payload) == {"response_type", "text", "blocks"}
     assert expected in payload["text"]
-    assert chart.read_bytes().startswith(b"\x89PNG")
+    # The saved file is this answer's chart, not merely some PNG.
+    assert chart.read_bytes() == ask(store, "team payments 2026-10", with_chart=True).chart.png
 
     assert main(["ask", "/unknown team payments"]) == 2
     assert "ask runs a slash command" in capsys.readouterr().err

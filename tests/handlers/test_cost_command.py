@@ -11,13 +11,13 @@ from datetime import date
 
 import pytest
 from fake_slack import RESPONSE_URL, SIGNING_SECRET, signed_request_headers, slash_command_body
-from focus_factory import dollars, make_charges, write_focus_csv
+from focus_factory import dollars
+from stores import focus_store
 
 from bot.config import parse_config
 from bot.context import AppContext
 from bot.slack.app import build_app
 from bot.slack.server import start_http_in_thread
-from bot.sources.focus_ingest import ingest_focus
 from handlers import register_all
 
 TODAY = date(2026, 11, 27)
@@ -30,10 +30,7 @@ OCTOBER = (date(2026, 10, 1), date(2026, 10, 31))
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
     folder = tmp_path_factory.mktemp("slack")
-    charges = make_charges(date(2026, 9, 1), date(2026, 11, 26), seed=5)
-    db_path = folder / "costbot.db"
-    ingest_focus([str(write_focus_csv(folder / "focus.csv", charges))], CONFIG, db_path)
-    return charges, db_path
+    return focus_store(folder, CONFIG, date(2026, 9, 1), date(2026, 11, 26), seed=5)
 
 
 @pytest.fixture

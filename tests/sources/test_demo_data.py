@@ -118,6 +118,15 @@ def test_thirteen_months_one_file_per_provider_ending_at_end_date(
     assert 30_000 <= len(rows) <= 60_000
 
 
+def test_the_focus_folder_holds_only_focus_files(demo: DemoFiles) -> None:
+    """So that `costbot ingest focus <folder>` loads it as it is: metrics and config live
+    beside the folder, not in it."""
+    focus_dir = demo.focus_files[0].parent
+    assert sorted(focus_dir.rglob("*")) == sorted(demo.focus_files)
+    assert focus_dir not in demo.metrics_file.parents
+    assert focus_dir not in demo.config_file.parents
+
+
 def test_every_file_is_focus_1_0_with_exactly_the_43_columns(demo: DemoFiles) -> None:
     for path in demo.focus_files:
         with path.open(newline="", encoding="utf-8") as handle:

@@ -8,12 +8,13 @@ import gzip
 import hashlib
 import json
 from collections import defaultdict
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 import sqlite_utils
 import xxhash
+from focus_factory import to_cent
 from paths import FOCUS_SAMPLE
 
 from bot.cli import main
@@ -47,10 +48,6 @@ def independent_totals(path: Path, column: str) -> dict[str, Decimal]:
         if value not in ("", "NULL"):
             totals[row["ProviderName"]] += Decimal(value)
     return totals
-
-
-def to_cent(amount: Decimal) -> Decimal:
-    return amount.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
 
 def stored_totals(db_path: Path, column: str) -> dict[str, Decimal]:
