@@ -149,7 +149,7 @@ def render_summary(summary: CostSummary, chart_file_id: str | None = None) -> di
         f"{summary.subject}: {format_usd(summary.total_micros)}, {when} "
         f"({summary.period.label}), {change} vs the previous period"
     )
-    return blocks.message(fallback, content, response_type="in_channel")
+    return blocks.message(fallback, content)
 
 
 def footer(metric: str, data_through) -> str:
@@ -224,7 +224,7 @@ def render_ranking(
     content.append(blocks.context([footer(metric, data_through)]))
     leader = f"; largest: {changes[0].name} {format_usd(changes[0].current)}" if changes else ""
     fallback = f"Top {by}s, {period.label}: {format_usd(total_micros)} in total{leader}"
-    return blocks.message(fallback, content, response_type="in_channel")
+    return blocks.message(fallback, content)
 
 
 def ranking_alt_text(by: str, period: Period, changes: list[Change]) -> str:
