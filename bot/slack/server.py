@@ -215,13 +215,14 @@ def _create_waitress_server(
     # `ident` replaces waitress's default Server header, which names the server software.
     # `max_request_body_size`: waitress buffers a body before calling the app, so it must refuse
     # oversized bodies itself (413) instead of spooling them; read_capped_body checks again.
+    # (waitress refuses a body of exactly its limit, hence the + 1.)
     return create_server(
         wsgi_app,
         host=host,
         port=port,
         threads=HTTP_THREADS,
         ident="costbot",
-        max_request_body_size=MAX_BODY_BYTES,
+        max_request_body_size=MAX_BODY_BYTES + 1,
     )
 
 
