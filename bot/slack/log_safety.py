@@ -21,13 +21,16 @@ from bot.slack.client import SLACK_API_LOGGER_NAME
 # Loggers of code we do not control, plus Bolt's app loggers (named after the app: "costbot",
 # "costbot:...") and our Web API client's logger (slack_sdk writes through it).
 LIBRARY_LOGGER_PREFIXES = ("slack_bolt", "slack_sdk", "costbot", SLACK_API_LOGGER_NAME)
+# Chatty at DEBUG about things no one debugging Costbot needs (font lookups: tens of KB a chart).
+QUIET_AT_DEBUG = ("matplotlib", "PIL")
 MAX_LOG_MESSAGE_CHARS = 2000
 SECRET_ENV_VARS = ("SLACK_SIGNING_SECRET", "SLACK_BOT_TOKEN", "SLACK_APP_TOKEN")
 
 _SLACK_TOKEN = re.compile(r"\bx(?:ox[abposre]|app)-[A-Za-z0-9-]+")
 # Payload dumps in library messages: "body: {...}", "body_params: {...}", "message: {...}".
 _PAYLOAD_DUMP = re.compile(
-    r"\b(body|raw_body|body_params|json_body|message|payload|submission)\s*[:=]\s*[\[{'\"(].*",
+    r"\b(body|raw_body|body_params|json_body|payload|submission)\s*[:=]\s*.*"
+    r"|\b(message)\s*[:=]\s*[\[{'\"(].*",
     re.DOTALL,
 )
 # A response_url however it is written: JSON, a dict repr, urlencoded, or a bare Slack hook URL.
@@ -62,7 +65,9 @@ class SlackLogScrubber(logging.Filter):
 
     def scrub(self, message: str, *, from_library: bool = True) -> str:
         if from_library:
-            message = _PAYLOAD_DUMP.sub(lambda m: f"{m.group(1)}: (not logged)", message)
+            message = _PAYLOAD_DUMP.sub(
+                lambda m: f"{m.group(1) or m.group(2)}: (not logged)", message
+            )
         message = _RESPONSE_URL.sub(
             lambda m: f"{m.group(1)}(redacted)" if m.group(1) else "(response_url redacted)",
             message,
@@ -79,6 +84,8 @@ class SlackLogScrubber(logging.Filter):
 def install_log_safety(handlers: Iterable[logging.Handler] | None = None) -> SlackLogScrubber:
     """Put one scrubber (knowing the Slack secrets in the environment) on `handlers`, by default
     the root logger's. Call after logging is configured, before the app starts."""
+    for name in QUIET_AT_DEBUG:
+        logging.getLogger(name).setLevel(logging.INFO)
     scrubber = SlackLogScrubber(os.environ.get(name, "") for name in SECRET_ENV_VARS)
     for handler in logging.getLogger().handlers if handlers is None else handlers:
         for old in [f for f in handler.filters if isinstance(f, SlackLogScrubber)]:
