@@ -55,3 +55,14 @@ def test_bad_yaml_and_missing_explicit_file(tmp_path, monkeypatch):
     monkeypatch.setenv("COSTBOT_CONFIG", str(tmp_path / "missing.yml"))
     with pytest.raises(ConfigError, match="config file not found"):
         load_config()
+
+
+def test_answers_are_private_by_default_and_the_switch_is_validated():
+    assert Config().slack.answer_response_type == "ephemeral"
+    public = parse_config({"slack": {"answer_visibility": "channel"}})
+    assert public.slack.answer_response_type == "in_channel"
+    assert load_config(ROOT / "costbot.example.yml").slack.answer_visibility == "private"
+    with pytest.raises(ConfigError, match=r"slack\.answer_visibility: 'everyone' is not one of"):
+        parse_config({"slack": {"answer_visibility": "everyone"}})
+    with pytest.raises(ConfigError, match="slack: Additional properties"):
+        parse_config({"slack": {"answers": "channel"}})
