@@ -141,6 +141,8 @@ class Delivery:
             attempts.append((_without_images(prepared), "refused"))
         error = "no_attempt"
         for attempt, state in attempts:
+            # Recorded before sending: the asker may click Share before Slack's 200 is back here.
+            self._record(key, file_id=file_id, chart=state, payload=json.dumps(attempt))
             shown = {
                 **attempt,
                 "blocks": [*attempt["blocks"], *extra_blocks],
@@ -148,13 +150,7 @@ class Delivery:
             }
             error = self.send_to_response_url(response_url, shown)
             if error is None:
-                self._record(
-                    key,
-                    status="sent",
-                    file_id=file_id,
-                    chart=state,
-                    payload=json.dumps(attempt),
-                )
+                self._record(key, status="sent")
                 return Delivered(key, "sent", state, file_id=file_id)
         self._record(key, status="failed", error=error, file_id=file_id)
         return Delivered(key, "failed", chart_state, file_id=file_id, error=error)
@@ -267,7 +263,9 @@ def share_answer(
     file: no new upload), once; only the asker may. The ephemeral copy is then replaced by a note
     saying who shared it."""
     answer = delivery.recorded(answer_key)
-    if answer is None or answer["kind"] != "answer" or answer["status"] != "sent":
+    # "pending": shown to the asker, who clicked before Slack's 200 for it was recorded.
+    shown = answer is not None and answer["status"] in ("sent", "pending") and answer["payload"]
+    if not shown or answer["kind"] != "answer":
         return _tell(delivery, response_url, "This answer can no longer be shared; ask again.")
     if answer["user_id"] != clicked_by:
         return _tell(delivery, response_url, "Only the person who asked can share this answer.")

@@ -207,7 +207,7 @@ def test_forged_signature_is_rejected_before_any_listener_runs(
     result = post_cost(server, fake_slack, "payments", secret="not-the-secret")
 
     assert result.status == 401
-    # The 401 comes from Bolt's middleware before any listener is started, so there is no
+    # The 401 comes from the front door before Bolt sees the request, so there is no
     # pending work that could still reach the fake.
     assert stub_commands.acked == []
     assert calls_after_start(fake_slack) == []
