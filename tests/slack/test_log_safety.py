@@ -31,9 +31,20 @@ def log_output(monkeypatch: pytest.MonkeyPatch) -> Iterator[io.StringIO]:
         root.setLevel(previous_level)
 
 
-def test_bolts_failed_verification_line_loses_the_body(log_output: io.StringIO) -> None:
+def logger(name: str, monkeypatch: pytest.MonkeyPatch) -> logging.Logger:
+    """A logger that lets everything through to the handlers (Bolt sets its loggers' levels to
+    whatever the root's was when they were made, which differs between test runs)."""
+    found = logging.getLogger(name)
+    monkeypatch.setattr(found, "level", logging.DEBUG)
+    monkeypatch.setattr(found, "disabled", False)
+    return found
+
+
+def test_bolts_failed_verification_line_loses_the_body(
+    log_output: io.StringIO, monkeypatch: pytest.MonkeyPatch
+) -> None:
     body = f"token=t&response_url={RESPONSE_URL}&text=" + "x" * 5_000_000
-    logging.getLogger("slack_bolt.RequestVerification").info(
+    logger("slack_bolt.RequestVerification", monkeypatch).info(
         "Invalid request signature detected (signature: v0=1, timestamp: 1, body: %s)", body
     )
 
@@ -43,10 +54,12 @@ def test_bolts_failed_verification_line_loses_the_body(log_output: io.StringIO) 
     assert len(written) < MAX_LOG_MESSAGE_CHARS + 200
 
 
-def test_library_debug_lines_are_dropped_and_ours_kept(log_output: io.StringIO) -> None:
-    logging.getLogger("slack_sdk.webhook.client").debug("Sending a request - url: %s", RESPONSE_URL)
-    logging.getLogger("costbot:Listener").debug("Running a listener")
-    logging.getLogger("bot.slack.delivery").debug("our own detail")
+def test_library_debug_lines_are_dropped_and_ours_kept(
+    log_output: io.StringIO, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    logger("slack_sdk.webhook.client", monkeypatch).debug("Sending - url: %s", RESPONSE_URL)
+    logger("costbot:Listener", monkeypatch).debug("Running a listener")
+    logger("bot.slack.delivery", monkeypatch).debug("our own detail")
 
     assert log_output.getvalue().splitlines() == ["our own detail"]
 
@@ -61,8 +74,10 @@ def test_library_debug_lines_are_dropped_and_ours_kept(log_output: io.StringIO) 
         "secret is 0123456789abcdef-signing",
     ],
 )
-def test_secrets_are_redacted_from_every_logger(log_output: io.StringIO, message: str) -> None:
-    logging.getLogger("bot.anything").warning(message)
+def test_secrets_are_redacted_from_every_logger(
+    log_output: io.StringIO, monkeypatch: pytest.MonkeyPatch, message: str
+) -> None:
+    logger("bot.anything", monkeypatch).warning(message)
 
     written = log_output.getvalue()
     for secret in (
@@ -77,8 +92,10 @@ def test_secrets_are_redacted_from_every_logger(log_output: io.StringIO, message
     assert "redacted" in written
 
 
-def test_a_long_message_of_our_own_is_cut(log_output: io.StringIO) -> None:
-    logging.getLogger("bot.anything").info("y" * 100_000)
+def test_a_long_message_of_our_own_is_cut(
+    log_output: io.StringIO, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    logger("bot.anything", monkeypatch).info("y" * 100_000)
 
     written = log_output.getvalue()
     assert len(written) < MAX_LOG_MESSAGE_CHARS + 200
