@@ -10,8 +10,9 @@ What the tests rely on about Slack, modelled here (docs.slack.dev):
   - `files.completeUploadExternal` without `channel_id`/`channels` leaves the file private: shared
     nowhere and no message posted. With a channel it shares the file there, as a message of its
     own (`channel_messages()` lists it).
-  - An image block's `slack_file.id` must name a completed upload, else the message is refused
-    with `invalid_blocks` (HTTP 200 `ok: false` from chat.*, HTTP 400 from a response_url).
+  - An image block's `slack_file.id` must name a completed upload, and a message has at most 50
+    blocks, else the message is refused with `invalid_blocks` (HTTP 200 `ok: false` from chat.*,
+    HTTP 400 from a response_url).
   - `apps.connections.open` (app-level token, xapp-) returns the Socket Mode WebSocket URL:
     set `socket_mode_url`.
 
@@ -39,6 +40,8 @@ TEAM_DOMAIN = "costbot-test"
 BOT_USER_ID = "U000BOT"
 BOT_ID = "B000BOT"
 API_APP_ID = "A000COSTBOT"
+
+MESSAGE_BLOCKS_MAX = 50  # Slack refuses a message with more blocks (invalid_blocks)
 
 # Methods recorded for requests that are not Web API calls.
 RESPONSE_URL = "response_url"
@@ -403,13 +406,16 @@ class FakeSlack:
         return f"1700000000.{next(self._message_numbers):06d}"
 
     def _unknown_slack_files(self, body: dict[str, Any]) -> list[str]:
-        """slack_file ids in the message's image blocks that name no completed upload."""
+        """Why Slack would refuse the message's blocks: slack_file ids in image blocks that name
+        no completed upload, or more blocks than Slack takes."""
         blocks = body.get("blocks") or []
         if isinstance(blocks, str):
             try:
                 blocks = json.loads(blocks)
             except ValueError:
                 return ["(unparseable blocks)"]
+        if len(blocks) > MESSAGE_BLOCKS_MAX:
+            return ["(more than 50 blocks)"]
         unknown = []
         for block in blocks:
             file_id = (

@@ -145,7 +145,7 @@ class Delivery:
             self._record(key, file_id=file_id, chart=state, payload=json.dumps(attempt))
             shown = {
                 **attempt,
-                "blocks": [*attempt["blocks"], *extra_blocks],
+                "blocks": _with_blocks_within_limit(attempt["blocks"], extra_blocks),
                 "response_type": response_type,
             }
             error = self.send_to_response_url(response_url, shown)
@@ -204,7 +204,8 @@ class Delivery:
         image = blocks.image(chart.alt_text, slack_file_id=file_id, title=chart.title)
         if _has_placeholder(message):
             return _replace_placeholder(message, image), "inline", file_id
-        return {**message, "blocks": [*message["blocks"], image]}, "inline", file_id
+        appended = _with_blocks_within_limit(message["blocks"], [image])
+        return {**message, "blocks": appended}, "inline", file_id
 
     def _post_falling_back(
         self, channel: str, message: Message, chart_state: str
@@ -319,6 +320,18 @@ def _replace_placeholder(message: Message, replacement: blocks.Block) -> Message
 
 def _drop_placeholder(message: Message) -> Message:
     return {**message, "blocks": [b for b in message.get("blocks", []) if not _is_placeholder(b)]}
+
+
+def _with_blocks_within_limit(
+    content: Sequence[blocks.Block], extra: Sequence[blocks.Block]
+) -> list[blocks.Block]:
+    """`content` then `extra`, within Slack's 50 blocks (a message over the limit is refused
+    whole): the last content blocks give way, except the chart."""
+    kept = list(content)
+    while kept and len(kept) + len(extra) > blocks.MESSAGE_BLOCKS_MAX:
+        not_images = [i for i, block in enumerate(kept) if block.get("type") != "image"]
+        del kept[not_images[-1] if not_images else -1]
+    return [*kept, *extra]
 
 
 def _has_images(message: Message) -> bool:

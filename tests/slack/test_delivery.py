@@ -128,3 +128,19 @@ def test_a_message_without_a_placeholder_gets_the_chart_appended(
 
     (message,) = fake_slack.channel_messages()
     assert [b["type"] for b in message.blocks] == ["section", "image"]
+
+
+def test_a_full_message_keeps_within_slacks_50_blocks_with_the_chart_and_buttons(
+    fake_slack: FakeSlack, delivery: Delivery
+) -> None:
+    full = blocks.message("many", [blocks.section(f"line {n}") for n in range(50)])
+    button = blocks.actions([blocks.button("Share in channel", "share_answer", "answer:x")])
+
+    delivered = delivery.respond(
+        fake_slack.response_url("full"), full, CHART, key="answer:x", extra_blocks=[button]
+    )
+
+    assert delivered.ok and delivered.chart == "inline"
+    (shown,) = fake_slack.responses_posted("full")
+    assert len(shown["blocks"]) == 50
+    assert [b["type"] for b in shown["blocks"][-2:]] == ["image", "actions"]
