@@ -196,16 +196,10 @@ class Delivery:
         file_id, error = self.upload_chart(chart)
         if file_id is None:
             reason = UPLOAD_PROBLEMS.get(error or "", "the upload to Slack failed.")
-            return (
-                _replace_placeholder(message, blocks.context([f"📉 No chart: {reason}"])),
-                ("failed"),
-                None,
-            )
+            note = blocks.context([f"📉 No chart: {reason}"])
+            return _put_chart_block(message, note), "failed", None
         image = blocks.image(chart.alt_text, slack_file_id=file_id, title=chart.title)
-        if _has_placeholder(message):
-            return _replace_placeholder(message, image), "inline", file_id
-        appended = _with_blocks_within_limit(message["blocks"], [image])
-        return {**message, "blocks": appended}, "inline", file_id
+        return _put_chart_block(message, image), "inline", file_id
 
     def _post_falling_back(
         self, channel: str, message: Message, chart_state: str
@@ -316,6 +310,14 @@ def _replace_placeholder(message: Message, replacement: blocks.Block) -> Message
         **message,
         "blocks": [replacement if _is_placeholder(b) else b for b in message.get("blocks", [])],
     }
+
+
+def _put_chart_block(message: Message, block: blocks.Block) -> Message:
+    """`block` (the chart, or a note saying why there is none) where the renderer left the
+    chart's placeholder, else at the end."""
+    if _has_placeholder(message):
+        return _replace_placeholder(message, block)
+    return {**message, "blocks": _with_blocks_within_limit(message["blocks"], [block])}
 
 
 def _drop_placeholder(message: Message) -> Message:
