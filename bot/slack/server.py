@@ -150,10 +150,10 @@ def make_wsgi_app(app: App | None, signing_secret: str | None = None) -> WSGIApp
     ) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")
         path = environ.get("PATH_INFO", "")
-        if app is not None and verifier is not None and path == SLACK_EVENTS_PATH:
-            if method == "POST":
-                return _dispatch_to_bolt(app, verifier, environ, start_response)
-        elif path == HEALTH_PATH and method in ("GET", "HEAD"):
+        slack_request = path == SLACK_EVENTS_PATH and method == "POST"
+        if slack_request and app is not None and verifier is not None:
+            return _dispatch_to_bolt(app, verifier, environ, start_response)
+        if path == HEALTH_PATH and method in ("GET", "HEAD"):
             return _json_response(start_response, "200 OK", {"ok": True})
         return _json_response(start_response, "404 Not Found", {"ok": False, "error": "not_found"})
 
