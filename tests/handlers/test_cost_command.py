@@ -298,3 +298,11 @@ def test_the_fake_refuses_an_image_of_a_file_it_does_not_know(fake_slack):
         {"text": "x", "blocks": [image]}
     )
     assert response.status_code == 400
+
+
+def test_a_dm_gets_an_answer_with_its_chart_and_no_share_button(server, fake_slack, store):
+    post_command(server, fake_slack, "team payments 2026-10", channel="D0ALICE")
+    answer = wait_for_answer(fake_slack)
+    assert dollars(store[0], *OCTOBER, team="payments") in answer["text"]
+    assert len(images(answer)) == 1
+    assert share_buttons(answer) == []  # nobody else in a DM to share it with
