@@ -105,7 +105,7 @@ def test_costbot_serve_in_socket_mode_answers_and_keeps_its_health_check(
         "SLACK_SIGNING_SECRET": "",
     }
     # costbot_serve waits for GET /healthz on $PORT: the container's health check.
-    with costbot_serve(env, tmp_path, use_port_env=True) as served:
+    with costbot_serve(env, tmp_path, verbose=True, use_port_env=True) as served:
         socket_mode.wait_for_connection(timeout=30)
         socket_mode.send(command_envelope(fake_slack, "env-2", "serve-socket"))
 
@@ -117,3 +117,9 @@ def test_costbot_serve_in_socket_mode_answers_and_keeps_its_health_check(
                 urllib.request.Request(f"{served.url}/slack/events", data=b"x"), timeout=5
             )
         assert refused.value.code == 404
+
+    # Envelopes carry response_urls, and slack_sdk logs each one at DEBUG: none may reach the log.
+    log = served.log()
+    assert "Socket Mode" in log
+    assert "/response/" not in log
+    assert APP_TOKEN not in log and BOT_TOKEN not in log
