@@ -9,7 +9,6 @@ from typing import Any
 from slack_bolt import Ack, App
 
 from bot.answers.cost import Asker, answer_cost
-from bot.config import Config
 from bot.context import AppContext
 from bot.slack.delivery import Delivered, Delivery, new_answer_key
 from handlers.actions.share import share_button_block
@@ -17,14 +16,6 @@ from handlers.actions.share import share_button_block
 
 def acknowledge(ack: Ack) -> None:
     ack()
-
-
-def answer_visibility(payload: dict[str, Any], config: Config) -> str:
-    """The response_type of an answer: a notice (usage, unknown names) says "ephemeral" itself;
-    anything else follows the config."""
-    if payload.get("response_type") == "ephemeral":
-        return "ephemeral"
-    return config.slack.answer_response_type
 
 
 def answer_cost_command(body: dict[str, Any], context: AppContext, delivery: Delivery) -> Delivered:
@@ -43,22 +34,20 @@ def answer_cost_command(body: dict[str, Any], context: AppContext, delivery: Del
         )
     finally:
         db.close()
-    response_type = answer_visibility(reply.payload, context.config)
-    is_answer = reply.payload.get("response_type") != "ephemeral"
+    # A notice (usage, unknown names) says "ephemeral" itself; who sees an answer is config.
+    is_notice = reply.payload.get("response_type") == "ephemeral"
+    response_type = "ephemeral" if is_notice else context.config.slack.answer_response_type
     channel_id = body.get("channel_id") or ""
     key = new_answer_key()
     # A private answer can be shared where it was asked; a DM has nobody else to share with.
-    shareable = (
-        is_answer
-        and response_type == "ephemeral"
-        and bool(channel_id)
-        and not channel_id.startswith("D")
-    )
+    in_a_channel = bool(channel_id) and not channel_id.startswith("D")
+    shareable = not is_notice and response_type == "ephemeral" and in_a_channel
     return delivery.respond(
         body["response_url"],
         {"text": reply.payload["text"], "blocks": reply.payload["blocks"]},
         reply.chart,
         key=key,
+        kind="notice" if is_notice else "answer",  # only answers can be shared
         response_type=response_type,
         user_id=body.get("user_id"),
         channel_id=channel_id,
