@@ -134,9 +134,12 @@ def _serve(args: argparse.Namespace) -> int:
 
     from bot.context import AppContext
     from bot.slack.app import build_app
+    from bot.slack.log_safety import install_log_safety
     from bot.slack.server import resolve_port, serve_http, serve_socket_mode
     from handlers import register_all
 
+    # Before anything Slack-related logs: no bodies, response_urls or secrets, even with -v.
+    install_log_safety()
     if args.demo:
         from bot.demo import build_demo_store
 
@@ -146,6 +149,7 @@ def _serve(args: argparse.Namespace) -> int:
     else:
         context = AppContext(config=load_config(), db_path=str(db_path_from_env()))
     app_token = os.environ.get("SLACK_APP_TOKEN")
+    port = resolve_port(args.port)
     try:
         app = build_app(context, register=register_all, socket_mode=bool(app_token))
     except BoltError as error:  # Slack refused the token at start (auth.test)
@@ -153,9 +157,10 @@ def _serve(args: argparse.Namespace) -> int:
     if not args.no_scheduler:
         log.info("no scheduled jobs are defined yet; the scheduler has nothing to run")
     if app_token:
-        serve_socket_mode(app, app_token)
+        # The container's health check still gets GET /healthz on the same port.
+        serve_socket_mode(app, app_token, health_port=port)
     else:
-        serve_http(app, resolve_port(args.port))
+        serve_http(app, port)
     return EXIT_OK
 
 
@@ -199,6 +204,8 @@ def _ask(args: argparse.Namespace) -> int:
     if args.save_chart and reply.chart:
         Path(args.save_chart).write_bytes(reply.chart.png)
         payload = reply.without_chart(f"Chart saved to {args.save_chart}")
+    # Who sees an answer is decided at delivery, from the config (notices say "ephemeral").
+    payload = {"response_type": config.slack.answer_response_type, **payload}
     if args.json:
         print(json.dumps(payload, indent=2, ensure_ascii=False))
     else:

@@ -28,6 +28,8 @@ COST_METRICS = {
     "list": "list",
 }
 ALLOCATION_METHODS = ("proportional", "even", "usage")
+# Who sees an answer to a slash command, and the Slack response_type that means.
+ANSWER_VISIBILITY = {"private": "ephemeral", "channel": "in_channel"}
 
 
 class ConfigError(ValueError):
@@ -57,6 +59,11 @@ _SCHEMA: dict[str, Any] = {
                     "members": {"type": "array", "items": {"type": "string"}},
                 },
             },
+        },
+        "slack": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {"answer_visibility": {"enum": list(ANSWER_VISIBILITY)}},
         },
         "shared_costs": {
             "type": "object",
@@ -93,6 +100,17 @@ class SharedCosts:
 
 
 @dataclass(frozen=True)
+class SlackSettings:
+    # private: the asker alone sees an answer, with a "Share in channel" button (cost can be
+    # sensitive); channel: everyone in the channel sees it.
+    answer_visibility: str = "private"
+
+    @property
+    def answer_response_type(self) -> str:
+        return ANSWER_VISIBILITY[self.answer_visibility]
+
+
+@dataclass(frozen=True)
 class Config:
     teams: tuple[Team, ...] = ()
     tag_keys: tuple[str, ...] = DEFAULT_TAG_KEYS
@@ -100,6 +118,7 @@ class Config:
     currency: str = "USD"  # ISO code that team budgets are in; only costs billed in it count
     timezone: str = "UTC"
     shared: SharedCosts = field(default_factory=SharedCosts)
+    slack: SlackSettings = field(default_factory=SlackSettings)
     source: str = "defaults"
 
     def team(self, name: str) -> Team | None:
@@ -212,6 +231,7 @@ def parse_config(data: Any, source: str = "costbot.yml") -> Config:
         currency=data.get("currency", "USD").upper(),
         timezone=default_tz,
         shared=shared,
+        slack=SlackSettings(**data.get("slack", {})),
         source=source,
     )
 

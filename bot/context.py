@@ -27,3 +27,8 @@ class AppContext:
         """A connection per call: Bolt answers on worker threads and SQLite connections are
         cheap to open."""
         return open_store(self.db_path)
+
+    def open_writer(self) -> sqlite_utils.Database:
+        """A connection for writes (deliveries). For now the same kind of connection as
+        `open_db`; the store's one-writer connection replaces it."""
+        return open_store(self.db_path)

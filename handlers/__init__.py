@@ -1,4 +1,4 @@
-"""Thin Slack listeners, grouped by kind: `commands/`, later `actions/`, `views/`, `events/`.
+"""Thin Slack listeners, grouped by kind: `commands/`, `actions/`, later `views/`, `events/`.
 Each module has `register(app, context)`; `register_all` is what the app factory is given.
 
 `SLASH_COMMANDS` is the one list of slash commands the app answers, with their help text:
@@ -20,6 +20,7 @@ SLASH_COMMANDS: dict[str, str] = {
 
 
 def register_all(app: App, context: AppContext) -> None:
-    from handlers import commands
+    from handlers import actions, commands
 
     commands.register(app, context)
+    actions.register(app, context)

@@ -6,6 +6,16 @@ payloads a `response_url(name)` on the fake, and every request is recorded for a
 fake also serves the upload URLs that `files.getUploadURLExternal` hands out, so
 `files_upload_v2` runs its three real steps against it.
 
+What the tests rely on about Slack, modelled here (docs.slack.dev):
+  - `files.completeUploadExternal` without `channel_id`/`channels` leaves the file private: shared
+    nowhere and no message posted. With a channel it shares the file there, as a message of its
+    own (`channel_messages()` lists it).
+  - An image block's `slack_file.id` must name a completed upload, and a message has at most 50
+    blocks, else the message is refused with `invalid_blocks` (HTTP 200 `ok: false` from chat.*,
+    HTTP 400 from a response_url).
+  - `apps.connections.open` (app-level token, xapp-) returns the Socket Mode WebSocket URL:
+    set `socket_mode_url`.
+
 Wait for asynchronous effects with `wait_for(...)`, never with sleep.
 """
 
@@ -30,6 +40,8 @@ TEAM_DOMAIN = "costbot-test"
 BOT_USER_ID = "U000BOT"
 BOT_ID = "B000BOT"
 API_APP_ID = "A000COSTBOT"
+
+MESSAGE_BLOCKS_MAX = 50  # Slack refuses a message with more blocks (invalid_blocks)
 
 # Methods recorded for requests that are not Web API calls.
 RESPONSE_URL = "response_url"
@@ -64,6 +76,12 @@ class UploadedFile:
     initial_comment: str | None = None
     thread_ts: str | None = None
     completed: bool = False
+    # Conversations the file is shared in (channel or user ids); empty: private to the uploader.
+    shared_to: list[str] = field(default_factory=list)
+
+    @property
+    def is_private(self) -> bool:
+        return not self.shared_to
 
     def as_slack_file(self, base_url: str) -> dict[str, Any]:
         return {
@@ -73,8 +91,21 @@ class UploadedFile:
             "size": len(self.data or b""),
             "alt_txt": self.alt_txt,
             "permalink": f"{base_url}files/{self.file_id}",
-            "channels": [self.channel_id] if self.channel_id else [],
+            "channels": list(self.shared_to),
         }
+
+
+@dataclass(frozen=True)
+class ChannelMessage:
+    """A message that appeared in a conversation: posted, or a file shared as its own message."""
+
+    channel: str
+    ts: str
+    kind: str  # message | ephemeral | file_share
+    text: str
+    blocks: list[dict[str, Any]]
+    user: str | None = None  # for ephemeral messages: the one person who sees it
+    file_ids: tuple[str, ...] = ()
 
 
 @dataclass
@@ -101,11 +132,18 @@ class FakeSlack:
       - `fail_next(method, status=429, retry_after=0, times=1)` / `fail_next(method, status=500)`
       - `error_next(method, "channel_not_found")` for an HTTP 200 `{"ok": false}` answer
       - `set_reply(method, payload)` to answer a method with a fixed payload
+      - `stall_next(method, seconds)`: answer the next call only after `seconds` (timeouts)
+      - `refuse_upload_connections()`: upload URLs point at a closed port (connection refused)
+      - `socket_mode_url`: what apps.connections.open returns
     """
 
     def __init__(self, host: str = "127.0.0.1") -> None:
         self.channel_names: dict[str, str] = {}
         self.not_in_channel: set[str] = set()
+        self.socket_mode_url: str | None = None
+        self._messages: list[ChannelMessage] = []
+        self._stalls: dict[str, list[float]] = {}
+        self._upload_base: str | None = None
         self._host = host
         self._calls: list[RecordedCall] = []
         self._files: dict[str, UploadedFile] = {}
@@ -187,7 +225,32 @@ class FakeSlack:
         with self._changed:
             self._fixed_replies[method] = payload
 
+    def stall_next(self, method: str, seconds: float) -> None:
+        """Hold the next call of `method` (or UPLOAD, RESPONSE_URL) for `seconds` before
+        answering, so that a client with a shorter timeout gives up."""
+        with self._changed:
+            self._stalls.setdefault(method, []).append(seconds)
+
+    def refuse_upload_connections(self) -> None:
+        """Hand out upload URLs on a port nobody listens on."""
+        import socket
+
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            closed_port = probe.getsockname()[1]
+        self._upload_base = f"http://127.0.0.1:{closed_port}/"
+
     # ---- inspection
+
+    def channel_messages(self, channel: str | None = None) -> list[ChannelMessage]:
+        """Messages that appeared in conversations (not response_url answers), oldest first."""
+        with self._changed:
+            return [m for m in self._messages if channel is None or m.channel == channel]
+
+    def files(self) -> list[UploadedFile]:
+        """Every announced file, uploaded or not."""
+        with self._changed:
+            return list(self._files.values())
 
     def calls(self, method: str | None = None) -> list[RecordedCall]:
         with self._changed:
@@ -264,6 +327,11 @@ class FakeSlack:
         body = {} if method == UPLOAD else _parse_body(headers.get("content-type", ""), raw)
 
         with self._changed:
+            stalls = self._stalls.get(method)
+            stall = stalls.pop(0) if stalls else 0.0
+        if stall:
+            time.sleep(stall)  # the far side being slow; the client's timeout is under test
+        with self._changed:
             answer = self._injected_failure(method) or self._answer(
                 method, target, headers, body, raw
             )
@@ -298,6 +366,8 @@ class FakeSlack:
         raw: bytes,
     ) -> _Answer:
         if method == RESPONSE_URL:
+            if self._unknown_slack_files(body):
+                return _Answer(400, "invalid_blocks")
             return _Answer(200, "ok")
         if method == UPLOAD:
             uploaded = self._files.get(target)
@@ -309,6 +379,8 @@ class FakeSlack:
             return _Answer(404, {"ok": False, "error": "not_found"})
         if not headers.get("authorization", "").startswith("Bearer ") and not body.get("token"):
             return _Answer(200, {"ok": False, "error": "not_authed"})
+        if method == "apps.connections.open":
+            return _Answer(200, self._apps_connections_open(headers))
         if method in self._fixed_replies:
             return _Answer(200, self._fixed_replies[method])
         api_method = _API_METHODS.get(method)
@@ -333,13 +405,54 @@ class FakeSlack:
     def _next_ts(self) -> str:
         return f"1700000000.{next(self._message_numbers):06d}"
 
+    def _unknown_slack_files(self, body: dict[str, Any]) -> list[str]:
+        """Why Slack would refuse the message's blocks: slack_file ids in image blocks that name
+        no completed upload, or more blocks than Slack takes."""
+        blocks = body.get("blocks") or []
+        if isinstance(blocks, str):
+            try:
+                blocks = json.loads(blocks)
+            except ValueError:
+                return ["(unparseable blocks)"]
+        if len(blocks) > MESSAGE_BLOCKS_MAX:
+            return ["(more than 50 blocks)"]
+        unknown = []
+        for block in blocks:
+            file_id = (
+                (block.get("slack_file") or {}).get("id") if block.get("type") == "image" else None
+            )
+            if block.get("type") == "image" and "slack_file" in block:
+                uploaded = self._files.get(file_id or "")
+                if uploaded is None or not uploaded.completed:
+                    unknown.append(str(file_id))
+        return unknown
+
+    def _record_message(self, channel: str, kind: str, body: dict[str, Any], **extra: Any) -> str:
+        blocks = body.get("blocks") or []
+        if isinstance(blocks, str):
+            blocks = json.loads(blocks)
+        ts = self._next_ts()
+        self._messages.append(
+            ChannelMessage(channel, ts, kind, body.get("text", ""), blocks, **extra)
+        )
+        return ts
+
+    def _apps_connections_open(self, headers: dict[str, str]) -> dict[str, Any]:
+        if not headers.get("authorization", "").startswith("Bearer xapp-"):
+            return {"ok": False, "error": "not_allowed_token_type"}
+        if self.socket_mode_url is None:
+            return {"ok": False, "error": "socket_mode_not_enabled"}
+        return {"ok": True, "url": self.socket_mode_url}
+
     def _chat_post_message(self, body: dict[str, Any]) -> dict[str, Any]:
         channel = body.get("channel")
         if not channel:
             return {"ok": False, "error": "channel_not_found"}
         if channel in self.not_in_channel:
             return {"ok": False, "error": "not_in_channel"}
-        ts = self._next_ts()
+        if self._unknown_slack_files(body):
+            return {"ok": False, "error": "invalid_blocks"}
+        ts = self._record_message(channel, "message", body)
         message = {k: body[k] for k in ("text", "blocks", "attachments") if k in body}
         return {
             "ok": True,
@@ -355,7 +468,10 @@ class FakeSlack:
             return {"ok": False, "error": "channel_not_found" if not channel else "user_not_found"}
         if channel in self.not_in_channel:
             return {"ok": False, "error": "not_in_channel"}
-        return {"ok": True, "message_ts": self._next_ts()}
+        if self._unknown_slack_files(body):
+            return {"ok": False, "error": "invalid_blocks"}
+        ts = self._record_message(channel, "ephemeral", body, user=body["user"])
+        return {"ok": True, "message_ts": ts}
 
     def _conversations_info(self, body: dict[str, Any]) -> dict[str, Any]:
         channel = body.get("channel")
@@ -382,7 +498,8 @@ class FakeSlack:
             alt_txt=body.get("alt_txt"),
             snippet_type=body.get("snippet_type"),
         )
-        return {"ok": True, "upload_url": f"{self.base_url}upload/{file_id}", "file_id": file_id}
+        upload_base = self._upload_base or self.base_url
+        return {"ok": True, "upload_url": f"{upload_base}upload/{file_id}", "file_id": file_id}
 
     def _files_complete_upload_external(self, body: dict[str, Any]) -> dict[str, Any]:
         try:
@@ -390,7 +507,9 @@ class FakeSlack:
         except ValueError:
             return {"ok": False, "error": "invalid_arguments"}
         channel = body.get("channel_id")
-        if channel and channel in self.not_in_channel:
+        targets = [channel] if channel else []
+        targets += [c for c in str(body.get("channels") or "").split(",") if c]
+        if any(target in self.not_in_channel for target in targets):
             return {"ok": False, "error": "not_in_channel"}
         completed = []
         for item in announced:
@@ -402,7 +521,12 @@ class FakeSlack:
             uploaded.initial_comment = body.get("initial_comment")
             uploaded.thread_ts = body.get("thread_ts")
             uploaded.completed = True
+            uploaded.shared_to.extend(targets)
             completed.append(uploaded.as_slack_file(self.base_url))
+        file_ids = tuple(item["id"] for item in announced)
+        for target in targets:  # sharing a file posts it as a message of its own
+            share = {"text": body.get("initial_comment", ""), "blocks": []}
+            self._record_message(target, "file_share", share, file_ids=file_ids)
         return {"ok": True, "files": completed}
 
     def _files_info(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -512,3 +636,46 @@ def slash_command_body(
             "trigger_id": trigger_id,
         }
     )
+
+
+def block_actions_body(
+    user_id: str,
+    channel_id: str,
+    response_url: str,
+    action_id: str,
+    value: str,
+    *,
+    block_id: str = "costbot_share",
+    message_ts: str = "1700000000.000001",
+    is_ephemeral: bool = True,
+    team_id: str = TEAM_ID,
+    api_app_id: str = API_APP_ID,
+) -> str:
+    """The urlencoded form Slack POSTs when someone clicks a button (`payload=<json>`)."""
+    payload = {
+        "type": "block_actions",
+        "user": {"id": user_id, "username": user_id.lower(), "team_id": team_id},
+        "api_app_id": api_app_id,
+        "token": "legacy-verification-token",
+        "container": {
+            "type": "message",
+            "message_ts": message_ts,
+            "channel_id": channel_id,
+            "is_ephemeral": is_ephemeral,
+        },
+        "trigger_id": "1000000000.1000000000.fedcba9876543210fedcba9876543210",
+        "team": {"id": team_id, "domain": TEAM_DOMAIN},
+        "channel": {"id": channel_id, "name": "team-payments"},
+        "response_url": response_url,
+        "actions": [
+            {
+                "action_id": action_id,
+                "block_id": block_id,
+                "value": value,
+                "type": "button",
+                "text": {"type": "plain_text", "text": "Share in channel"},
+                "action_ts": "1700000001.000000",
+            }
+        ],
+    }
+    return urlencode({"payload": json.dumps(payload)})

@@ -62,3 +62,14 @@ def test_budget_currency_defaults_to_usd_and_takes_an_iso_code():
     assert parse_config({"currency": "eur"}).currency == "EUR"
     with pytest.raises(ConfigError, match="currency"):
         parse_config({"currency": "euro"})
+
+
+def test_answers_are_private_by_default_and_the_switch_is_validated():
+    assert Config().slack.answer_response_type == "ephemeral"
+    public = parse_config({"slack": {"answer_visibility": "channel"}})
+    assert public.slack.answer_response_type == "in_channel"
+    assert load_config(ROOT / "costbot.example.yml").slack.answer_visibility == "private"
+    with pytest.raises(ConfigError, match=r"slack\.answer_visibility: 'everyone' is not one of"):
+        parse_config({"slack": {"answer_visibility": "everyone"}})
+    with pytest.raises(ConfigError, match="slack: Additional properties"):
+        parse_config({"slack": {"answers": "channel"}})

@@ -16,9 +16,13 @@ from handlers import SLASH_COMMANDS
 ROOT = Path(__file__).resolve().parent.parent
 MANIFEST = ROOT / "manifest.yml"
 SCHEMA = Path(__file__).parent / "data" / "slack-app-manifest" / "manifest.schema.1.0.0.json"
-# What the code calls: slash commands, posting replies/digests, uploading charts, and resolving
-# the configured team channel names.
-REQUIRED_BOT_SCOPES = {"commands", "chat:write", "files:write", "channels:read"}
+# Each bot scope, and what in the code needs it: a scope nothing calls must not be asked for.
+SCOPE_USED_BY = {
+    "commands": "app.command(",
+    "chat:write": "chat_postMessage(",
+    "files:write": "files_upload_v2(",
+}
+SOURCE_DIRS = ("bot", "handlers", "jobs")
 EVENTS_URL = "https://costbot.example.com/slack/events"
 
 
@@ -58,10 +62,38 @@ def test_slash_commands_match_the_handlers_with_help_text() -> None:
         assert command["should_escape"] is False
 
 
-def test_bot_scopes_cover_what_the_code_needs() -> None:
-    scopes = set(load_manifest()["oauth_config"]["scopes"]["bot"])
-    missing = REQUIRED_BOT_SCOPES - scopes
-    assert not missing, f"manifest.yml lacks bot scopes {sorted(missing)}"
+def source_text() -> str:
+    return "\n".join(
+        path.read_text(encoding="utf-8")
+        for folder in SOURCE_DIRS
+        for path in sorted((ROOT / folder).rglob("*.py"))
+    )
+
+
+def test_bot_scopes_are_exactly_what_the_code_uses() -> None:
+    scopes = load_manifest()["oauth_config"]["scopes"]["bot"]
+    assert sorted(scopes) == sorted(SCOPE_USED_BY), "a scope added or dropped: update SCOPE_USED_BY"
+    code = source_text()
+    unused = [scope for scope, call in SCOPE_USED_BY.items() if call not in code]
+    assert not unused, f"manifest.yml asks for scopes no code uses: {unused}"
+
+
+def test_each_scope_says_why() -> None:
+    lines = MANIFEST.read_text(encoding="utf-8").splitlines()
+    for scope in SCOPE_USED_BY:
+        (index,) = [i for i, line in enumerate(lines) if line.strip() == f"- {scope}"]
+        assert lines[index - 1].strip().startswith("#"), f"no comment saying why {scope}"
+
+
+def test_dms_are_answered_or_read_only() -> None:
+    app_home = load_manifest()["features"]["app_home"]
+    # No message listener exists, so a typed DM would go unanswered: the tab must be read-only.
+    assert not app_home["messages_tab_enabled"] or app_home["messages_tab_read_only_enabled"]
+
+
+def test_interactivity_is_on_when_the_code_has_buttons() -> None:
+    if "app.action(" in source_text():  # the Share button, later alert and tagging buttons
+        assert load_manifest()["settings"]["interactivity"]["is_enabled"] is True
 
 
 def test_settings_for_http_mode() -> None:

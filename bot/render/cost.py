@@ -204,7 +204,7 @@ def render_summary(summary: CostSummary, chart_file_id: str | None = None) -> di
             )
         )
     content.append(blocks.context([footer(summary.metric, summary.data_through)]))
-    return blocks.message(_summary_fallback(summary), content, response_type="in_channel")
+    return blocks.message(_summary_fallback(summary), content)
 
 
 def _summary_fallback(summary: CostSummary) -> str:
@@ -345,7 +345,7 @@ def render_ranking(ranking: Ranking, chart_file_id: str | None = None) -> dict[s
             )
         )
     content.append(blocks.context([footer(ranking.metric, ranking.data_through)]))
-    return blocks.message(_ranking_fallback(ranking), content, response_type="in_channel")
+    return blocks.message(_ranking_fallback(ranking), content)
 
 
 def _ranking_fallback(ranking: Ranking) -> str:

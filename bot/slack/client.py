@@ -27,6 +27,8 @@ DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 DEFAULT_MAX_RETRIES = 3
 # 0.5 s, 1 s, 2 s (plus up to 1 s of jitter each): a 5xx burst at Slack usually clears in seconds.
 DEFAULT_RETRY_INTERVAL = BackoffRetryIntervalCalculator(backoff_factor=0.5)
+# slack_sdk's own default; a chart upload that takes longer is given up (the answer still goes).
+DEFAULT_TIMEOUT_SECONDS = 30
 
 # slack_sdk logs request bodies at DEBUG level, and Bolt's start-up `auth.test` passes the token as
 # a body parameter, so a DEBUG log would show it. Everything the client logs goes through this
@@ -99,8 +101,10 @@ def build_web_client(
     *,
     max_retries: int = DEFAULT_MAX_RETRIES,
     retry_interval: RetryIntervalCalculator = DEFAULT_RETRY_INTERVAL,
+    timeout: int = DEFAULT_TIMEOUT_SECONDS,
 ) -> WebClient:
-    """A WebClient for `token` (default `$SLACK_BOT_TOKEN`) against `slack_api_url()`.
+    """A WebClient for `token` (default `$SLACK_BOT_TOKEN`) against `slack_api_url()`; `timeout`
+    is per HTTP request (uploads included), in seconds.
 
     Bolt copies this client's base URL, retry handlers and logger into the per-request `client`
     it gives listeners, so everything the app sends to the Web API behaves the same way.
@@ -113,4 +117,5 @@ def build_web_client(
         base_url=slack_api_url(),
         logger=slack_api_logger(),
         retry_handlers=build_retry_handlers(max_retries, retry_interval),
+        timeout=timeout,
     )

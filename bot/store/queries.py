@@ -270,3 +270,9 @@ def _label(by: str, value: str | None) -> str:
     if value is None:
         return UNTAGGED if by == "team" else "(none)"
     return value
+
+
+def delivery(db: sqlite_utils.Database, key: str) -> dict | None:
+    """The recorded delivery with this key (a row of `deliveries`), or None."""
+    rows = list(db.query("SELECT * FROM deliveries WHERE key = ?", [key]))
+    return rows[0] if rows else None

@@ -113,3 +113,27 @@ def m001_cost_store(db: sqlite_utils.Database) -> None:
         {"date": str, "metric": str, "scope": str, "value": float, "ingest_id": int},
         pk=("date", "metric", "scope"),
     )
+
+
+@migrations()
+def m003_deliveries(db: sqlite_utils.Database) -> None:
+    # One row per message Costbot delivered (or tried to): answers, shares, later digests and
+    # alerts. `key` makes a delivery happen once: a job that restarts finds its key already sent.
+    db["deliveries"].create(
+        {
+            "key": str,  # e.g. answer:<uuid>, share:answer:<uuid>, weekly-digest:payments:2026-W48
+            "kind": str,  # answer | share | digest | alert | ...
+            "channel": str,  # channel id; answers through a response_url: the asker's channel
+            "user_id": str,  # who asked (answers): only they may share it
+            "status": str,  # pending | sent | failed
+            "ts": str,  # the Slack message ts, when Slack says it
+            "file_id": str,  # the chart, uploaded privately
+            "chart": str,  # inline | refused | failed | none: how the chart reached Slack
+            "payload": str,  # JSON of the message as delivered (Share posts the same)
+            "error": str,  # Slack's error code or the exception type when it failed
+            "created_at": str,  # ISO 8601 UTC
+            "updated_at": str,
+        },
+        pk="key",
+    )
+    db["deliveries"].create_index(["kind", "created_at"])

@@ -4,7 +4,7 @@ exist once. Sources read and check their input, then hand rows here."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import sqlite_utils
@@ -86,3 +86,39 @@ def write_metric_values(
             " VALUES (?, ?, ?, ?, ?)",
             [(*row, ingest_id) for row in rows],
         )
+
+
+# ---- deliveries: what Costbot posted to Slack (bot.slack.delivery writes through these)
+
+# A delivery pending this long was left by a process that stopped mid-way: it may be retried.
+STALE_PENDING = timedelta(minutes=10)
+
+
+def claim_delivery(db: sqlite_utils.Database, key: str, **fields: object) -> bool:
+    """Record a delivery about to happen as `pending`. False if `key` is already sent, or being
+    sent (pending for under STALE_PENDING): the caller must not deliver it again. A failed
+    delivery, or one left pending by a process that died, may be claimed again."""
+    now = datetime.now(UTC)
+    stale_before = (now - STALE_PENDING).isoformat(timespec="seconds")
+    stamp = now.isoformat(timespec="seconds")
+    row = {**fields, "key": key, "status": "pending", "created_at": stamp, "updated_at": stamp}
+    columns = ", ".join(row)
+    placeholders = ", ".join("?" for _ in row)
+    updates = ", ".join(f"{name} = excluded.{name}" for name in row if name != "key")
+    with db.atomic():
+        cursor = db.execute(
+            f"INSERT INTO deliveries ({columns}) VALUES ({placeholders})"
+            f" ON CONFLICT(key) DO UPDATE SET {updates}"
+            " WHERE deliveries.status = 'failed'"
+            " OR (deliveries.status = 'pending' AND deliveries.updated_at < ?)",
+            [*row.values(), stale_before],
+        )
+    return cursor.rowcount == 1
+
+
+def update_delivery(db: sqlite_utils.Database, key: str, **fields: object) -> None:
+    """Set `fields` (status, ts, file_id, chart, payload, error) of a recorded delivery."""
+    fields["updated_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    assignments = ", ".join(f"{name} = ?" for name in fields)
+    with db.atomic():
+        db.execute(f"UPDATE deliveries SET {assignments} WHERE key = ?", [*fields.values(), key])

@@ -1,63 +1,24 @@
-"""Slash command listeners: ack at once, answer in a lazy listener (Slack's 3-second rule),
-upload the chart with the files v2 flow, reply through the command's response_url."""
+"""`/cost`: ack at once, answer in a lazy listener (Slack's 3-second rule), hand the reply to
+delivery. Answers are private to the asker with a "Share in channel" button, unless the config
+makes them public (`slack.answer_visibility`); usage errors and help are always private."""
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
-from slack_bolt import Ack, App, Respond
-from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
+from slack_bolt import Ack, App
 
 from bot.answers.cost import Asker, answer_cost
 from bot.context import AppContext
-from bot.render.blocks import escape_mrkdwn
-from bot.render.cost import Reply
-
-log = logging.getLogger(__name__)
-
-# Upload errors that mean "the bot cannot post files here", with what the user can do.
-UPLOAD_PROBLEMS = {
-    "not_in_channel": "Costbot is not a member of this channel: `/invite @Costbot` to get charts.",
-    "channel_not_found": "Costbot cannot see this channel (private or DM): invite it for charts.",
-    "not_allowed_token_type": "the app's token cannot upload files.",
-    "missing_scope": "the app lacks the `files:write` scope: reinstall it from manifest.yml.",
-}
+from bot.slack.delivery import Delivered, Delivery, new_answer_key
+from handlers.actions.share import share_button_block
 
 
 def acknowledge(ack: Ack) -> None:
     ack()
 
 
-def upload_chart(client: WebClient, reply: Reply, channel_id: str) -> list[dict[str, Any]]:
-    """Upload the chart to the channel. Returns the payloads to try in order: the message
-    showing the chart inline, then one linking to it (Slack may refuse a freshly uploaded
-    file in an image block with `invalid_blocks` until it has processed it). If the upload
-    fails, the only payload says why there is no chart."""
-    chart = reply.chart
-    assert chart is not None
-    try:
-        response = client.files_upload_v2(
-            channel=channel_id,
-            file=chart.png,
-            filename=chart.filename,
-            title=chart.title,
-            alt_txt=chart.alt_text,
-        )
-    except SlackApiError as error:
-        code = error.response.get("error", "unknown_error")
-        log.warning("chart upload to %s failed: %s", channel_id, code)
-        reason = UPLOAD_PROBLEMS.get(code, f"Slack answered `{code}`.")
-        return [reply.without_chart(f"📉 No chart: {reason}")]
-    uploaded = response.get("file") or response["files"][0]
-    link = f"📈 <{uploaded.get('permalink', '')}|{escape_mrkdwn(chart.title)}> (posted above)"
-    return [reply.with_chart_file(uploaded["id"]), reply.without_chart(link)]
-
-
-def answer_cost_command(
-    body: dict[str, Any], respond: Respond, client: WebClient, context: AppContext
-) -> None:
+def answer_cost_command(body: dict[str, Any], context: AppContext, delivery: Delivery) -> Delivered:
     db = context.open_db()
     try:
         reply = answer_cost(
@@ -73,22 +34,31 @@ def answer_cost_command(
         )
     finally:
         db.close()
-    payloads = [reply.payload]
-    if reply.chart is not None and body.get("channel_id"):
-        payloads = upload_chart(client, reply, body["channel_id"])
-    for payload in payloads:
-        sent = respond(
-            text=payload["text"],
-            blocks=payload["blocks"],
-            response_type=payload.get("response_type", "ephemeral"),
-        )
-        if sent.status_code == 200:
-            return
-        log.warning("Slack refused the answer (%s): %s", sent.status_code, sent.body)
+    # A notice (usage, unknown names) says "ephemeral" itself; who sees an answer is config.
+    is_notice = reply.payload.get("response_type") == "ephemeral"
+    response_type = "ephemeral" if is_notice else context.config.slack.answer_response_type
+    channel_id = body.get("channel_id") or ""
+    key = new_answer_key()
+    # A private answer can be shared where it was asked; a DM has nobody else to share with.
+    in_a_channel = bool(channel_id) and not channel_id.startswith("D")
+    shareable = not is_notice and response_type == "ephemeral" and in_a_channel
+    return delivery.respond(
+        body["response_url"],
+        {"text": reply.payload["text"], "blocks": reply.payload["blocks"]},
+        reply.chart,
+        key=key,
+        kind="notice" if is_notice else "answer",  # only answers can be shared
+        response_type=response_type,
+        user_id=body.get("user_id"),
+        channel_id=channel_id,
+        extra_blocks=[share_button_block(key)] if shareable else [],
+    )
 
 
 def register(app: App, context: AppContext) -> None:
-    def answer(body: dict[str, Any], respond: Respond, client: WebClient) -> None:
-        answer_cost_command(body, respond, client, context)
+    delivery = Delivery(app.client, context.open_writer)
+
+    def answer(body: dict[str, Any]) -> None:
+        answer_cost_command(body, context, delivery)
 
     app.command("/cost")(ack=acknowledge, lazy=[answer])

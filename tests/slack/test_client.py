@@ -182,3 +182,39 @@ def test_wait_for_names_what_arrived_when_nothing_matches(fake_slack: FakeSlack)
 
     with pytest.raises(AssertionError, match=r"chat\.postMessage.*auth\.test"):
         fake_slack.wait_for("chat.postMessage", timeout=0.1)
+
+
+def test_a_file_shared_to_a_channel_is_a_message_of_its_own(fake_slack: FakeSlack) -> None:
+    # The double post the private upload avoids: completing with a channel posts the PNG there.
+    build_web_client().files_upload_v2(channel="C0COSTS", content=b"\x89PNG", filename="c.png")
+
+    (uploaded,) = fake_slack.uploaded_files()
+    assert uploaded.shared_to == ["C0COSTS"] and not uploaded.is_private
+    (message,) = fake_slack.channel_messages("C0COSTS")
+    assert (message.kind, message.file_ids) == ("file_share", (uploaded.file_id,))
+
+
+def test_a_file_completed_without_a_channel_is_private_and_posts_nothing(
+    fake_slack: FakeSlack,
+) -> None:
+    client = build_web_client()
+    client.files_upload_v2(content=b"\x89PNG", filename="c.png", alt_txt="chart")
+
+    (uploaded,) = fake_slack.uploaded_files()
+    assert uploaded.completed and uploaded.is_private
+    assert fake_slack.channel_messages() == []
+    image = {"type": "image", "slack_file": {"id": uploaded.file_id}, "alt_text": "chart"}
+    assert client.chat_postMessage(channel="C0COSTS", text="x", blocks=[image])["ok"]
+    with pytest.raises(SlackApiError, match="invalid_blocks"):
+        client.chat_postMessage(
+            channel="C0COSTS", text="x", blocks=[image | {"slack_file": {"id": "F404"}}]
+        )
+
+
+def test_apps_connections_open_needs_an_app_level_token(fake_slack: FakeSlack) -> None:
+    fake_slack.socket_mode_url = "ws://127.0.0.1:9/link"
+
+    opened = build_web_client("xapp-1-test").apps_connections_open(app_token="xapp-1-test")
+    assert opened["url"] == "ws://127.0.0.1:9/link"
+    with pytest.raises(SlackApiError, match="not_allowed_token_type"):
+        build_web_client().apps_connections_open(app_token=BOT_TOKEN)

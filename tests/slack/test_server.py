@@ -1,121 +1,25 @@
-"""The HTTP front door end to end: build_app + make_wsgi_app under waitress, signed requests over
+"""The HTTP server end to end: build_app + make_wsgi_app under waitress, signed requests over
 real HTTP, and FakeSlack receiving what the listeners send. handlers.commands is replaced by a
-tiny stand-in so these tests do not depend on the real /cost."""
+tiny stand-in (tests/slack_app.py) so these tests do not depend on the real /cost. What the
+front door refuses is in test_front_door.py."""
 
 from __future__ import annotations
 
-import json
 import logging
-import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from typing import Any
 
 import pytest
-from fake_slack import BOT_TOKEN, SIGNING_SECRET, FakeSlack, signed_request_headers
+from fake_slack import BOT_TOKEN, FakeSlack
 from fake_slack import slash_command_body as slack_form
+from slack_app import StubCommands, calls_after_start, http, post_cost
 from slack_bolt import App
 
-from bot.config import Config
 from bot.context import AppContext
 from bot.slack.app import USER_FACING_ERROR, build_app
 from bot.slack.client import MissingCredentialError, build_web_client
 from bot.slack.server import BackgroundHttpServer, resolve_port, start_http_in_thread
-
-
-@dataclass
-class StubCommands:
-    """What the stand-in /cost saw: texts acked, and texts its lazy listener answered."""
-
-    acked: list[str] = field(default_factory=list)
-    answered: list[str] = field(default_factory=list)
-    # The lazy listener for the text "slow" waits for this, standing in for a long query.
-    release_slow_answers: threading.Event = field(default_factory=threading.Event)
-    # What build_app is given in place of handlers.register_all.
-    register: Callable[[App, AppContext], None] | None = None
-
-
-@pytest.fixture
-def stub_commands(monkeypatch: pytest.MonkeyPatch) -> StubCommands:
-    """handlers.commands replaced by a /cost that acks, then lazily responds "pong"
-    (the ack raises for the text "ack-boom", the lazy listener for "boom"; "slow" answers wait
-    for `release_slow_answers`)."""
-    seen = StubCommands()
-
-    def register(app: App, context: AppContext) -> None:
-        def ack_cost(ack, command) -> None:
-            if command["text"] == "ack-boom":
-                raise RuntimeError("could not even parse that")
-            seen.acked.append(command["text"])
-            ack()
-
-        def answer_cost(respond, command) -> None:
-            if command["text"] == "boom":
-                raise RuntimeError("the cost query blew up")
-            if command["text"] == "slow":
-                seen.release_slow_answers.wait(10)
-            seen.answered.append(command["text"])
-            respond("pong")
-
-        app.command("/cost")(ack=ack_cost, lazy=[answer_cost])
-
-    seen.register = register
-    return seen
-
-
-@pytest.fixture
-def app_context(tmp_path) -> AppContext:
-    return AppContext(config=Config(), db_path=str(tmp_path / "costbot.db"))
-
-
-@pytest.fixture
-def server(
-    fake_slack: FakeSlack, stub_commands: StubCommands, app_context: AppContext
-) -> Iterator[BackgroundHttpServer]:
-    running, _port = start_http_in_thread(build_app(app_context, register=stub_commands.register))
-    with running:
-        yield running
-
-
-@dataclass
-class HttpResult:
-    status: int
-    body: bytes
-    headers: dict[str, str]
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-def http(url: str, body: str | None = None, headers: dict[str, str] | None = None) -> HttpResult:
-    data = body.encode("utf-8") if body is not None else None
-    request = urllib.request.Request(url, data=data, headers=headers or {})
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return HttpResult(response.status, response.read(), dict(response.headers))
-    except urllib.error.HTTPError as error:
-        return HttpResult(error.code, error.read(), dict(error.headers))
-
-
-def post_cost(
-    server: BackgroundHttpServer,
-    fake: FakeSlack,
-    text: str,
-    *,
-    secret: str = SIGNING_SECRET,
-    timestamp: int | None = None,
-) -> HttpResult:
-    body = slack_form("/cost", text, "U0ALICE", "C0COSTS", fake.response_url(text))
-    return http(f"{server.url}/slack/events", body, signed_request_headers(body, secret, timestamp))
-
-
-def calls_after_start(fake: FakeSlack) -> list[str]:
-    # build_app's auth.test is expected; anything else would come from a listener.
-    return [c.method for c in fake.calls() if c.method != "auth.test"]
-
 
 # ---- routes
 
@@ -191,7 +95,7 @@ def test_forged_signature_is_rejected_before_any_listener_runs(
     result = post_cost(server, fake_slack, "payments", secret="not-the-secret")
 
     assert result.status == 401
-    # The 401 comes from Bolt's middleware before any listener is started, so there is no
+    # The 401 comes from the front door before Bolt sees the request, so there is no
     # pending work that could still reach the fake.
     assert stub_commands.acked == []
     assert calls_after_start(fake_slack) == []

@@ -1,0 +1,12 @@
+"""Button listeners: ack at once, act in a lazy listener, check who clicked before acting."""
+
+from __future__ import annotations
+
+from slack_bolt import App
+
+from bot.context import AppContext
+from handlers.actions import share
+
+
+def register(app: App, context: AppContext) -> None:
+    share.register(app, context)
