@@ -18,6 +18,8 @@ METRIC_LABELS = {
     "billed": "Billed cost (FOCUS BilledCost)",
     "list": "List cost (FOCUS ListCost)",
 }
+# How much of a name from data a title or sentence shows.
+SUBJECT_MAX = 80
 SUBJECT_ICONS = {"team": "👥", "service": "🧩", "account": "🏦", "organisation": "🏢"}
 
 
@@ -40,6 +42,8 @@ class Reply:
 
     payload: dict[str, Any]
     chart: Chart | None = None
+    # A notice about bad input (unknown name, bad period): `costbot ask` exits 2 on it.
+    is_error: bool = False
 
     @property
     def text(self) -> str:
@@ -116,9 +120,14 @@ def _forecast_field(summary: CostSummary) -> str | None:
 def render_summary(summary: CostSummary, chart_file_id: str | None = None) -> dict[str, Any]:
     """The `/cost team|service|account` message. `chart_file_id` is the uploaded chart's
     Slack file id (or a preview key); without it the message has no image block."""
-    subject = blocks.escape_mrkdwn(summary.subject)
+    # Names come from data (tags, service and account names): escaped in every mrkdwn
+    # field, fallback text included, and shortened so the amounts after them still fit.
+    subject = blocks.escape_mrkdwn(blocks.shorten(summary.subject, SUBJECT_MAX))
     change = format_change(summary.total_micros, summary.previous_micros)
-    title = f"{SUBJECT_ICONS[summary.subject_kind]} {summary.subject}: {summary.period.title}"
+    title = (
+        f"{SUBJECT_ICONS[summary.subject_kind]} {blocks.shorten(summary.subject, SUBJECT_MAX)}: "
+        f"{summary.period.title}"
+    )
     body = (
         f"*{format_usd(summary.total_micros)}* spent by *{subject}*, {summary.period.label}\n"
         f"{change} vs {summary.previous.label} ({format_usd(summary.previous_micros)})"
@@ -146,7 +155,7 @@ def render_summary(summary: CostSummary, chart_file_id: str | None = None) -> di
     when = summary.period.title
     when = when if summary.period.kind == "month" else when.lower()
     fallback = (
-        f"{summary.subject}: {format_usd(summary.total_micros)}, {when} "
+        f"{subject}: {format_usd(summary.total_micros)}, {when} "
         f"({summary.period.label}), {change} vs the previous period"
     )
     return blocks.message(fallback, content, response_type="in_channel")
@@ -222,7 +231,12 @@ def render_ranking(
             )
         )
     content.append(blocks.context([footer(metric, data_through)]))
-    leader = f"; largest: {changes[0].name} {format_usd(changes[0].current)}" if changes else ""
+    leader = (
+        f"; largest: {blocks.escape_mrkdwn(blocks.shorten(changes[0].name, SUBJECT_MAX))} "
+        f"{format_usd(changes[0].current)}"
+        if changes
+        else ""
+    )
     fallback = f"Top {by}s, {period.label}: {format_usd(total_micros)} in total{leader}"
     return blocks.message(fallback, content, response_type="in_channel")
 

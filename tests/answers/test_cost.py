@@ -126,8 +126,9 @@ def test_bare_cost_uses_the_channel_then_the_user_then_help(store):
     ("text", "expected"),
     [
         ("team paymnets", "Did you mean `payments`?"),
-        ("team payments yesterday", "'yesterday' is not a period"),
-        ("service lambda", "I don't know the service `lambda`"),
+        ("team payments yesterday", "`yesterday` is not a period"),
+        ("service lambda", "`lambda` means `AWS Lambda`, which has no cost in the store"),
+        ("service frobnicator", "I don't know the service `frobnicator`"),
         ("top regions", "ranks `teams`, `services` or `accounts`"),
         ("frobnicate", "`frobnicate` is not a `/cost` command"),
         ("team", "Which team?"),
