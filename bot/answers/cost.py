@@ -35,7 +35,8 @@ from bot.render.cost import (
 from bot.store import queries
 from bot.store.queries import UNTAGGED, Scope
 
-USAGE = f"""*`/cost`*: cloud cost, to the cent, from the cost store.
+# mrkdwn: the `<placeholders>` are escaped, or Slack would read them as links.
+USAGE = blocks.escape_mrkdwn(f"""*`/cost`*: cloud cost, to the cent, from the cost store.
 • `/cost` in a team's channel: that team, month to date
 • `/cost team <team> [period]`: a team's total, change, top services, budget, forecast, chart
 • `/cost service <service> [period]`: a service (its name, or `ec2`, `s3`, `gcs` ...), by team
@@ -43,7 +44,7 @@ USAGE = f"""*`/cost`*: cloud cost, to the cent, from the cost store.
 • `/cost account billing <id or name> [period]`: everything billed to a billing account
 • `/cost top [teams|services|accounts] [period]`: the ranking with change vs the previous period
 • `/cost help`: this message
-Periods: {PERIOD_HELP}. Examples: `/cost team payments last-month`, `/cost top services 30d`."""
+Periods: {PERIOD_HELP}. Examples: `/cost team payments last-month`, `/cost top services 30d`.""")
 
 RANKINGS = {"teams": "team", "services": "service", "accounts": "account"}
 # How many candidates a "which one?" question lists before "and N more".
@@ -134,7 +135,7 @@ def _subject_and_period(
     """Split `<name words> [period]`. Names may hold spaces; a known name followed by words
     that are not a period is an error that names those words, not an unknown name."""
     if not words or (len(words) == 1 and looks_like_period(words[0])):
-        raise UsageError(f"Which {what}? e.g. `/cost {what} <{what} name> [period]`.")
+        raise UsageError(f"Which {what}? e.g. `/cost {what} &lt;{what} name&gt; [period]`.")
     body, period_text = words, None
     if len(words) > 1 and looks_like_period(words[-1]):
         body, period_text = words[:-1], words[-1]
@@ -167,7 +168,7 @@ def _explain_extra_words(what: str, name: str, extra: list[str], period_text: st
     not_understood = " ".join(others if others and len(periods) <= 1 else extra)
     raise UsageError(
         f"I understood {blocks.code(understood)} but not {blocks.code(not_understood)}. "
-        f"Usage: `/cost {what} <{what}> [period]`; periods: {PERIOD_HELP}."
+        f"Usage: `/cost {what} &lt;{what}&gt; [period]`; periods: {PERIOD_HELP}."
     )
 
 

@@ -122,11 +122,8 @@ def _more_text(count: int) -> str:
 
 
 def header(text: str, *, block_id: str | None = None) -> Block:
-    """A bold title line; plain text, so names in it need no entities (see `plain_safe`)."""
-    block = {
-        "type": "header",
-        "text": _plain_text(plain_safe(text), HEADER_TEXT_MAX, what="header"),
-    }
+    """A bold title line; plain text, so it needs no escaping (names from data: `plain_safe`)."""
+    block = {"type": "header", "text": _plain_text(text, HEADER_TEXT_MAX, what="header")}
     return _with_block_id(block, block_id)
 
 

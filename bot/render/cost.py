@@ -125,7 +125,8 @@ def render_summary(summary: CostSummary, chart_file_id: str | None = None) -> di
     subject = blocks.escape_mrkdwn(blocks.shorten(summary.subject, SUBJECT_MAX))
     change = format_change(summary.total_micros, summary.previous_micros)
     title = (
-        f"{SUBJECT_ICONS[summary.subject_kind]} {blocks.shorten(summary.subject, SUBJECT_MAX)}: "
+        f"{SUBJECT_ICONS[summary.subject_kind]} "
+        f"{blocks.plain_safe(blocks.shorten(summary.subject, SUBJECT_MAX))}: "
         f"{summary.period.title}"
     )
     body = (
