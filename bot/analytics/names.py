@@ -338,7 +338,8 @@ def resolve_account(db: sqlite_utils.Database, text: str, kind: str | None = Non
 def closest(name: str, candidates: list[str], limit: int = 3) -> list[str]:
     """The nearest spellings, for "did you mean ...?"."""
     lowered = {c.lower(): c for c in candidates}
-    wanted = name.lower()
+    # Beyond any real name's length a comparison only costs time (difflib is quadratic).
+    wanted = name.lower()[:100]
     matches = difflib.get_close_matches(wanted, list(lowered), n=limit, cutoff=0.5)
     if not matches:
         matches = [c for c in lowered if wanted in c or c in wanted][:limit]

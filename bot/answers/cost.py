@@ -49,6 +49,8 @@ Periods: {PERIOD_HELP}. Examples: `/cost team payments last-month`, `/cost top s
 RANKINGS = {"teams": "team", "services": "service", "accounts": "account"}
 # How many candidates a "which one?" question lists before "and N more".
 MAX_LISTED = 10
+# The most words a team, service or account name is looked up with, before the period.
+MAX_NAME_WORDS = 12
 
 
 class UsageError(ValueError):
@@ -142,7 +144,8 @@ def _subject_and_period(
     name = " ".join(body)
     if is_known(name):
         return name, period_text
-    for cut in range(len(body) - 1, 0, -1):
+    # Names are a few words: trying only short heads keeps a 20,000-character argument cheap.
+    for cut in range(min(len(body) - 1, MAX_NAME_WORDS), 0, -1):
         head = " ".join(body[:cut])
         if is_known(head):
             _explain_extra_words(what, head, body[cut:], period_text)
@@ -365,12 +368,19 @@ def _with_chart(summary, chart: bool) -> Reply:
 
 def _top_answer(db, config, today, words: list[str], chart: bool) -> Reply:
     by, period_text = "team", None
-    for word in words:
+    for index, word in enumerate(words):
         lowered = word.lower()
         if lowered in RANKINGS or lowered in RANKINGS.values():
             by = RANKINGS.get(lowered, lowered)
-        elif looks_like_period(lowered):
+        elif looks_like_period(lowered) and period_text is None:
             period_text = lowered
+        elif looks_like_period(lowered):
+            raise UsageError(
+                f"One period at a time: {blocks.code(period_text)} or {blocks.code(word)}?"
+            )
+        elif looks_like_period("-".join(words[index : index + 2]).lower()):
+            joined = "-".join(words[index : index + 2]).lower()
+            raise UsageError(f"Periods are one word: {blocks.code(f'/cost top {by}s {joined}')}.")
         else:
             raise UsageError(
                 f"`/cost top` ranks `teams`, `services` or `accounts`, not {blocks.code(word)}."

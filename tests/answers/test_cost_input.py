@@ -167,6 +167,8 @@ def test_slack_entities_are_decoded_before_parsing(db_path):
         ("payments last month", "I understood `/cost team payments` but not `last month`"),
         ("service ec2 yesterday", "`yesterday` is not a period"),
         ("team payments 2026-13", "'2026-13' is not a month"),
+        ("top teams last month", "Periods are one word: `/cost top teams last-month`"),
+        ("top services 2026-10 30d", "One period at a time: `2026-10` or `30d`?"),
     ],
 )
 def test_bad_periods_and_extra_words_get_a_hint_naming_them(db_path, text, expected):
