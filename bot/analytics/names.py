@@ -15,16 +15,14 @@ from bot.store import queries
 from bot.store.queries import Scope
 
 # Short names people type, to the ServiceName values providers write in FOCUS exports (and
-# Cost Explorer's SERVICE dimension). Several names per entry where providers renamed a
-# service or spell it differently; an entry whose names span providers (`storage`) is
-# ambiguous on a multi-cloud store, and the answer asks which one.
+# Cost Explorer's SERVICE dimension). Several names per entry where a provider renamed a
+# service or spells it differently in different exports.
 SERVICE_ALIASES: dict[str, tuple[str, ...]] = {
     # AWS
     "ec2": ("Amazon Elastic Compute Cloud", "Amazon Elastic Compute Cloud - Compute"),
     "ec2 other": ("EC2 - Other",),
-    "ebs": ("Amazon Elastic Block Store", "EC2 - Other"),
+    "ebs": ("Amazon Elastic Block Store",),
     "rds": ("Amazon Relational Database Service",),
-    "aurora": ("Amazon Relational Database Service",),
     "s3": ("Amazon Simple Storage Service",),
     "lambda": ("AWS Lambda",),
     "cloudfront": ("Amazon CloudFront",),
@@ -33,13 +31,11 @@ SERVICE_ALIASES: dict[str, tuple[str, ...]] = {
         "Amazon Elastic Container Service for Kubernetes",
     ),
     "ecs": ("Amazon Elastic Container Service",),
-    "fargate": ("Amazon Elastic Container Service",),
     "ecr": ("Amazon EC2 Container Registry (ECR)", "Amazon Elastic Container Registry"),
     "dynamodb": ("Amazon DynamoDB",),
     "dynamo": ("Amazon DynamoDB",),
     "ddb": ("Amazon DynamoDB",),
     "elasticache": ("Amazon ElastiCache",),
-    "redis": ("Amazon ElastiCache", "Azure Cache for Redis", "Memorystore"),
     "sqs": ("Amazon Simple Queue Service",),
     "sns": ("Amazon Simple Notification Service",),
     "efs": ("Amazon Elastic File System",),
@@ -109,7 +105,10 @@ SERVICE_ALIASES: dict[str, tuple[str, ...]] = {
     "oci object storage": ("OBJECT_STORAGE",),
     "oci network": ("NETWORK",),
     "oke": ("CONTAINER_ENGINE",),
-    # Across providers: ambiguous wherever more than one cloud is in the store.
+}
+# Words that name a kind of service on every cloud: ambiguous wherever more than one cloud
+# (or more than one of the services) is in the store, and then the answer asks which.
+GENERIC_SERVICE_NAMES: dict[str, tuple[str, ...]] = {
     "compute": ("Amazon Elastic Compute Cloud", "Compute Engine", "Virtual Machines", "COMPUTE"),
     "storage": (
         "Amazon Simple Storage Service",
@@ -135,6 +134,7 @@ SERVICE_ALIASES: dict[str, tuple[str, ...]] = {
         "CONTAINER_ENGINE",
     ),
     "functions": ("AWS Lambda", "Functions", "Azure Functions", "Cloud Functions"),
+    "redis": ("Amazon ElastiCache", "Azure Cache for Redis", "Memorystore"),
 }
 # Where a short name's cost lives inside another service, say so instead of "unknown".
 SERVICE_HINTS = {
@@ -150,7 +150,8 @@ def normalise(text: str) -> str:
     return _SEPARATORS.sub(" ", text).strip().lower()
 
 
-_ALIASES = {normalise(short): names for short, names in SERVICE_ALIASES.items()}
+_SPECIFIC = {normalise(short): names for short, names in SERVICE_ALIASES.items()}
+_ALIASES = _SPECIFIC | {normalise(word): names for word, names in GENERIC_SERVICE_NAMES.items()}
 
 
 @dataclass(frozen=True)
@@ -205,11 +206,11 @@ def _one_or_ask(matches: list[str]) -> ServiceMatch:
 
 
 def short_name(service: str) -> str | None:
-    """The shortest unambiguous short name for a service, to suggest in a question."""
+    """The usual short name of a service, to suggest in a question."""
     wanted = normalise(service)
-    names = [a for a, targets in _ALIASES.items() if wanted in map(normalise, targets)]
-    names = [a for a in names if len(_ALIASES[a]) == 1 or a in ("ec2", "eks", "ecr")]
-    return min(names, key=len) if names else None
+    # The table lists the usual name first (`dynamodb` before `ddb`).
+    names = [a for a, targets in _SPECIFIC.items() if wanted in map(normalise, targets)]
+    return names[0] if names else None
 
 
 def resolve_service(db: sqlite_utils.Database, text: str) -> ServiceMatch:

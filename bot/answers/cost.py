@@ -286,9 +286,7 @@ def _service_answer(
     if match.meant:
         meant = " or ".join(blocks.code(m) for m in match.meant)
         hint = f" {match.hint}" if match.hint else ""
-        raise UsageError(
-            f"{blocks.code(name)} means {meant}, which has no cost in the store.{hint}"
-        )
+        raise UsageError(f"{blocks.code(name)} means {meant}, with no cost in the store.{hint}")
     if match.service is None:
         raise _did_you_mean("service", name, services)
     summary = summarise(

@@ -127,7 +127,7 @@ def test_bare_cost_uses_the_channel_then_the_user_then_help(store):
     [
         ("team paymnets", "Did you mean `payments`?"),
         ("team payments yesterday", "`yesterday` is not a period"),
-        ("service lambda", "`lambda` means `AWS Lambda`, which has no cost in the store"),
+        ("service lambda", "`lambda` means `AWS Lambda`, with no cost in the store"),
         ("service frobnicator", "I don't know the service `frobnicator`"),
         ("top regions", "ranks `teams`, `services` or `accounts`"),
         ("frobnicate", "`frobnicate` is not a `/cost` command"),
