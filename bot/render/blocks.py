@@ -255,6 +255,9 @@ def _first_text(blocks: Sequence[Block]) -> str:
     for block in blocks:
         text = block.get("text")
         if isinstance(text, dict) and text.get("text"):
+            # The fallback is mrkdwn: a plain_text header's `&`, `<`, `>` must become entities.
+            if text.get("type") == "plain_text":
+                return escape_mrkdwn(str(text["text"]))
             return str(text["text"])
     return ""
 

@@ -218,6 +218,8 @@ def test_message_with_exactly_50_blocks_keeps_them_all() -> None:
 
 def test_message_fallback_text_is_never_empty_and_never_too_long() -> None:
     assert message("", [header("Weekly digest")])["text"] == "Weekly digest"
+    # A plain_text header standing in for the mrkdwn fallback gets its entities.
+    assert message("", [header("R&D <!channel>")])["text"] == "R&amp;D &lt;!channel&gt;"
     assert message("  ", [])["text"] == "Costbot"
     assert len(message(HUGE_NAME, [])["text"]) == blocks.MESSAGE_TEXT_MAX
     assert "response_type" not in message("x", [])
