@@ -199,7 +199,10 @@ def _ask(args: argparse.Namespace) -> int:
         Path(args.save_chart).write_bytes(reply.chart.png)
         payload = reply.without_chart(f"Chart saved to {args.save_chart}")
     if args.json:
+        # The payload is what was asked for, error or not; stderr still says what went wrong.
         _print(json.dumps(payload, indent=2, ensure_ascii=False))
+        if reply.is_error:
+            print(f"costbot: {payload_as_text(payload).splitlines()[0]}", file=sys.stderr)
     elif reply.is_error:
         # Bad input: the notice is the one clear line (or two) on stderr, exit 2.
         print(payload_as_text(payload), file=sys.stderr)

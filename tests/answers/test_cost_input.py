@@ -218,7 +218,9 @@ def test_ask_takes_text_as_slack_does_and_exits_2_on_bad_input(cli_env, capsys):
     assert "I don't know the team `nobody`" in captured.err and captured.out == ""
 
     assert main(["ask", "--json", "/cost team payments 0000-01"]) == 2
-    assert "before 1970" in json.loads(capsys.readouterr().out)["text"]
+    captured = capsys.readouterr()
+    assert "before 1970" in json.loads(captured.out)["text"]
+    assert captured.err == "costbot: '0000-01': there is no cost data before 1970\n"
 
     assert main(["ask", "/cost help"]) == 0
     assert main(["ask", "/costs team payments"]) == 2
