@@ -10,7 +10,6 @@ import argparse
 import json
 import logging
 import os
-import shlex
 import sys
 from datetime import date
 from pathlib import Path
@@ -169,11 +168,11 @@ def _ask(args: argparse.Namespace) -> int:
     from bot.render.plaintext import payload_as_text
     from bot.store import open_store
 
-    try:
-        words = shlex.split(args.command_line)
-    except ValueError as problem:
-        raise UsageProblem(f"cannot parse the command line: {problem}") from None
-    if not words or words[0] != "/cost":
+    # As Slack does: the command is the first word, the text everything after it, quotes
+    # and apostrophes included (`/cost team o'brien` is not a shell quoting error).
+    command, *text_parts = args.command_line.strip().split(maxsplit=1)[:2] or [""]
+    text = text_parts[0] if text_parts else ""
+    if command != "/cost":
         raise UsageProblem('ask runs a slash command, e.g. costbot ask "/cost team payments"')
     db_path = db_path_from_env()
     if not db_path.exists():
@@ -191,7 +190,7 @@ def _ask(args: argparse.Namespace) -> int:
     db = open_store(db_path)
     try:
         reply = answer_cost(
-            " ".join(words[1:]),
+            _as_slack_sends(text),
             db=db,
             config=config,
             today=args.today or utc_today(),
@@ -207,10 +206,35 @@ def _ask(args: argparse.Namespace) -> int:
     # Who sees an answer is decided at delivery, from the config (notices say "ephemeral").
     payload = {"response_type": config.slack.answer_response_type, **payload}
     if args.json:
-        print(json.dumps(payload, indent=2, ensure_ascii=False))
+        # The payload is what was asked for, error or not; stderr still says what went wrong.
+        _print(json.dumps(payload, indent=2, ensure_ascii=False))
+        if reply.is_error:
+            print(f"costbot: {payload_as_text(payload).splitlines()[0]}", file=sys.stderr)
+    elif reply.is_error:
+        # Bad input: the notice is the one clear line (or two) on stderr, exit 2.
+        print(payload_as_text(payload), file=sys.stderr)
     else:
-        print(payload_as_text(payload))
-    return EXIT_OK
+        _print(payload_as_text(payload))
+    return EXIT_USAGE if reply.is_error else EXIT_OK
+
+
+def _as_slack_sends(text: str) -> str:
+    """Slack sends `&`, `<`, `>` in command text as entities; so does `costbot ask`, so that
+    both reach the same parser the same way."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _print(text: str) -> None:
+    """Print to stdout. A reader that has gone away (`| head -1`) took what it wanted: not
+    a failure, and whether the write fails at all depends on the pipe's buffer, so the exit
+    code stays what the answer makes it."""
+    try:
+        print(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # Python would report the failed flush again at exit: point stdout at /dev/null.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
 
 
 if __name__ == "__main__":

@@ -15,8 +15,21 @@ _ROLLING = re.compile(r"^(\d{1,3})d$")
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 
 
+# Calendar months before this are not cloud bills (and year 0 is not a date at all).
+FIRST_YEAR = 1970
+_ECHO_MAX = 40
+
+
 class PeriodError(ValueError):
-    pass
+    """A period that cannot be used; the message is plain text (escape it for mrkdwn)."""
+
+
+def _echo(text: str | None) -> str:
+    """What the user typed, quoted, on one line and short: never a long argument echoed."""
+    shown = " ".join((text or "").split())
+    if len(shown) > _ECHO_MAX:
+        shown = shown[: _ECHO_MAX - 1] + "…"
+    return f"'{shown}'"
 
 
 @dataclass(frozen=True)
@@ -133,17 +146,21 @@ def parse_period(text: str | None, today: date) -> Period:
     if match := _ROLLING.match(name):
         days = int(match.group(1))
         if not 1 <= days <= 400:
-            raise PeriodError(f"'{text}': rolling periods are 1d to 400d")
+            raise PeriodError(f"{_echo(text)}: rolling periods are 1d to 400d")
         return Period(as_of - timedelta(days=days - 1), as_of, "rolling", name)
     if match := _MONTH.match(name):
         year, month = int(match.group(1)), int(match.group(2))
         if not 1 <= month <= 12:
-            raise PeriodError(f"'{text}' is not a month (use YYYY-MM, e.g. 2026-10)")
+            raise PeriodError(f"{_echo(text)} is not a month (use YYYY-MM, e.g. 2026-10)")
+        if year < FIRST_YEAR:
+            raise PeriodError(f"{_echo(text)}: there is no cost data before {FIRST_YEAR}")
         start = date(year, month, 1)
         if start > as_of:
-            raise PeriodError(f"'{text}' is in the future; data runs through {format_day(as_of)}")
+            raise PeriodError(
+                f"{_echo(text)} is in the future; data runs through {format_day(as_of)}"
+            )
         return Period(start, _month_end(start), "month", name)
-    raise PeriodError(f"'{text}' is not a period. Periods: {PERIOD_HELP}")
+    raise PeriodError(f"{_echo(text)} is not a period. Periods: {PERIOD_HELP}")
 
 
 def looks_like_period(text: str) -> bool:

@@ -79,3 +79,25 @@ def test_a_whole_month_compares_with_the_whole_previous_month():
 def test_bad_periods_are_rejected_with_the_list_of_periods(text):
     with pytest.raises(PeriodError):
         parse_period(text, TODAY)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("0000-01", "'0000-01': there is no cost data before 1970"),
+        ("1969-12", "'1969-12': there is no cost data before 1970"),
+        ("2026-00", "'2026-00' is not a month"),
+        ("0d", "'0d': rolling periods are 1d to 400d"),
+    ],
+)
+def test_impossible_periods_are_errors_not_crashes(text, message):
+    with pytest.raises(PeriodError) as problem:
+        parse_period(text, TODAY)
+    assert str(problem.value).startswith(message)
+
+
+def test_a_long_period_argument_is_shortened_in_the_message():
+    with pytest.raises(PeriodError) as problem:
+        parse_period("z" * 20_000, TODAY)
+    assert "z" * 41 not in str(problem.value) and "…" in str(problem.value)
+    assert len(str(problem.value)) < 200

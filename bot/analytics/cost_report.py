@@ -18,6 +18,7 @@ from datetime import date, timedelta
 
 import sqlite_utils
 
+from bot.analytics.names import account_labels
 from bot.money import DEFAULT_CURRENCY, normalise_currency
 from bot.periods import Period
 from bot.store import queries
@@ -217,7 +218,8 @@ def rank(
         period = period.clipped(*coverage)
     previous = period.previous()
     with_previous = comparable(previous, data_from)
-    names = queries.account_names(db) if by == "account" else {}
+    # Sub-account ids as `name (id)`; the billing name never labels the payer's own row.
+    labels = account_labels(db) if by == "account" else {}
     codes = list(queries.currencies(db, period, scope, metric))
     if with_previous:
         codes += [c for c in queries.currencies(db, previous, scope, metric) if c not in codes]
@@ -225,7 +227,7 @@ def rank(
     for code in codes:
         in_currency = replace(scope, currency=code)
         changes = [
-            replace(c, name=f"{names[c.name]} ({c.name})") if names.get(c.name) else c
+            replace(c, name=labels.get(c.name, c.name))
             for c in queries.compare(db, period, by, in_currency, metric, with_previous)
             if c.current or c.previous
         ]

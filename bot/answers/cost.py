@@ -3,11 +3,13 @@ config, today), shared by the Slack handler and `costbot ask`."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
 import sqlite_utils
 
+from bot.analytics import names
 from bot.analytics.cost_report import rank, summarise
 from bot.config import Config
 from bot.periods import (
@@ -33,20 +35,27 @@ from bot.render.cost import (
 from bot.store import queries
 from bot.store.queries import UNTAGGED, Scope
 
-USAGE = f"""*`/cost`*: cloud cost, to the cent, from the cost store.
+# mrkdwn: the `<placeholders>` are escaped, or Slack would read them as links.
+USAGE = blocks.escape_mrkdwn(f"""*`/cost`*: cloud cost, to the cent, from the cost store.
 • `/cost` in a team's channel: that team, month to date
 • `/cost team <team> [period]`: a team's total, change, top services, budget, forecast, chart
-• `/cost service <service> [period]`: a service, split by team
+• `/cost service <service> [period]`: a service (its name, or `ec2`, `s3`, `gcs` ...), by team
 • `/cost account <id or name> [period]`: an account, split by team
+• `/cost account billing <id or name> [period]`: everything billed to a billing account
 • `/cost top [teams|services|accounts] [period]`: the ranking with change vs the previous period
 • `/cost help`: this message
-Periods: {PERIOD_HELP}. Examples: `/cost team payments last-month`, `/cost top services 30d`."""
+Periods: {PERIOD_HELP}. Examples: `/cost team payments last-month`, `/cost top services 30d`.""")
 
 RANKINGS = {"teams": "team", "services": "service", "accounts": "account"}
+# How many candidates a "which one?" question lists before "and N more".
+MAX_LISTED = 10
+# The most words a team, service or account name is looked up with, before the period.
+MAX_NAME_WORDS = 12
 
 
 class UsageError(ValueError):
-    """A problem with what the user typed; the message tells them what to type instead."""
+    """A problem with what the user typed; the message (mrkdwn, with everything the user
+    typed or the data holds escaped) tells them what to type instead."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +63,12 @@ class Asker:
     user_id: str | None = None
     channel_id: str | None = None
     channel_name: str | None = None
+
+
+def decode_slack_text(text: str) -> str:
+    """Command text as the user typed it: Slack sends `&`, `<`, `>` as entities.
+    `&amp;` last, so that a typed `&lt;` (sent as `&amp;lt;`) stays `&lt;`."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
 def answer_cost(
@@ -65,11 +80,16 @@ def answer_cost(
     asker: Asker = Asker(),
     with_chart: bool = True,
 ) -> Reply:
-    """Answer one `/cost` command. Bad input gives an ephemeral notice, never an exception."""
+    """Answer one `/cost` command, given its text as Slack sends it (entities and all).
+    Bad input gives an ephemeral notice (`Reply.is_error`), never an exception."""
     try:
-        return _dispatch(text.strip(), db, config, today, asker, with_chart)
-    except (UsageError, PeriodError) as problem:
-        return Reply(render_notice(f"{problem}\nType `/cost help` for usage."))
+        return _dispatch(decode_slack_text(text).strip(), db, config, today, asker, with_chart)
+    except UsageError as problem:
+        message = str(problem)
+    except PeriodError as problem:
+        # Period messages are plain text that may quote what was typed.
+        message = blocks.escape_mrkdwn(str(problem))
+    return Reply(render_notice(f"{message}\nType `/cost help` for usage."), is_error=True)
 
 
 def _dispatch(
@@ -82,31 +102,77 @@ def _dispatch(
     if verb in ("help", "-h", "--help", "?"):
         return Reply(render_notice(USAGE, title="Costbot: /cost"))
     if verb == "team":
-        name, period_text = _split_period(rest, "team")
+        name, period_text = _subject_and_period(rest, "team", _team_resolver(db, config))
         return _team_answer(db, config, today, name, period_text, chart)
     if verb == "service":
-        name, period_text = _split_period(rest, "service")
-        return _service_answer(db, config, today, name, period_text, chart)
+        services = queries.known_values(db, "service")
+        name, period_text = _subject_and_period(
+            rest, "service", lambda n: _service_is_named(n, services)
+        )
+        return _service_answer(db, config, today, name, period_text, chart, services)
     if verb == "account":
-        name, period_text = _split_period(rest, "account")
-        return _account_answer(db, config, today, name, period_text, chart)
+        kind = None
+        if len(rest) > 1 and rest[0].lower() == "billing":
+            kind, rest = "billing", rest[1:]
+        accounts = names.known_accounts(db)
+        name, period_text = _subject_and_period(
+            rest, "account", lambda n: _account_is_named(n, accounts, kind)
+        )
+        return _account_answer(db, config, today, name, period_text, chart, accounts, kind)
     if verb == "top":
         return _top_answer(db, config, today, rest, chart)
     if len(words) == 1 and looks_like_period(verb):
         return _default_answer(db, config, today, asker, verb, chart)
     # `/cost payments [period]` reads naturally too: try the words as a team name.
-    name, period_text = _split_period(words, "team")
-    if _known_team(db, config, name):
+    known_team = _team_resolver(db, config)
+    if known_team(words[0]) or (len(words) > 1 and known_team(" ".join(words[:2]))):
+        name, period_text = _subject_and_period(words, "team", known_team)
         return _team_answer(db, config, today, name, period_text, chart)
-    raise UsageError(f"`{blocks.escape_mrkdwn(words[0])}` is not a `/cost` command.")
+    raise UsageError(f"{blocks.code(words[0])} is not a `/cost` command.")
 
 
-def _split_period(words: list[str], what: str) -> tuple[str, str | None]:
-    if words and looks_like_period(words[-1]) and len(words) > 1:
-        return " ".join(words[:-1]), words[-1]
+def _subject_and_period(
+    words: list[str], what: str, is_known: Callable[[str], bool]
+) -> tuple[str, str | None]:
+    """Split `<name words> [period]`. Names may hold spaces; a known name followed by words
+    that are not a period is an error that names those words, not an unknown name."""
     if not words or (len(words) == 1 and looks_like_period(words[0])):
-        raise UsageError(f"Which {what}? e.g. `/cost {what} <{what} name> [period]`.")
-    return " ".join(words), None
+        raise UsageError(f"Which {what}? e.g. `/cost {what} &lt;{what} name&gt; [period]`.")
+    body, period_text = words, None
+    if len(words) > 1 and looks_like_period(words[-1]):
+        body, period_text = words[:-1], words[-1]
+    name = " ".join(body)
+    if is_known(name):
+        return name, period_text
+    # Names are a few words: trying only short heads keeps a 20,000-character argument cheap.
+    for cut in range(min(len(body) - 1, MAX_NAME_WORDS), 0, -1):
+        head = " ".join(body[:cut])
+        if is_known(head):
+            _explain_extra_words(what, head, body[cut:], period_text)
+    return name, period_text  # an unknown name: the answer says so, with suggestions
+
+
+def _explain_extra_words(what: str, name: str, extra: list[str], period_text: str | None) -> None:
+    periods = [w for w in extra if looks_like_period(w)]
+    others = [w for w in extra if not looks_like_period(w)]
+    if period_text is None and len(extra) == 1:
+        raise UsageError(f"{blocks.code(extra[0])} is not a period. Periods: {PERIOD_HELP}.")
+    understood = f"/cost {what} {name}"
+    if period_text is None and len(periods) == 1:
+        understood += f" {periods[0]}"
+    elif period_text is not None:
+        understood += f" {period_text}"
+    joined = "-".join(extra).lower()
+    if period_text is None and not periods and looks_like_period(joined):
+        raise UsageError(
+            f"I understood {blocks.code(understood)} but not {blocks.code(' '.join(extra))}: "
+            f"periods are one word, e.g. {blocks.code(f'/cost {what} {name} {joined}')}."
+        )
+    not_understood = " ".join(others if others and len(periods) <= 1 else extra)
+    raise UsageError(
+        f"I understood {blocks.code(understood)} but not {blocks.code(not_understood)}. "
+        f"Usage: `/cost {what} &lt;{what}&gt; [period]`; periods: {PERIOD_HELP}."
+    )
 
 
 def _covered_period(db: sqlite_utils.Database, text: str | None, today: date) -> Period:
@@ -130,23 +196,42 @@ def _known_teams(db: sqlite_utils.Database, config: Config) -> list[str]:
     return sorted({t.name for t in config.teams} | set(queries.known_values(db, "team")))
 
 
-def _known_team(db: sqlite_utils.Database, config: Config, name: str) -> str | None:
+def _team_resolver(db: sqlite_utils.Database, config: Config) -> Callable[[str], bool]:
+    teams = set(_known_teams(db, config))
+
+    def is_known(name: str) -> bool:
+        return _canonical_team(config, teams, name) is not None
+
+    return is_known
+
+
+def _canonical_team(config: Config, teams: set[str], name: str) -> str | None:
     if name.strip().lower() in (UNTAGGED, "untagged"):
         return UNTAGGED
     canonical = config.canonical_team(name)
-    return canonical if canonical in _known_teams(db, config) else None
+    return canonical if canonical in teams else None
+
+
+def _known_team(db: sqlite_utils.Database, config: Config, name: str) -> str | None:
+    return _canonical_team(config, set(_known_teams(db, config)), name)
+
+
+def _listed(items: list[str]) -> str:
+    """Already-escaped items joined for a sentence, at most MAX_LISTED of them."""
+    shown = ", ".join(items[:MAX_LISTED])
+    more = len(items) - MAX_LISTED
+    return f"{shown} and {more} more" if more > 0 else shown
 
 
 def _did_you_mean(kind: str, name: str, candidates: list[str]) -> UsageError:
-    suggestions = queries.closest(name, candidates)
-    hint = (
-        "Did you mean " + " or ".join(f"`{blocks.escape_mrkdwn(s)}`" for s in suggestions) + "?"
-        if suggestions
-        else f"Known {kind}s: "
-        + ", ".join(f"`{blocks.escape_mrkdwn(c)}`" for c in candidates[:15])
-        + (f" and {len(candidates) - 15} more" if len(candidates) > 15 else "")
-    )
-    return UsageError(f"I don't know the {kind} `{blocks.escape_mrkdwn(name)}`. {hint}")
+    suggestions = names.closest(name, candidates)
+    if suggestions:
+        hint = "Did you mean " + " or ".join(blocks.code(s) for s in suggestions) + "?"
+    elif candidates:
+        hint = f"Known {kind}s: " + _listed([blocks.code(c) for c in candidates])
+    else:
+        hint = "The store has none yet."
+    return UsageError(f"I don't know the {kind} {blocks.code(name)}. {hint}")
 
 
 def _team_answer(
@@ -158,11 +243,6 @@ def _team_answer(
     chart: bool,
 ) -> Reply:
     team = _known_team(db, config, name)
-    if team is None and period_text is None and " " in name:
-        # `team payments yesterday`: a known team followed by something that is not a period.
-        head, last = name.rsplit(" ", 1)
-        if _known_team(db, config, head):
-            parse_period(last, today)
     if team is None:
         candidates = _known_teams(db, config) + [a for t in config.teams for a in t.aliases]
         raise _did_you_mean("team", name, candidates)
@@ -181,6 +261,11 @@ def _team_answer(
     return _with_chart(summary, chart)
 
 
+def _service_is_named(name: str, services: list[str]) -> bool:
+    match = names.match_service(name, services)
+    return match.found or bool(match.candidates)
+
+
 def _service_answer(
     db: sqlite_utils.Database,
     config: Config,
@@ -188,20 +273,45 @@ def _service_answer(
     name: str,
     period_text: str | None,
     chart: bool,
+    services: list[str],
 ) -> Reply:
-    service = queries.resolve_service(db, name)
-    if service is None:
-        raise _did_you_mean("service", name, queries.known_values(db, "service"))
+    match = names.match_service(name, services)
+    if match.candidates:
+        listed = []
+        for candidate in match.candidates:
+            short = names.short_name(candidate)
+            listed.append(blocks.code(candidate) + (f" ({blocks.code(short)})" if short else ""))
+        example = names.short_name(match.candidates[0]) or match.candidates[0]
+        raise UsageError(
+            f"{blocks.code(name)} could mean {len(match.candidates)} services: {_listed(listed)}. "
+            f"Which one? e.g. {blocks.code(f'/cost service {example}')}."
+        )
+    if match.meant:
+        meant = " or ".join(blocks.code(m) for m in match.meant)
+        hint = f" {match.hint}" if match.hint else ""
+        raise UsageError(f"{blocks.code(name)} means {meant}, with no cost in the store.{hint}")
+    if match.service is None:
+        raise _did_you_mean("service", name, services)
     summary = summarise(
         db,
         subject_kind="service",
-        subject=service,
-        scope=Scope(service=service),
+        subject=match.service,
+        scope=Scope(service=match.service),
         period=_covered_period(db, period_text, today),
         breakdown_by="team",
         metric=config.cost_metric,
     )
     return _with_chart(summary, chart)
+
+
+def _account_is_named(name: str, accounts: list[names.Account], kind: str | None) -> bool:
+    match = names.match_account(name, accounts, kind)
+    return match.account is not None or bool(match.candidates)
+
+
+def _account_command(account: names.Account) -> str:
+    billing = "billing " if account.kind == "billing" else ""
+    return f"/cost account {billing}{account.account_id}"
 
 
 def _account_answer(
@@ -211,24 +321,44 @@ def _account_answer(
     name: str,
     period_text: str | None,
     chart: bool,
+    accounts: list[names.Account],
+    kind: str | None,
 ) -> Reply:
-    scope = queries.resolve_account(db, name)
-    names = queries.account_names(db)
-    if scope is None:
-        candidates = sorted(names.values()) + queries.known_values(db, "account")
+    match = names.match_account(name, accounts, kind)
+    if match.candidates:
+        listed = [
+            f"{a.kind_label} {blocks.code(a.account_id)} ({blocks.escape_mrkdwn(a.provider)})"
+            for a in match.candidates
+        ]
+        raise UsageError(
+            f"{blocks.code(name)} names {len(match.candidates)} accounts: {_listed(listed)}. "
+            f"Which one? Ask by id, e.g. {blocks.code(_account_command(match.candidates[0]))}."
+        )
+    account = match.account
+    if account is None:
+        candidates = sorted({a.name for a in accounts if a.name}) + [a.account_id for a in accounts]
         raise _did_you_mean("account", name, candidates)
-    account = scope.account or scope.billing_account
-    label = names.get(account)
     summary = summarise(
         db,
         subject_kind="account",
-        subject=f"{label} ({account})" if label and label != account else account,
-        scope=scope,
+        subject=f"{account.kind_label} {account.display}",
+        scope=account.scope,
         period=_covered_period(db, period_text, today),
         breakdown_by="team",
         metric=config.cost_metric,
     )
-    return _with_chart(summary, chart)
+    reply = _with_chart(summary, chart)
+    if match.also is not None:
+        other = match.also
+        what = "everything billed to it" if other.kind == "billing" else "its own usage only"
+        note = (
+            f"{blocks.code(account.account_id)} is also the {other.kind_label} "
+            f"{blocks.escape_mrkdwn(blocks.shorten(other.display))}; for {what}: "
+            f"{blocks.code(_account_command(other))}"
+        )
+        content = reply.payload["blocks"]
+        reply.payload["blocks"] = [*content[:2], blocks.context([note]), *content[2:]]
+    return reply
 
 
 def _with_chart(summary, chart: bool) -> Reply:
@@ -239,16 +369,22 @@ def _with_chart(summary, chart: bool) -> Reply:
 
 def _top_answer(db, config, today, words: list[str], chart: bool) -> Reply:
     by, period_text = "team", None
-    for word in words:
+    for index, word in enumerate(words):
         lowered = word.lower()
         if lowered in RANKINGS or lowered in RANKINGS.values():
             by = RANKINGS.get(lowered, lowered)
-        elif looks_like_period(lowered):
+        elif looks_like_period(lowered) and period_text is None:
             period_text = lowered
+        elif looks_like_period(lowered):
+            raise UsageError(
+                f"One period at a time: {blocks.code(period_text)} or {blocks.code(word)}?"
+            )
+        elif looks_like_period("-".join(words[index : index + 2]).lower()):
+            joined = "-".join(words[index : index + 2]).lower()
+            raise UsageError(f"Periods are one word: {blocks.code(f'/cost top {by}s {joined}')}.")
         else:
             raise UsageError(
-                f"`/cost top` ranks `teams`, `services` or `accounts`, not "
-                f"`{blocks.escape_mrkdwn(word)}`."
+                f"`/cost top` ranks `teams`, `services` or `accounts`, not {blocks.code(word)}."
             )
     period = _covered_period(db, period_text, today)
     ranking = rank(db, period, by, config.cost_metric)
@@ -257,11 +393,19 @@ def _top_answer(db, config, today, words: list[str], chart: bool) -> Reply:
 
 
 def _default_answer(db, config, today, asker: Asker, period_text, chart) -> Reply:
-    """Bare `/cost`: the channel's team, else the asker's team, else help."""
+    """Bare `/cost`: the channel's team, else the asker's team, else help (saying why)."""
     team = config.team_for_channel(asker.channel_id, asker.channel_name)
-    if team is None:
-        teams = config.teams_of_user(asker.user_id)
-        team = teams[0] if len(teams) == 1 else None
-    if team is None:
-        return Reply(render_notice(USAGE, title="Costbot: /cost"))
-    return _team_answer(db, config, today, team.name, period_text, chart)
+    teams = [] if team is not None else config.teams_of_user(asker.user_id)
+    if team is None and len(teams) == 1:
+        team = teams[0]
+    if team is not None:
+        return _team_answer(db, config, today, team.name, period_text, chart)
+    if len(teams) > 1:
+        period = f" {period_text}" if period_text else ""
+        asks = ", ".join(blocks.code(f"/cost team {t.name}{period}") for t in teams)
+        why = (
+            f"You are in {len(teams)} teams and this channel belongs to none of them, "
+            f"so ask for one: {asks}.\n\n"
+        )
+        return Reply(render_notice(why + USAGE, title="Costbot: /cost"))
+    return Reply(render_notice(USAGE, title="Costbot: /cost"))

@@ -34,6 +34,9 @@ MESSAGE_BLOCKS_MAX = 50
 MESSAGE_TEXT_MAX = 3000
 
 ELLIPSIS = "…"
+# What a message may echo of a name or of what a user typed: enough to recognise it, never
+# a 20,000-character argument repeated back.
+ECHO_MAX = 60
 EMPTY_LIST_TEXT = "_Nothing to show._"
 
 Block = dict[str, Any]
@@ -48,6 +51,25 @@ def escape_mrkdwn(text: str) -> str:
     """Escape the three characters Slack treats as control characters in mrkdwn."""
     # "&" first, or the "&" of the other entities would be escaped again.
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def shorten(text: str, limit: int = ECHO_MAX) -> str:
+    """One line of at most `limit` characters (plain text, not yet escaped), "…" if cut."""
+    return truncate(_one_line(text), limit, mrkdwn=False)
+
+
+def code(text: str, limit: int = ECHO_MAX) -> str:
+    """Inline code of a name or of what a user typed: shortened and escaped. A backtick
+    would end the code span early, so it is shown as a quote."""
+    shown = shorten(text, limit).replace("`", "'")
+    return f"`{escape_mrkdwn(shown)}`"
+
+
+def plain_safe(text: str) -> str:
+    """Plain text that may hold data, with `<` and `>` as look-alikes: plain_text fields are
+    not mrkdwn, but an entity there would show as `&lt;`, and a `<!channel>` must never
+    reach Slack raw in any field."""
+    return text.replace("<", "‹").replace(">", "›")
 
 
 def mrkdwn_link(url: str, label: str) -> str:
@@ -100,7 +122,7 @@ def _more_text(count: int) -> str:
 
 
 def header(text: str, *, block_id: str | None = None) -> Block:
-    """A bold title line; plain text, so it needs no escaping."""
+    """A bold title line; plain text, so it needs no escaping (names from data: `plain_safe`)."""
     block = {"type": "header", "text": _plain_text(text, HEADER_TEXT_MAX, what="header")}
     return _with_block_id(block, block_id)
 
@@ -233,6 +255,9 @@ def _first_text(blocks: Sequence[Block]) -> str:
     for block in blocks:
         text = block.get("text")
         if isinstance(text, dict) and text.get("text"):
+            # The fallback is mrkdwn: a plain_text header's `&`, `<`, `>` must become entities.
+            if text.get("type") == "plain_text":
+                return escape_mrkdwn(str(text["text"]))
             return str(text["text"])
     return ""
 

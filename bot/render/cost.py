@@ -20,6 +20,8 @@ METRIC_LABELS = {
     "billed": "Billed cost (FOCUS BilledCost)",
     "list": "List cost (FOCUS ListCost)",
 }
+# How much of a name from data a title or sentence shows.
+SUBJECT_MAX = 80
 SUBJECT_ICONS = {"team": "👥", "service": "🧩", "account": "🏦", "organisation": "🏢"}
 
 
@@ -42,6 +44,8 @@ class Reply:
 
     payload: dict[str, Any]
     chart: Chart | None = None
+    # A notice about bad input (unknown name, bad period): `costbot ask` exits 2 on it.
+    is_error: bool = False
 
     @property
     def text(self) -> str:
@@ -180,8 +184,14 @@ def _other_currency_blocks(subject: str, other: CostSummary) -> list[dict[str, A
 def render_summary(summary: CostSummary, chart_file_id: str | None = None) -> dict[str, Any]:
     """The `/cost team|service|account` message. `chart_file_id` is the uploaded chart's
     Slack file id (or a preview key); without it the message has no image block."""
-    subject = blocks.escape_mrkdwn(summary.subject)
-    title = f"{SUBJECT_ICONS[summary.subject_kind]} {summary.subject}: {summary.period.title}"
+    # Names come from data (tags, service and account names): escaped in every mrkdwn
+    # field, fallback text included, and shortened so the amounts after them still fit.
+    subject = blocks.escape_mrkdwn(blocks.shorten(summary.subject, SUBJECT_MAX))
+    title = (
+        f"{SUBJECT_ICONS[summary.subject_kind]} "
+        f"{blocks.plain_safe(blocks.shorten(summary.subject, SUBJECT_MAX))}: "
+        f"{summary.period.title}"
+    )
     currency_note = f" (billed in {summary.currency})" if summary.other_currencies else ""
     body = (
         f"*{format_money(summary.total_micros, summary.currency)}* spent by *{subject}*"
@@ -219,7 +229,8 @@ def _summary_fallback(summary: CostSummary) -> str:
             else no_comparison_text(part.data_from)
         )
         amounts.append(f"{format_money(part.total_micros, part.currency)}, {change}")
-    return f"{summary.subject}: {when} ({summary.period.label}): " + "; ".join(amounts)
+    subject = blocks.escape_mrkdwn(blocks.shorten(summary.subject, SUBJECT_MAX))
+    return f"{subject}: {when} ({summary.period.label}): " + "; ".join(amounts)
 
 
 def footer(metric: str, data_through) -> str:
@@ -352,8 +363,8 @@ def _ranking_fallback(ranking: Ranking) -> str:
     parts = []
     for part in ranking.parts:
         leader = (
-            f"; largest: {part.changes[0].name} "
-            f"{format_money(part.changes[0].current, part.currency)}"
+            f"; largest: {blocks.escape_mrkdwn(blocks.shorten(part.changes[0].name, SUBJECT_MAX))}"
+            f" {format_money(part.changes[0].current, part.currency)}"
             if part.changes
             else ""
         )

@@ -5,7 +5,6 @@ currency: pass `Scope(currency=...)` (see `currencies`) so that no sum adds EUR 
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -214,47 +213,6 @@ def data_range(db: sqlite_utils.Database) -> tuple[date, date] | None:
     if low is None:
         return None
     return date.fromisoformat(low), date.fromisoformat(high)
-
-
-def account_names(db: sqlite_utils.Database) -> dict[str, str]:
-    return {r[0]: r[1] for r in db.execute("SELECT account_id, name FROM accounts")}
-
-
-def resolve_account(db: sqlite_utils.Database, text: str) -> Scope | None:
-    """An account id or name (any case) to the scope that selects it: a sub-account
-    (AWS linked account, Azure subscription, GCP project) or a whole billing account."""
-    wanted = text.strip().lower()
-    names = {
-        r[0]: (r[1] or "", r[2]) for r in db.execute("SELECT account_id, name, kind FROM accounts")
-    }
-    for column, make in (("account_id", "account"), ("billing_account_id", "billing_account")):
-        ids = [r[0] for r in db.execute(f"SELECT DISTINCT {column} FROM daily_cost")]
-        for account_id in ids:
-            name = names.get(account_id, ("", ""))[0]
-            if account_id and wanted in (account_id.lower(), name.lower()):
-                return Scope(**{make: account_id})
-    return None
-
-
-def resolve_service(db: sqlite_utils.Database, text: str) -> str | None:
-    """A service by its exact name in any case, or by a unique word match
-    (`ec2` -> `Amazon Elastic Compute Cloud` only if unambiguous)."""
-    wanted = text.strip().lower()
-    services = known_values(db, "service")
-    exact = [s for s in services if s.lower() == wanted]
-    if exact:
-        return exact[0]
-    contains = [s for s in services if wanted and wanted in s.lower()]
-    return contains[0] if len(contains) == 1 else None
-
-
-def closest(name: str, candidates: list[str], limit: int = 3) -> list[str]:
-    """The nearest spellings, for "did you mean ...?"."""
-    lowered = {c.lower(): c for c in candidates}
-    matches = difflib.get_close_matches(name.lower(), list(lowered), n=limit, cutoff=0.5)
-    if not matches:
-        matches = [c for c in lowered if name.lower() in c or c in name.lower()][:limit]
-    return [lowered[m] for m in matches]
 
 
 def trailing_daily_average(

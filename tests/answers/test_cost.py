@@ -115,15 +115,16 @@ def test_bare_cost_uses_the_channel_then_the_user_then_help(store):
     assert "payments" in by_member.payload["blocks"][0]["text"]["text"]
     elsewhere = ask(store, "", Asker(user_id="U2", channel_id="C999"))
     assert elsewhere.payload["response_type"] == "ephemeral"
-    assert "/cost team <team> [period]" in all_text(elsewhere.payload)
+    assert "/cost team &lt;team&gt; [period]" in all_text(elsewhere.payload)
 
 
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
         ("team paymnets", "Did you mean `payments`?"),
-        ("team payments yesterday", "'yesterday' is not a period"),
-        ("service lambda", "I don't know the service `lambda`"),
+        ("team payments yesterday", "`yesterday` is not a period"),
+        ("service lambda", "`lambda` means `AWS Lambda`, with no cost in the store"),
+        ("service frobnicator", "I don't know the service `frobnicator`"),
         ("top regions", "ranks `teams`, `services` or `accounts`"),
         ("frobnicate", "`frobnicate` is not a `/cost` command"),
         ("team", "Which team?"),

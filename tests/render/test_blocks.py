@@ -218,6 +218,8 @@ def test_message_with_exactly_50_blocks_keeps_them_all() -> None:
 
 def test_message_fallback_text_is_never_empty_and_never_too_long() -> None:
     assert message("", [header("Weekly digest")])["text"] == "Weekly digest"
+    # A plain_text header standing in for the mrkdwn fallback gets its entities.
+    assert message("", [header("R&D <!channel>")])["text"] == "R&amp;D &lt;!channel&gt;"
     assert message("  ", [])["text"] == "Costbot"
     assert len(message(HUGE_NAME, [])["text"]) == blocks.MESSAGE_TEXT_MAX
     assert "response_type" not in message("x", [])
@@ -239,3 +241,16 @@ def test_a_full_message_built_from_huge_data_stays_valid() -> None:
         ],
     )
     assert_within_slack_limits(payload)
+
+
+def test_code_shortens_escapes_and_keeps_one_code_span() -> None:
+    assert blocks.code("R&D <!channel>") == "`R&amp;D &lt;!channel&gt;`"
+    assert blocks.code("a`b") == "`a'b`"  # a backtick would end the span early
+    long = blocks.code("x" * 20_000)
+    assert len(long) <= blocks.ECHO_MAX + 2 and long.endswith("…`")
+    assert blocks.shorten("two\nlines  here") == "two lines here"
+
+
+def test_plain_safe_leaves_no_angle_brackets() -> None:
+    shown = blocks.plain_safe("<!channel> <https://evil.test|click>")
+    assert "<" not in shown and ">" not in shown and "!channel" in shown

@@ -1,10 +1,11 @@
 """The query module over a small hand-made store: totals, previous period, breakdowns,
-daily series, name resolution."""
+daily series, and name resolution over them."""
 
 from datetime import date
 
 import pytest
 
+from bot.analytics import names
 from bot.periods import parse_period
 from bot.store import open_store, queries
 from bot.store.queries import UNTAGGED, Scope
@@ -120,10 +121,19 @@ def test_compare_without_a_previous_period(db):
 
 
 def test_name_resolution(db):
-    assert queries.resolve_account(db, "ACME-PROD") == Scope(account="222")
-    assert queries.resolve_account(db, "333") == Scope(account="333")
-    assert queries.resolve_account(db, "111") == Scope(billing_account="111")
-    assert queries.resolve_account(db, "nope") is None
-    assert queries.resolve_service(db, "amazon rds") == "Amazon RDS"
-    assert queries.resolve_service(db, "Amazon") is None  # ambiguous
-    assert queries.closest("paymnts", ["payments", "search"]) == ["payments"]
+    def scope(text):
+        match = names.resolve_account(db, text)
+        return match.account.scope if match.account else None
+
+    assert scope("ACME-PROD") == Scope(account="222")
+    assert scope("333") == Scope(account="333")
+    assert scope("111") == Scope(billing_account="111")  # known only from the cost rows
+    assert scope("nope") is None
+    assert names.resolve_service(db, "amazon rds").service == "Amazon RDS"
+    ambiguous = names.resolve_service(db, "Amazon")
+    assert ambiguous.service is None and set(ambiguous.candidates) == {
+        "Amazon EC2",
+        "Amazon RDS",
+        "Amazon S3",
+    }
+    assert names.closest("paymnts", ["payments", "search"]) == ["payments"]
