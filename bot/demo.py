@@ -25,6 +25,7 @@ from bot.sources.demo_data import generate_demo_files
 from bot.sources.focus_ingest import ingest_focus
 from bot.store import open_store, queries
 from bot.store.schema import migrations
+from handlers.actions.share import share_button_block
 
 DEMO_DB_NAME = "costbot-demo.db"
 DEMO_CONFIG_NAME = demo_data.CONFIG_FILE_NAME
@@ -132,6 +133,16 @@ def demo_conversations(config: Config) -> list[tuple[str, str, Asker]]:
     return examples
 
 
+def _as_delivered(payload: dict, is_notice: bool, config: Config) -> dict:
+    """The answer as `/cost` delivers it: notices to the asker alone; answers as the config
+    says (private by default, with the Share button under them)."""
+    if is_notice:
+        return {**payload, "response_type": "ephemeral"}
+    response_type = config.slack.answer_response_type
+    extra = [share_button_block("demo")] if response_type == "ephemeral" else []
+    return {**payload, "response_type": response_type, "blocks": [*payload["blocks"], *extra]}
+
+
 def run_demo(out_dir: Path, *, seed: int = 7, today: date | None = None) -> str:
     store = build_demo_store(out_dir, today=today, seed=seed)
     messages = []
@@ -145,6 +156,7 @@ def run_demo(out_dir: Path, *, seed: int = 7, today: date | None = None) -> str:
                 key = reply.chart.filename
                 payload = reply.with_chart_file(key)
                 images[key] = reply.chart.png
+            payload = _as_delivered(payload, reply.is_error, store.config)
             messages.append(
                 PreviewMessage(
                     title=f"/cost {text}".strip(),
