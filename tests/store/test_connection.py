@@ -53,7 +53,7 @@ def test_the_store_is_in_wal_mode_and_answers_read_only(store: Path) -> None:
 
 def test_a_reader_of_a_missing_store_says_how_to_create_one(tmp_path: Path) -> None:
     missing = tmp_path / "nowhere.db"
-    with pytest.raises(StoreNotReady, match="no cost store yet.*costbot ingest focus"):
+    with pytest.raises(StoreNotReady, match=r"no cost store yet.*costbot ingest focus"):
         open_reader(missing)
     assert not missing.exists()  # a reader never creates the file
 
