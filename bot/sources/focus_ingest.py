@@ -226,24 +226,31 @@ def _read_checked(
 ) -> FileResult:
     columns = read_columns(con, source)
     version = detect_version(source, columns, declared_version)
+    grouped, tag_map = f"grouped_{index}", f"tag_map_{index}"
     try:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE grouped AS {grouped_sql(source, columns)}")
+        # Not TEMP: a cursor (another connection to the same in-memory database) reads the
+        # tables while the rows are written to SQLite.
+        con.execute(f"CREATE TABLE {grouped} AS {grouped_sql(source, columns)}")
     except duckdb.Error as exc:
         raise read_error(source, exc) from None
 
-    bad_counts = con.execute(check_counts_sql("grouped")).fetchone()
+    bad_counts = con.execute(check_counts_sql(grouped)).fetchone()
     for check, count in enumerate(bad_counts or ()):
         if count:
             scratch = con.execute("SELECT current_setting('temp_directory')").fetchone()[0]
             raise FocusError(locate_bad_row(_connect_duckdb(Path(scratch)), source, columns, check))
 
-    _attach_tag_dimensions(con, config)
-    daily, resources = f"daily_{index}", f"resource_{index}"
-    con.execute(f"CREATE TABLE {daily} AS {_DAILY_SQL}")
-    con.execute(f"CREATE TABLE {resources} AS {_RESOURCE_SQL}")
-    charge_rows = con.execute(
-        "SELECT coalesce(sum(charge_rows), 0) FROM grouped WHERE is_daily"
-    ).fetchone()[0]
+    _map_tag_sets(con, grouped, tag_map, config)
+    attributed = f"{grouped} g LEFT JOIN {tag_map} m ON g.tags IS NOT DISTINCT FROM m.tags"
+    # The daily rows are few (tag sets that map to the same team are summed): kept as a
+    # table. The resource rows are one per group of the resource set already: read straight
+    # from the grouped table when they are written, never copied.
+    daily = f"daily_{index}"
+    con.execute(f"CREATE TABLE {daily} AS {_DAILY_SQL.format(attributed=attributed)}")
+    charge_rows, resource_count = con.execute(
+        "SELECT coalesce(sum(charge_rows) FILTER (is_daily), 0),"
+        f" count(*) FILTER (NOT is_daily AND resource_id IS NOT NULL) FROM {grouped}"
+    ).fetchone()
     totals = con.execute(
         f"SELECT billing_period, sum(effective_micros), sum(billed_micros) FROM {daily}"
         " GROUP BY 1 ORDER BY 1"
@@ -260,22 +267,29 @@ def _read_checked(
                 f"SELECT DISTINCT provider, billing_account_id, billing_period FROM {daily}"
             ).fetchall()
         },
-        daily_rows=_staged(con, daily, DAILY_COLUMNS),
-        resource_rows=_staged(con, resources, RESOURCE_COLUMNS),
-        accounts=_accounts(con),
+        daily_rows=_staged(con, f"SELECT {', '.join(DAILY_COLUMNS)} FROM {daily}"),
+        resource_rows=StagedRows(
+            con,
+            f"SELECT {', '.join(RESOURCE_COLUMNS)}"
+            f" FROM ({_RESOURCE_SQL.format(attributed=attributed)})",
+            int(resource_count),
+        ),
+        accounts=_accounts(con, grouped),
         period_totals={period: (int(e), int(b)) for period, e, b in totals},
     )
 
 
-def _staged(con: duckdb.DuckDBPyConnection, table: str, columns: tuple[str, ...]) -> StagedRows:
-    count = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-    return StagedRows(con, f"SELECT {', '.join(columns)} FROM {table}", int(count))
+def _staged(con: duckdb.DuckDBPyConnection, sql: str) -> StagedRows:
+    count = con.execute(f"SELECT count(*) FROM ({sql})").fetchone()[0]
+    return StagedRows(con, sql, int(count))
 
 
-def _attach_tag_dimensions(con: duckdb.DuckDBPyConnection, config: Config) -> None:
+def _map_tag_sets(
+    con: duckdb.DuckDBPyConnection, grouped: str, tag_map: str, config: Config
+) -> None:
     """Map each distinct tag set to team / environment / product / cost center once, in
-    Python (tag keys are matched case-insensitively, aliases mapped), then join it back."""
-    distinct = [r[0] for r in con.execute("SELECT DISTINCT tags FROM grouped").fetchall()]
+    Python (tag keys are matched case-insensitively, aliases mapped), into `tag_map`."""
+    distinct = [r[0] for r in con.execute(f"SELECT DISTINCT tags FROM {grouped}").fetchall()]
     rows = []
     for tags in distinct:
         dims = tag_dimensions(tags, config.tag_keys)
@@ -291,15 +305,9 @@ def _attach_tag_dimensions(con: duckdb.DuckDBPyConnection, config: Config) -> No
     # One statement, a list per column: executemany would be one statement per tag set.
     columns = ("tags", "team", "environment", "product", "cost_center")
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE tag_map AS SELECT "
+        f"CREATE TABLE {tag_map} AS SELECT "
         + ", ".join(f"unnest(${i}::VARCHAR[]) AS {name}" for i, name in enumerate(columns, 1)),
         [list(values) for values in zip(*rows, strict=True)] if rows else [[]] * len(columns),
-    )
-    # A view: the two statements reading it are cheaper than materialising the join once.
-    con.execute(
-        """CREATE OR REPLACE TEMP VIEW attributed AS
-           SELECT g.*, m.team, m.environment, m.product, m.cost_center
-           FROM grouped g LEFT JOIN tag_map m ON g.tags IS NOT DISTINCT FROM m.tags"""
     )
 
 
@@ -316,30 +324,30 @@ _DAILY_SQL = f"""
            {_micros("sum(effective)")} AS effective_micros,
            {_micros("sum(billed)")} AS billed_micros,
            {_micros("sum(list)")} AS list_micros
-    FROM attributed WHERE is_daily GROUP BY ALL
+    FROM {{attributed}} WHERE is_daily GROUP BY ALL
     ORDER BY date  -- the store's date-led indexes then grow at one end: quicker to write
 """
 # One row per group of the resource set already: month x resource x tag set.
 _RESOURCE_SQL = f"""
     SELECT strftime(month, '%Y-%m') AS month, strftime(billing_start, '%Y-%m') AS billing_period,
            provider, billing_account_id, account_id, resource_id, resource_name, resource_type,
-           service, region, team, tags,
+           service, region, team, g.tags AS tags,
            {_micros("effective")} AS effective_micros,
            {_micros("billed")} AS billed_micros,
            {_micros("list")} AS list_micros
-    FROM attributed WHERE NOT is_daily AND resource_id IS NOT NULL
+    FROM {{attributed}} WHERE NOT is_daily AND resource_id IS NOT NULL
 """
 
 
-def _accounts(con: duckdb.DuckDBPyConnection) -> set[tuple[str, str, str, str]]:
+def _accounts(con: duckdb.DuckDBPyConnection, grouped: str) -> set[tuple[str, str, str, str]]:
     billing = con.execute(
         "SELECT provider, billing_account_id, coalesce(any_value(billing_account_name),"
-        " billing_account_id), 'billing' FROM grouped WHERE is_daily"
+        f" billing_account_id), 'billing' FROM {grouped} WHERE is_daily"
         " GROUP BY provider, billing_account_id"
     ).fetchall()
     subs = con.execute(
         "SELECT provider, account_id, coalesce(any_value(account_name), account_id), 'sub'"
-        " FROM grouped WHERE is_daily AND account_id <> billing_account_id"
+        f" FROM {grouped} WHERE is_daily AND account_id <> billing_account_id"
         " GROUP BY provider, account_id"
     ).fetchall()
     return {tuple(r) for r in billing + subs}
