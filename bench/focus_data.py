@@ -6,11 +6,18 @@ tag sets carry 200 team values (written `team`, `Team` or `user:team`), and 1 re
 is untagged. Hourly charges over two billing months (September and October 2024), in time
 order, 88% on-demand usage, 8% covered by a savings plan, 2% credits, 2% tax (no resource).
 Every value comes from `hash(row, salt)`, so the same size always gives the same file.
+
+That is the service-level shape (`SERVICE_LEVEL`): few resources, so 2 million rows collapse
+into ~120,000 daily rows and only 4,000 resource-month rows. Real exports are resource-level:
+`RESOURCE_LEVEL` has 150,000 resources over six months (July-December 2024) that share their
+service, sub-account, region and team tag in 60 clusters, so 2 million rows give ~800,000
+resource-month rows and ~50,000 daily rows, as an independent run on a real-sized export had.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -20,6 +27,37 @@ GENERATOR_VERSION = 1
 RESOURCES = 2_000
 HOURS = (30 + 31) * 24  # September and October 2024
 FIRST_HOUR = "2024-09-01 00:00:00"
+
+
+@dataclass(frozen=True)
+class Shape:
+    name: str  # in the file name
+    resources: int
+    first_hour: str
+    hours: int
+    # Resources share service, region, sub-account, team and application by cluster
+    # (resource % clusters); None: each resource draws its own.
+    clusters: int | None
+    description: str
+
+
+SERVICE_LEVEL = Shape(
+    "v1",
+    RESOURCES,
+    FIRST_HOUR,
+    HOURS,
+    None,
+    "2,000 resources, 20 services, 3 sub-accounts, 200 team tag values, Sep-Oct 2024",
+)
+RESOURCE_LEVEL = Shape(
+    "resources-v1",
+    150_000,
+    "2024-07-01 00:00:00",
+    (31 + 31 + 30 + 31 + 30 + 31) * 24,  # July to December 2024
+    60,
+    "150,000 resources in 60 clusters of service x sub-account x region x team, Jul-Dec 2024",
+)
+SHAPES = {"service": SERVICE_LEVEL, "resource": RESOURCE_LEVEL}
 
 SERVICES = [
     # name, category, resource type, pricing unit, ARN service
@@ -132,14 +170,16 @@ def _money(micro_units: str) -> str:
     )
 
 
-def focus_sql(rows: int) -> str:
+def focus_sql(rows: int, shape: Shape = SERVICE_LEVEL) -> str:
     """A SELECT of `rows` FOCUS 1.0 charge rows, every column text."""
+    # What a resource's service, region, account, team and application are drawn from.
+    key = "r" if shape.clusters is None else f"(r % {shape.clusters})"
     services = _values([(i, *s) for i, s in enumerate(SERVICES)])
     regions = _values([(i, *r) for i, r in enumerate(REGIONS)])
     accounts = _values([(i, *a) for i, a in enumerate(ACCOUNTS)])
     tag_set = (
         """'{"' || tag_key || '": "' || team_name || '", "environment": "' || environment"""
-        """ || '", "application": "app-' || (r % 50) || '", "cost-center": "cc-'"""
+        f""" || '", "application": "app-' || ({key} % 50) || '", "cost-center": "cc-'"""
         """ || lpad((team % 40)::VARCHAR, 4, '0') || '"}'"""
     )
     return f"""
@@ -147,14 +187,14 @@ def focus_sql(rows: int) -> str:
     regions(g, region, region_name) AS (VALUES {regions}),
     accounts(a, account_id, environment) AS (VALUES {accounts}),
     resources AS (
-        SELECT r, {_rand("r", "s", 20)} AS s, {_rand("r", "g", 4)} AS g,
-               {_rand("r", "a", 3)} AS a,
-               r % 200 AS team,
-               list_extract({_list(TEAMS)}, r % 200 + 1) AS team_name,
+        SELECT r, {_rand(key, "s", 20)} AS s, {_rand(key, "g", 4)} AS g,
+               {_rand(key, "a", 3)} AS a,
+               {key} % 200 AS team,
+               list_extract({_list(TEAMS)}, {key} % 200 + 1) AS team_name,
                list_extract(['team', 'Team', 'user:team'], {_rand("r", "k", 3)} + 1) AS tag_key,
                {_rand("r", "u", 20)} = 0 AS untagged,
                printf('%014x', {_rand("r", "id", 2**56)}) AS suffix
-        FROM range({RESOURCES}) t(r)
+        FROM range({shape.resources}) t(r)
     ),
     labelled AS (
         SELECT resources.*, services.*, regions.*, accounts.*,
@@ -164,8 +204,9 @@ def focus_sql(rows: int) -> str:
         FROM resources JOIN services USING (s) JOIN regions USING (g) JOIN accounts USING (a)
     ),
     charges AS (
-        SELECT i, {_rand("i", "r", RESOURCES)} AS r,
-               TIMESTAMP '{FIRST_HOUR}' + to_hours((i * {HOURS} // {rows})::BIGINT) AS hour,
+        SELECT i, {_rand("i", "r", shape.resources)} AS r,
+               TIMESTAMP '{shape.first_hour}'
+                   + to_hours((i * {shape.hours} // {rows})::BIGINT) AS hour,
                {_rand("i", "k", 100)} AS roll,
                {_rand("i", "q", 20000000000)} AS q,
                {_rand("i", "n", 10000000)} AS quantity
@@ -248,9 +289,10 @@ def focus_sql(rows: int) -> str:
     """
 
 
-def focus_file(rows: int, fmt: str, directory: Path) -> Path:
+def focus_file(rows: int, fmt: str, directory: Path, shape: Shape = SERVICE_LEVEL) -> Path:
     """The generated file of `rows` rows as `csv` or `parquet`, generated once and cached."""
-    path = directory / f"focus-1.0-v{GENERATOR_VERSION}-{rows}.{fmt}"
+    tag = f"v{GENERATOR_VERSION}" if shape is SERVICE_LEVEL else shape.name
+    path = directory / f"focus-1.0-{tag}-{rows}.{fmt}"
     if path.exists():
         return path
     directory.mkdir(parents=True, exist_ok=True)
@@ -260,7 +302,7 @@ def focus_file(rows: int, fmt: str, directory: Path) -> Path:
     con.execute("SET preserve_insertion_order = true")  # keep the file in time order
     con.execute("SET enable_progress_bar = false")
     try:
-        con.execute(f"COPY ({focus_sql(rows)}) TO '{partial}' {options}")
+        con.execute(f"COPY ({focus_sql(rows, shape)}) TO '{partial}' {options}")
     finally:
         con.close()
     os.replace(partial, path)

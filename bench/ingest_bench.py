@@ -75,12 +75,12 @@ _DAILY = "SELECT strftime(day, '%Y-%m-%d')"
 # Names for the steps of an ingest, by function or by the start of a DuckDB statement.
 STEP_NAMES = {
     "file_checksum": "XXH3-128 checksum of the file (on a thread, alongside the scan)",
-    "write_results": "SQLite write (one transaction)",
+    "write_focus_results": "SQLite write (one transaction, rows streamed from DuckDB)",
     "open_store": "SQLite open",
-    "_attach_tag_dimensions": "tag sets to teams (incl. its DuckDB statements)",
-    "CREATE TEMP TABLE staged": "DuckDB read + check + aggregate of the file",
+    "_map_tag_sets": "tag sets to teams (incl. its DuckDB statements)",
+    "CREATE TABLE grouped": "DuckDB read + check + both aggregates of the file (GROUPING SETS)",
     _DAILY: "DuckDB daily rows for the store",
-    "SELECT strftime(day, '%Y-%m')": "DuckDB resource-month rows",
+    "CREATE TABLE daily": "DuckDB daily rows for the store",
 }
 
 
@@ -92,8 +92,7 @@ def _step_name(statement: str) -> str:
 
 def child_profile(path: Path, db_path: Path) -> None:
     """One ingest with every DuckDB statement and the main steps timed, by wrapping them."""
-    import bot.ingest as ingest
-
+    import bot.sources.focus_ingest as ingest
     from bot.config import Config
 
     spent: dict[str, float] = defaultdict(float)
@@ -130,8 +129,8 @@ def child_profile(path: Path, db_path: Path) -> None:
             return getattr(self._con, name)
 
     connect = ingest._connect_duckdb
-    ingest._connect_duckdb = lambda: TimedConnection(connect())
-    for name in ("file_checksum", "write_results", "open_store", "_attach_tag_dimensions"):
+    ingest._connect_duckdb = lambda *args, **kwargs: TimedConnection(connect(*args, **kwargs))
+    for name in ("file_checksum", "write_focus_results", "open_store", "_map_tag_sets"):
         if hasattr(ingest, name):
             setattr(ingest, name, timed(STEP_NAMES[name], getattr(ingest, name)))
 
@@ -221,7 +220,7 @@ def measure(
 
 def _profile_note(fmt: str, found: dict, baseline_seconds: float) -> str:
     phases = dict(found["phases"])
-    store = phases.get(STEP_NAMES["write_results"], 0) + phases.get(STEP_NAMES[_DAILY], 0)
+    store = phases.get(STEP_NAMES["write_focus_results"], 0)
     return (
         f"Where a {fmt.upper()} ingest's time goes (one more run, {secs(found['seconds'])}, "
         "each step and DuckDB statement timed with its fetch): "

@@ -57,6 +57,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--demo", action="store_true", help="serve the demo organisation")
     serve.add_argument("--no-scheduler", action="store_true", help="do not run scheduled jobs")
 
+    commands.add_parser("migrate", help="bring the database schema up to date")
+
     ask = commands.add_parser("ask", help='run a slash command locally: "/cost team payments"')
     ask.add_argument("command_line", metavar='"/cost ..."', help="the slash command and its text")
     ask.add_argument("--json", action="store_true", help="print the Slack payload as JSON")
@@ -96,6 +98,8 @@ def _run(args: argparse.Namespace) -> int:
         return _serve(args)
     if args.command == "ask":
         return _ask(args)
+    if args.command == "migrate":
+        return _migrate()
     raise UsageProblem(f"unknown command {args.command}")
 
 
@@ -118,6 +122,18 @@ def _ingest(args: argparse.Namespace) -> int:
 
     rows = ingest_metrics(Path(args.path), db_path_from_env())
     print(f"Loaded {rows:,} business metric values from {args.path}")
+    return EXIT_OK
+
+
+def _migrate() -> int:
+    from bot.store import migrate_store
+
+    db_path = db_path_from_env()
+    applied = migrate_store(db_path)
+    if applied:
+        print(f"{db_path}: applied {len(applied)} migration(s): {', '.join(applied)}")
+    else:
+        print(f"{db_path}: schema up to date")
     return EXIT_OK
 
 
@@ -146,7 +162,13 @@ def _serve(args: argparse.Namespace) -> int:
         context = AppContext(config=store.config, db_path=str(store.db_path))
         log.info("serving the demo organisation from %s", store.db_path)
     else:
+        from bot.store import migrate_store
+
         context = AppContext(config=load_config(), db_path=str(db_path_from_env()))
+        # Once, at start: every answer then opens a read-only connection that never migrates.
+        applied = migrate_store(context.db_path)
+        if applied:
+            log.info("migrated %s: %s", context.db_path, ", ".join(applied))
     app_token = os.environ.get("SLACK_APP_TOKEN")
     port = resolve_port(args.port)
     try:
@@ -166,7 +188,7 @@ def _serve(args: argparse.Namespace) -> int:
 def _ask(args: argparse.Namespace) -> int:
     from bot.answers.cost import Asker, answer_cost
     from bot.render.plaintext import payload_as_text
-    from bot.store import open_store
+    from bot.store import open_reader
 
     # As Slack does: the command is the first word, the text everything after it, quotes
     # and apostrophes included (`/cost team o'brien` is not a shell quoting error).
@@ -187,7 +209,7 @@ def _ask(args: argparse.Namespace) -> int:
         channel_id=None if channel and channel.startswith("#") else channel,
         channel_name=channel if channel and channel.startswith("#") else None,
     )
-    db = open_store(db_path)
+    db = open_reader(db_path)
     try:
         reply = answer_cost(
             _as_slack_sends(text),

@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime
 import sqlite_utils
 
 from bot.config import Config
-from bot.store import open_store
+from bot.store import open_reader, open_writer
 
 
 def utc_today() -> date:
@@ -24,11 +24,11 @@ class AppContext:
     today: Callable[[], date] = field(default=utc_today)
 
     def open_db(self) -> sqlite_utils.Database:
-        """A connection per call: Bolt answers on worker threads and SQLite connections are
-        cheap to open."""
-        return open_store(self.db_path)
+        """A read-only connection per call, for answers: Bolt answers on worker threads,
+        SQLite connections are cheap to open, and a reader never waits for an ingest in
+        another process. The schema is migrated once, at start (`migrate_store`)."""
+        return open_reader(self.db_path)
 
     def open_writer(self) -> sqlite_utils.Database:
-        """A connection for writes (deliveries). For now the same kind of connection as
-        `open_db`; the store's one-writer connection replaces it."""
-        return open_store(self.db_path)
+        """A read-write connection, for writes through `bot.store.writers` (no migration)."""
+        return open_writer(self.db_path)

@@ -164,15 +164,7 @@ DIMENSION_COLUMNS = (
     "ResourceType",
     "Tags",
 )
-# Everything a charge is grouped by: its day (not its hour) and the text of each dimension.
-GROUP_KEYS = (
-    "charge_day_text",
-    "billing_day_text",
-    *(f"{c}_text" for c in DIMENSION_COLUMNS),
-    "FocusVersion_text",
-)
-# The dimensions, parsed from the group keys; the same expressions whether they run once per
-# row (the error path) or once per group of rows with the same keys (the success path).
+# The dimensions of a charge, parsed from the text of its columns, once per row.
 DIMENSIONS_SQL = """
     TRY_CAST(charge_day_text AS DATE) AS day,
     TRY_CAST(billing_day_text AS DATE) AS billing_start,
@@ -202,13 +194,27 @@ def _cost(text: str) -> str:
     )
 
 
+_NUMERIC_TYPES = ("DECIMAL", "DOUBLE", "FLOAT", "REAL", "BIGINT", "INTEGER", "SMALLINT", "HUGEINT")
+
+
+def _cost_columns_sql(name: str, columns: dict[str, str]) -> str:
+    """`<name>_text` (the value as exported, for checks and error messages) and `<name>`,
+    the cost as DECIMAL(38, 12), NULL if it is not a number. A typed Parquet cost (DECIMAL,
+    DOUBLE, ...) is cast straight to DECIMAL, without a detour through text."""
+    if columns.get(name, "").upper().startswith(_NUMERIC_TYPES):
+        raw = _quote(name)
+        return f"{raw} AS {name}_text, TRY_CAST({raw} AS DECIMAL(38, 12)) AS {name}"
+    text = _column_or_null(name, columns)
+    return f"{text} AS {name}_text, {_cost(text)} AS {name}"
+
+
 def _text_rows_sql(source: FocusSource, columns: dict[str, str]) -> str:
-    """One row per charge: the costs parsed (`<cost>_text` keeps their text), the date-times'
-    text and their day part, and the text of every dimension column."""
+    """One row per charge: the costs parsed (`<cost>_text` keeps their value as exported),
+    the date-times' text and their day part, and the text of every dimension column."""
     col = {name: _column_or_null(name, columns) for name in REQUIRED_COLUMNS + OPTIONAL_COLUMNS}
     version_col = next((c for c in VERSION_COLUMNS if c in columns), None)
     version = _column_or_null(version_col, columns) if version_col else "CAST(NULL AS VARCHAR)"
-    costs = ", ".join(f"{col[c]} AS {c}_text, {_cost(col[c])} AS {c}" for c in COST_COLUMNS)
+    costs = ", ".join(_cost_columns_sql(c, columns) for c in COST_COLUMNS)
     dimensions = ", ".join(f"{col[c]} AS {c}_text" for c in DIMENSION_COLUMNS)
     return f"""
         SELECT
@@ -253,46 +259,76 @@ ROW_CHECKS = (
 )
 
 
-def staged_sql(source: FocusSource, columns: dict[str, str]) -> str:
-    """Aggregate the file to day x account x service x ... x resource x tag set, and count
-    each kind of bad row in the same single pass.
+# The two aggregates the store needs, computed in one pass over the file (GROUPING SETS):
+# per day x dimensions x tag set (the daily rows, and every check that reads dimensions), and
+# per month x resource x tag set (the resource-month rows).
+DAILY_SET = (
+    "day",
+    "billing_start",
+    "provider",
+    "billing_account_id",
+    "account_id",
+    "service",
+    "service_category",
+    "region",
+    "charge_category",
+    "currency",
+    "tags",
+    "focus_version",
+)
+RESOURCE_SET = (
+    "month",
+    "billing_start",
+    "provider",
+    "billing_account_id",
+    "account_id",
+    "resource_id",
+    "service",
+    "region",
+    "tags",
+)
 
-    The rows are grouped by the text of their dimensions, which are parsed afterwards, once per
-    group (a file of millions of charges has a few hundred thousand). Checks of a cost look at
-    every row; the others read only group keys, so they count the rows of the failing groups.
+
+def grouped_sql(source: FocusSource, columns: dict[str, str]) -> str:
+    """Both aggregates of the file in one scan, with each kind of bad row counted.
+
+    A row `is_daily` belongs to the daily set, otherwise to the resource set. Costs are summed
+    as DECIMAL(38, 12). Checks of a cost look at every row; the other checks read only the
+    daily set's keys, so they count the rows of the failing groups (`check_counts_sql`).
     """
     per_row = [i for i, (column, _, _) in enumerate(ROW_CHECKS) if column in COST_COLUMNS]
     row_checks = ", ".join(f"count_if({ROW_CHECKS[i][1]}) AS bad_{i}" for i in per_row)
-    checks = ", ".join(
-        f"bad_{i}"
-        if i in per_row
-        else f"CASE WHEN {predicate} THEN charge_rows ELSE 0 END AS bad_{i}"
-        for i, (_, predicate, _) in enumerate(ROW_CHECKS)
-    )
-    keys = ", ".join(GROUP_KEYS)
+    daily, resources = ", ".join(DAILY_SET), ", ".join(RESOURCE_SET)
     return f"""
         SELECT
-            day, strftime(billing_start, '%Y-%m') AS billing_period,
-            provider, billing_account_id, billing_account_name, account_id, account_name,
-            service, service_category, region, charge_category, currency,
-            resource_id, resource_name, resource_type, tags,
-            effective, billed, list, charge_rows,
-            {checks}
+            GROUPING(resource_id) = 1 AS is_daily,
+            {", ".join(dict.fromkeys(DAILY_SET + RESOURCE_SET))},
+            any_value(billing_account_name) AS billing_account_name,
+            any_value(account_name) AS account_name,
+            any_value(resource_name) AS resource_name,
+            any_value(resource_type) AS resource_type,
+            sum(EffectiveCost) AS effective, sum(BilledCost) AS billed,
+            sum(coalesce(ListCost, EffectiveCost)) AS list,
+            count(*) AS charge_rows,
+            {row_checks}
         FROM (
-            SELECT {DIMENSIONS_SQL}, effective, billed, list, charge_rows,
-                {", ".join(f"bad_{i}" for i in per_row)}
-            FROM (
-                SELECT
-                    {keys},
-                    sum(EffectiveCost) AS effective, sum(BilledCost) AS billed,
-                    sum(coalesce(ListCost, EffectiveCost)) AS list,
-                    count(*) AS charge_rows,
-                    {row_checks}
-                FROM ({_text_rows_sql(source, columns)})
-                GROUP BY {keys}
-            )
+            SELECT *, date_trunc('month', day) AS month
+            FROM ({typed_rows_sql(source, columns)})
         )
+        GROUP BY GROUPING SETS (({daily}), ({resources}))
     """
+
+
+def check_counts_sql(table: str) -> str:
+    """Rows failing each check (`bad_<index of ROW_CHECKS>`), from the table of
+    `grouped_sql`."""
+    counts = ", ".join(
+        f"sum(bad_{i})"
+        if column in COST_COLUMNS
+        else f"sum(CASE WHEN {predicate} THEN charge_rows ELSE 0 END)"
+        for i, (column, predicate, _) in enumerate(ROW_CHECKS)
+    )
+    return f"SELECT {counts} FROM {table} WHERE is_daily"
 
 
 def locate_bad_row(
@@ -310,7 +346,7 @@ def locate_bad_row(
             ) WHERE {predicate} ORDER BY row_number LIMIT 1"""
     ).fetchone()
     row, value = found if found else ("?", None)
-    shown = "" if value is None else f" ({_short(value)!r})"
+    shown = "" if value is None else f" ({_short(str(value))!r})"
     return f"{source.display_name}: row {row}, column {column}: value{shown} {problem}"
 
 

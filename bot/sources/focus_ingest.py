@@ -23,24 +23,47 @@ import xxhash
 from bot.config import Config
 from bot.money import format_usd
 from bot.sources.focus import (
-    ROW_CHECKS,
     FocusError,
     FocusSource,
+    check_counts_sql,
     detect_version,
+    grouped_sql,
     locate_bad_row,
     read_columns,
     read_error,
-    staged_sql,
     tag_dimensions,
 )
 from bot.store import open_store
-from bot.store.schema import DAILY_COLUMNS
+from bot.store.schema import DAILY_COLUMNS, RESOURCE_COLUMNS
 from bot.store.writers import write_focus_results
 
 FOCUS_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".parq")
-# DuckDB may use this much memory before spilling to disk; keeps ingest of any file size
-# well under 1 GiB of resident memory.
+# DuckDB may use this much memory before spilling to disk (into a temporary directory of
+# its own); keeps ingest of any file size well under 1 GiB of resident memory.
 DUCKDB_MEMORY_LIMIT = os.environ.get("COSTBOT_DUCKDB_MEMORY", "512MB")
+# Rows handed from DuckDB to SQLite at a time: large enough that the per-batch overhead
+# vanishes, small enough that a batch of Python tuples stays a few tens of MiB.
+WRITE_BATCH_ROWS = 50_000
+
+
+class StagedRows:
+    """Rows of one file for one store table, kept in DuckDB until written; iterating fetches
+    them in batches, so the whole result never sits in Python."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, sql: str, count: int) -> None:
+        self._con, self._sql, self.count = con, sql, count
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __iter__(self) -> Iterator[tuple]:
+        cursor = self._con.cursor()  # its own result: other statements may run meanwhile
+        try:
+            cursor.execute(self._sql)
+            while batch := cursor.fetchmany(WRITE_BATCH_ROWS):
+                yield from batch
+        finally:
+            cursor.close()
 
 
 @dataclass
@@ -51,9 +74,11 @@ class FileResult:
     charge_rows: int
     billing_periods: list[str]
     replace_keys: set[tuple[str, str, str]]
-    daily_rows: list[tuple]
-    resource_rows: list[tuple]
+    daily_rows: StagedRows  # in DAILY_COLUMNS order
+    resource_rows: StagedRows  # in RESOURCE_COLUMNS order
     accounts: set[tuple[str, str, str, str]]
+    # Amortized and billed micro-dollars per billing period: the sums of the stored cells.
+    period_totals: dict[str, tuple[int, int]]
 
 
 @dataclass
@@ -66,14 +91,11 @@ class IngestReport:
 
     def period_totals(self) -> dict[str, tuple[int, int]]:
         """Amortized and billed micro-dollars loaded per billing period."""
-        period_at = DAILY_COLUMNS.index("billing_period")
-        effective_at = DAILY_COLUMNS.index("effective_micros")
-        billed_at = DAILY_COLUMNS.index("billed_micros")
         totals: dict[str, tuple[int, int]] = {}
         for result in self.files:
-            for row in result.daily_rows:
-                effective, billed = totals.get(row[period_at], (0, 0))
-                totals[row[period_at]] = (effective + row[effective_at], billed + row[billed_at])
+            for period, (effective, billed) in result.period_totals.items():
+                so_far = totals.get(period, (0, 0))
+                totals[period] = (so_far[0] + effective, so_far[1] + billed)
         return dict(sorted(totals.items()))
 
     def summary(self) -> str:
@@ -163,81 +185,111 @@ def file_checksum(path: Path) -> str:
     return f"xxh3-128:{digest.hexdigest()}"
 
 
-def _connect_duckdb() -> duckdb.DuckDBPyConnection:
+def _connect_duckdb(scratch: Path, show_progress: bool = False) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
     # Typed Parquet timestamps (TIMESTAMPTZ) become text in the session's zone, which is the
     # machine's by default: billing days are UTC days.
     con.execute("SET TimeZone = 'UTC'")
     con.execute(f"SET memory_limit = '{DUCKDB_MEMORY_LIMIT}'")
+    # What does not fit spills here, never into `.tmp` under the current directory.
+    con.execute("SET temp_directory = ?", [str(scratch)])
     con.execute("SET preserve_insertion_order = false")
-    if sys.stderr.isatty():
-        con.execute("SET enable_progress_bar = true")
+    con.execute(f"SET enable_progress_bar = {'true' if show_progress else 'false'}")
     return con
 
 
 def read_focus_file(
-    source: FocusSource, config: Config, declared_version: str | None = None
+    con: duckdb.DuckDBPyConnection,
+    index: int,
+    source: FocusSource,
+    config: Config,
+    declared_version: str | None = None,
 ) -> FileResult:
+    """Read, check and aggregate one file into DuckDB tables (`daily_<index>`,
+    `resource_<index>`; not TEMP, so that a cursor can read them) on `con`, where its rows
+    wait until every file has been checked."""
     # Hashing reads the whole file too: do it on a thread while DuckDB scans the file rather
-    # than after (hashlib releases the GIL); it costs the CPU time DuckDB leaves idle.
+    # than after (xxhash releases the GIL); it costs the CPU time DuckDB leaves idle.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="costbot-checksum") as pool:
         return _read_checked(
-            source, config, declared_version, pool.submit(file_checksum, source.path)
+            con, index, source, config, declared_version, pool.submit(file_checksum, source.path)
         )
 
 
 def _read_checked(
-    source: FocusSource, config: Config, declared_version: str | None, checksum: Future[str]
+    con: duckdb.DuckDBPyConnection,
+    index: int,
+    source: FocusSource,
+    config: Config,
+    declared_version: str | None,
+    checksum: Future[str],
 ) -> FileResult:
-    con = _connect_duckdb()
+    columns = read_columns(con, source)
+    version = detect_version(source, columns, declared_version)
+    grouped, tag_map = f"grouped_{index}", f"tag_map_{index}"
     try:
-        columns = read_columns(con, source)
-        version = detect_version(source, columns, declared_version)
-        try:
-            con.execute(f"CREATE TEMP TABLE staged AS {staged_sql(source, columns)}")
-        except duckdb.Error as exc:
-            raise read_error(source, exc) from None
+        # Not TEMP: a cursor (another connection to the same in-memory database) reads the
+        # tables while the rows are written to SQLite.
+        con.execute(f"CREATE TABLE {grouped} AS {grouped_sql(source, columns)}")
+    except duckdb.Error as exc:
+        raise read_error(source, exc) from None
 
-        bad_counts = con.execute(
-            "SELECT " + ", ".join(f"sum(bad_{i})" for i in range(len(ROW_CHECKS))) + " FROM staged"
-        ).fetchone()
-        for index, count in enumerate(bad_counts or ()):
-            if count:
-                raise FocusError(locate_bad_row(_connect_duckdb(), source, columns, index))
+    bad_counts = con.execute(check_counts_sql(grouped)).fetchone()
+    for check, count in enumerate(bad_counts or ()):
+        if count:
+            scratch = con.execute("SELECT current_setting('temp_directory')").fetchone()[0]
+            raise FocusError(locate_bad_row(_connect_duckdb(Path(scratch)), source, columns, check))
 
-        charge_rows = con.execute("SELECT coalesce(sum(charge_rows), 0) FROM staged").fetchone()[0]
-        _attach_tag_dimensions(con, source, config)
-        return FileResult(
-            source=source,
-            focus_version=version,
-            checksum=checksum.result(),
-            charge_rows=int(charge_rows),
-            billing_periods=[
-                r[0]
-                for r in con.execute(
-                    "SELECT DISTINCT billing_period FROM staged ORDER BY 1"
-                ).fetchall()
-            ],
-            replace_keys={
-                tuple(r)
-                for r in con.execute(
-                    "SELECT DISTINCT provider, billing_account_id, billing_period FROM staged"
-                ).fetchall()
-            },
-            daily_rows=con.execute(_DAILY_SQL).fetchall(),
-            resource_rows=con.execute(_RESOURCE_SQL).fetchall(),
-            accounts=_accounts(con),
-        )
-    finally:
-        con.close()
+    _map_tag_sets(con, grouped, tag_map, config)
+    attributed = f"{grouped} g LEFT JOIN {tag_map} m ON g.tags IS NOT DISTINCT FROM m.tags"
+    # The daily rows are few (tag sets that map to the same team are summed): kept as a
+    # table. The resource rows are one per group of the resource set already: read straight
+    # from the grouped table when they are written, never copied.
+    daily = f"daily_{index}"
+    con.execute(f"CREATE TABLE {daily} AS {_DAILY_SQL.format(attributed=attributed)}")
+    charge_rows, resource_count = con.execute(
+        "SELECT coalesce(sum(charge_rows) FILTER (is_daily), 0),"
+        f" count(*) FILTER (NOT is_daily AND resource_id IS NOT NULL) FROM {grouped}"
+    ).fetchone()
+    totals = con.execute(
+        f"SELECT billing_period, sum(effective_micros), sum(billed_micros) FROM {daily}"
+        " GROUP BY 1 ORDER BY 1"
+    ).fetchall()
+    return FileResult(
+        source=source,
+        focus_version=version,
+        checksum=checksum.result(),
+        charge_rows=int(charge_rows),
+        billing_periods=[period for period, _, _ in totals],
+        replace_keys={
+            tuple(r)
+            for r in con.execute(
+                f"SELECT DISTINCT provider, billing_account_id, billing_period FROM {daily}"
+            ).fetchall()
+        },
+        daily_rows=_staged(con, f"SELECT {', '.join(DAILY_COLUMNS)} FROM {daily}"),
+        resource_rows=StagedRows(
+            con,
+            f"SELECT {', '.join(RESOURCE_COLUMNS)}"
+            f" FROM ({_RESOURCE_SQL.format(attributed=attributed)})",
+            int(resource_count),
+        ),
+        accounts=_accounts(con, grouped),
+        period_totals={period: (int(e), int(b)) for period, e, b in totals},
+    )
 
 
-def _attach_tag_dimensions(
-    con: duckdb.DuckDBPyConnection, source: FocusSource, config: Config
+def _staged(con: duckdb.DuckDBPyConnection, sql: str) -> StagedRows:
+    count = con.execute(f"SELECT count(*) FROM ({sql})").fetchone()[0]
+    return StagedRows(con, sql, int(count))
+
+
+def _map_tag_sets(
+    con: duckdb.DuckDBPyConnection, grouped: str, tag_map: str, config: Config
 ) -> None:
     """Map each distinct tag set to team / environment / product / cost center once, in
-    Python (tag keys are matched case-insensitively, aliases mapped), then join it back."""
-    distinct = [r[0] for r in con.execute("SELECT DISTINCT tags FROM staged").fetchall()]
+    Python (tag keys are matched case-insensitively, aliases mapped), into `tag_map`."""
+    distinct = [r[0] for r in con.execute(f"SELECT DISTINCT tags FROM {grouped}").fetchall()]
     rows = []
     for tags in distinct:
         dims = tag_dimensions(tags, config.tag_keys)
@@ -253,48 +305,50 @@ def _attach_tag_dimensions(
     # One statement, a list per column: executemany would be one statement per tag set.
     columns = ("tags", "team", "environment", "product", "cost_center")
     con.execute(
-        "CREATE TEMP TABLE tag_map AS SELECT "
+        f"CREATE TABLE {tag_map} AS SELECT "
         + ", ".join(f"unnest(${i}::VARCHAR[]) AS {name}" for i, name in enumerate(columns, 1)),
         [list(values) for values in zip(*rows, strict=True)] if rows else [[]] * len(columns),
-    )
-    # A view: the two queries reading it are cheaper than materialising the join once.
-    con.execute(
-        """CREATE TEMP VIEW attributed AS
-           SELECT s.*, m.team, m.environment, m.product, m.cost_center
-           FROM staged s LEFT JOIN tag_map m ON s.tags IS NOT DISTINCT FROM m.tags"""
     )
 
 
 def _micros(expression: str) -> str:
     # Rounded once per stored cell, from an exact DECIMAL sum.
-    return f"CAST(round(sum({expression}) * 1000000, 0) AS BIGINT)"
+    return f"CAST(round({expression} * 1000000, 0) AS BIGINT)"
 
 
+# Tag sets that differ only in keys other than the team's map to the same daily row: sum them.
 _DAILY_SQL = f"""
     SELECT strftime(day, '%Y-%m-%d') AS date, provider, billing_account_id, account_id, team,
            service, service_category, region, charge_category, environment, product,
-           cost_center, currency, billing_period,
-           {_micros("effective")}, {_micros("billed")}, {_micros("list")}
-    FROM attributed GROUP BY ALL
+           cost_center, currency, strftime(billing_start, '%Y-%m') AS billing_period,
+           {_micros("sum(effective)")} AS effective_micros,
+           {_micros("sum(billed)")} AS billed_micros,
+           {_micros("sum(list)")} AS list_micros
+    FROM {{attributed}} WHERE is_daily GROUP BY ALL
     ORDER BY date  -- the store's date-led indexes then grow at one end: quicker to write
 """
+# One row per group of the resource set already: month x resource x tag set.
 _RESOURCE_SQL = f"""
-    SELECT strftime(day, '%Y-%m') AS month, billing_period, provider, billing_account_id,
-           account_id, resource_id, any_value(resource_name), any_value(resource_type),
-           service, region, team, tags,
-           {_micros("effective")}, {_micros("billed")}, {_micros("list")}
-    FROM attributed WHERE resource_id IS NOT NULL GROUP BY ALL
+    SELECT strftime(month, '%Y-%m') AS month, strftime(billing_start, '%Y-%m') AS billing_period,
+           provider, billing_account_id, account_id, resource_id, resource_name, resource_type,
+           service, region, team, g.tags AS tags,
+           {_micros("effective")} AS effective_micros,
+           {_micros("billed")} AS billed_micros,
+           {_micros("list")} AS list_micros
+    FROM {{attributed}} WHERE NOT is_daily AND resource_id IS NOT NULL
 """
 
 
-def _accounts(con: duckdb.DuckDBPyConnection) -> set[tuple[str, str, str, str]]:
+def _accounts(con: duckdb.DuckDBPyConnection, grouped: str) -> set[tuple[str, str, str, str]]:
     billing = con.execute(
-        "SELECT DISTINCT provider, billing_account_id, coalesce(any_value(billing_account_name),"
-        " billing_account_id), 'billing' FROM staged GROUP BY provider, billing_account_id"
+        "SELECT provider, billing_account_id, coalesce(any_value(billing_account_name),"
+        f" billing_account_id), 'billing' FROM {grouped} WHERE is_daily"
+        " GROUP BY provider, billing_account_id"
     ).fetchall()
     subs = con.execute(
-        "SELECT DISTINCT provider, account_id, coalesce(any_value(account_name), account_id),"
-        " 'sub' FROM staged WHERE account_id <> billing_account_id GROUP BY provider, account_id"
+        "SELECT provider, account_id, coalesce(any_value(account_name), account_id), 'sub'"
+        f" FROM {grouped} WHERE is_daily AND account_id <> billing_account_id"
+        " GROUP BY provider, account_id"
     ).fetchall()
     return {tuple(r) for r in billing + subs}
 
@@ -307,33 +361,30 @@ def ingest_focus(
     declared_version: str | None = None,
     show_progress: bool | None = None,
 ) -> IngestReport:
-    """Read and check every file, then write them all in one transaction."""
+    """Read and check every file, then write them all in one transaction.
+
+    The files' rows wait in DuckDB (in memory, spilling to a temporary directory) until
+    every file has been checked, then stream into SQLite in batches.
+    `show_progress`: DuckDB's progress bar on stderr (default: when stderr is a terminal).
+    """
     if show_progress is None:
         show_progress = sys.stderr.isatty()
     report = IngestReport()
-    with resolve_sources(paths) as sources:
-        progress = _progress_bar(sources, show_progress)
-        for source in sources:
-            if progress is not None:
-                progress.set_postfix_str(source.path.name, refresh=False)
-            report.files.append(read_focus_file(source, config, declared_version))
-            if progress is not None:
-                progress.update(source.path.stat().st_size)
-        if progress is not None:
-            progress.close()
-    # Only now, with every file read and checked, is the store opened (and created if new).
-    db = open_store(db_path)
-    try:
-        write_focus_results(db, report.files)
-    finally:
-        db.close()
+    with (
+        tempfile.TemporaryDirectory(prefix="costbot-duckdb-") as scratch,
+        resolve_sources(paths) as sources,
+    ):
+        con = _connect_duckdb(Path(scratch), show_progress)
+        try:
+            for index, source in enumerate(sources):
+                report.files.append(read_focus_file(con, index, source, config, declared_version))
+            # Only now, with every file read and checked, is the store opened (and created if
+            # new).
+            db = open_store(db_path)
+            try:
+                write_focus_results(db, report.files)
+            finally:
+                db.close()
+        finally:
+            con.close()
     return report
-
-
-def _progress_bar(sources: list[FocusSource], enabled: bool):
-    if not enabled:
-        return None
-    from tqdm import tqdm
-
-    total = sum(s.path.stat().st_size for s in sources)
-    return tqdm(total=total, unit="B", unit_scale=True, desc="Reading FOCUS", file=sys.stderr)
