@@ -80,6 +80,11 @@ class FileResult:
     # Amortized and billed micro-dollars per billing period: the sums of the stored cells.
     period_totals: dict[str, tuple[int, int]]
 
+    @property
+    def display_name(self) -> str:
+        """What the ingest record and error messages call the file (path or s3:// URI)."""
+        return self.source.display_name
+
 
 @dataclass
 class IngestReport:

@@ -4,18 +4,34 @@ exist once. Sources read and check their input, then hand rows here."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import sqlite_utils
 
 from bot.store.schema import DAILY_COLUMNS, RESOURCE_COLUMNS
 
-if TYPE_CHECKING:
-    from bot.sources.focus_ingest import FileResult as FocusFileResult
+
+class LoadedCostFile(Protocol):
+    """What a source hands over for one checked file of cost data (the FOCUS reader's
+    `FileResult`): rows in DAILY_COLUMNS / RESOURCE_COLUMNS order, and what to replace."""
+
+    @property
+    def display_name(self) -> str: ...
+
+    focus_version: str
+    checksum: str
+    charge_rows: int
+    billing_periods: list[str]
+    # (provider, billing account, billing period): each is replaced whole by this load.
+    replace_keys: set[tuple[str, str, str]]
+    daily_rows: Iterable[Sequence[object]]
+    resource_rows: Iterable[Sequence[object]]
+    accounts: set[tuple[str, str, str, str]]
 
 
-def write_focus_results(db: sqlite_utils.Database, results: list[FocusFileResult]) -> None:
+def write_focus_results(db: sqlite_utils.Database, results: Sequence[LoadedCostFile]) -> None:
     """One transaction: replace every billing period the files cover, record the ingests."""
     loaded_at = datetime.now(UTC).isoformat(timespec="seconds")
     daily_placeholders = ", ".join("?" * len(DAILY_COLUMNS))
@@ -34,7 +50,7 @@ def write_focus_results(db: sqlite_utils.Database, results: list[FocusFileResult
                 .insert(
                     {
                         "source": "focus",
-                        "file": result.source.display_name,
+                        "file": result.display_name,
                         "focus_version": result.focus_version,
                         "billing_periods": json.dumps(result.billing_periods),
                         "rows": result.charge_rows,
