@@ -120,6 +120,37 @@ def clip_to_data(db: sqlite_utils.Database, period: Period) -> Period:
     return period.clipped(*coverage) if coverage else period
 
 
+@dataclass(frozen=True)
+class _Window:
+    """A period as answers show it: clipped to the stored days, with the period it is
+    compared with and whether that comparison is possible."""
+
+    period: Period
+    previous: Period
+    with_previous: bool
+    data_from: date | None
+    data_through: date | None
+
+
+def _window(db: sqlite_utils.Database, period: Period) -> _Window:
+    coverage = queries.data_range(db)
+    data_from, data_through = coverage if coverage else (None, None)
+    if coverage:
+        period = period.clipped(*coverage)
+    previous = period.previous()
+    return _Window(period, previous, comparable(previous, data_from), data_from, data_through)
+
+
+def _currencies(db: sqlite_utils.Database, window: _Window, scope: Scope, metric: str) -> list[str]:
+    """Billing currencies with cost in the period, largest first, then any only in the
+    period compared with (a scope that stopped billing in EUR still shows the drop)."""
+    codes = list(queries.currencies(db, window.period, scope, metric))
+    if window.with_previous:
+        earlier = queries.currencies(db, window.previous, scope, metric)
+        codes += [c for c in earlier if c not in codes]
+    return codes
+
+
 def summarise(
     db: sqlite_utils.Database,
     *,
@@ -135,15 +166,10 @@ def summarise(
     """The cost of `scope` in `period` (clipped to the stored data), one summary per billing
     currency: the largest first, the others in its `other_currencies`. The monthly budget is
     in `budget_currency` and only set against amounts in that currency."""
-    coverage = queries.data_range(db)
-    data_from, data_through = coverage if coverage else (None, None)
-    if coverage:
-        period = period.clipped(*coverage)
-    previous = period.previous()
-    with_previous = comparable(previous, data_from)
-    codes = list(queries.currencies(db, period, scope, metric))
-    if with_previous:
-        codes += [c for c in queries.currencies(db, previous, scope, metric) if c not in codes]
+    window = _window(db, period)
+    period, previous, with_previous = window.period, window.previous, window.with_previous
+    data_from, data_through = window.data_from, window.data_through
+    codes = _currencies(db, window, scope, metric)
     budget_currency = normalise_currency(budget_currency)
     summaries = [
         _summarise_currency(
@@ -212,17 +238,12 @@ def rank(
 ) -> Ranking:
     """`/cost top`: every team / service / account by cost in `period` (clipped to the stored
     data), with its change, one ranking per billing currency."""
-    coverage = queries.data_range(db)
-    data_from, data_through = coverage if coverage else (None, None)
-    if coverage:
-        period = period.clipped(*coverage)
-    previous = period.previous()
-    with_previous = comparable(previous, data_from)
+    window = _window(db, period)
+    period, previous, with_previous = window.period, window.previous, window.with_previous
+    data_from, data_through = window.data_from, window.data_through
     # Sub-account ids as `name (id)`; the billing name never labels the payer's own row.
     labels = account_labels(db) if by == "account" else {}
-    codes = list(queries.currencies(db, period, scope, metric))
-    if with_previous:
-        codes += [c for c in queries.currencies(db, previous, scope, metric) if c not in codes]
+    codes = _currencies(db, window, scope, metric)
     parts = []
     for code in codes:
         in_currency = replace(scope, currency=code)
