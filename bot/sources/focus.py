@@ -289,20 +289,47 @@ RESOURCE_SET = (
 )
 
 
-def grouped_sql(source: FocusSource, columns: dict[str, str]) -> str:
+def tag_sets_sql(source: FocusSource, columns: dict[str, str]) -> str:
+    """The file's distinct Tags as exported (`Tags_text`), each with its tag set as parsed
+    (`tags`) and a small number for it (`tag_id`, the same for texts that parse the same)."""
+    return f"""
+        SELECT Tags_text, tags, dense_rank() OVER (ORDER BY tags) AS tag_id
+        FROM (
+            SELECT Tags_text, nullif(trim(Tags_text), '') AS tags
+            FROM (SELECT DISTINCT {_column_or_null("Tags", columns)} AS Tags_text
+                  FROM {reader_sql(source)})
+        )
+    """
+
+
+def grouped_sql(source: FocusSource, columns: dict[str, str], tag_sets: str | None = None) -> str:
     """Both aggregates of the file in one scan, with each kind of bad row counted.
 
     A row `is_daily` belongs to the daily set, otherwise to the resource set. Costs are summed
     as DECIMAL(38, 12). Checks of a cost look at every row; the other checks read only the
     daily set's keys, so they count the rows of the failing groups (`check_counts_sql`).
+
+    `tag_sets`: a table of `tag_sets_sql`. Each row's tag set is then looked up there and the
+    rows grouped by its number rather than by its text (about a hundred bytes of JSON): the
+    aggregation's state is smaller, so it spills less under DuckDB's memory limit (measured
+    on 6M resource-level Parquet rows; at 2M rows the gain is within the machine's noise).
     """
     per_row = [i for i, (column, _, _) in enumerate(ROW_CHECKS) if column in COST_COLUMNS]
     row_checks = ", ".join(f"count_if({ROW_CHECKS[i][1]}) AS bad_{i}" for i in per_row)
-    daily, resources = ", ".join(DAILY_SET), ", ".join(RESOURCE_SET)
-    return f"""
+    tag_key = "tag_id" if tag_sets else "tags"
+    daily_set = tuple(tag_key if k == "tags" else k for k in DAILY_SET)
+    resource_set = tuple(tag_key if k == "tags" else k for k in RESOURCE_SET)
+    daily, resources = ", ".join(daily_set), ", ".join(resource_set)
+    rows = f"SELECT *, date_trunc('month', day) AS month FROM ({typed_rows_sql(source, columns)})"
+    if tag_sets:
+        rows = (
+            f"SELECT r.* EXCLUDE (tags), t.tag_id FROM ({rows}) r"
+            f" JOIN {tag_sets} t ON r.Tags_text IS NOT DISTINCT FROM t.Tags_text"
+        )
+    grouped = f"""
         SELECT
             GROUPING(resource_id) = 1 AS is_daily,
-            {", ".join(dict.fromkeys(DAILY_SET + RESOURCE_SET))},
+            {", ".join(dict.fromkeys(daily_set + resource_set))},
             any_value(billing_account_name) AS billing_account_name,
             any_value(account_name) AS account_name,
             any_value(resource_name) AS resource_name,
@@ -311,11 +338,15 @@ def grouped_sql(source: FocusSource, columns: dict[str, str]) -> str:
             sum(coalesce(ListCost, EffectiveCost)) AS list,
             count(*) AS charge_rows,
             {row_checks}
-        FROM (
-            SELECT *, date_trunc('month', day) AS month
-            FROM ({typed_rows_sql(source, columns)})
-        )
+        FROM ({rows})
         GROUP BY GROUPING SETS (({daily}), ({resources}))
+    """
+    if not tag_sets:
+        return grouped
+    return f"""
+        SELECT g.* EXCLUDE (tag_id), t.tags
+        FROM ({grouped}) g
+        LEFT JOIN (SELECT DISTINCT tag_id, tags FROM {tag_sets}) t ON g.tag_id = t.tag_id
     """
 
 

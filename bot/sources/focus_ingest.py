@@ -32,6 +32,7 @@ from bot.sources.focus import (
     read_columns,
     read_error,
     tag_dimensions,
+    tag_sets_sql,
 )
 from bot.store import open_store
 from bot.store.schema import DAILY_COLUMNS, RESOURCE_COLUMNS
@@ -232,10 +233,16 @@ def _read_checked(
     columns = read_columns(con, source)
     version = detect_version(source, columns, declared_version)
     grouped, tag_map = f"grouped_{index}", f"tag_map_{index}"
+    tag_sets = None
     try:
+        if source.is_parquet:
+            # Reading one column of a Parquet file is quick: group by a number per tag set.
+            # (A CSV file would be parsed twice; its rows are grouped by the text.)
+            tag_sets = f"tag_sets_{index}"
+            con.execute(f"CREATE TEMP TABLE {tag_sets} AS {tag_sets_sql(source, columns)}")
         # Not TEMP: a cursor (another connection to the same in-memory database) reads the
         # tables while the rows are written to SQLite.
-        con.execute(f"CREATE TABLE {grouped} AS {grouped_sql(source, columns)}")
+        con.execute(f"CREATE TABLE {grouped} AS {grouped_sql(source, columns, tag_sets)}")
     except duckdb.Error as exc:
         raise read_error(source, exc) from None
 
