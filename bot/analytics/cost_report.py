@@ -115,11 +115,6 @@ def comparable(previous: Period, data_from: date | None) -> bool:
     return data_from is not None and previous.start >= data_from
 
 
-def clip_to_data(db: sqlite_utils.Database, period: Period) -> Period:
-    coverage = queries.data_range(db)
-    return period.clipped(*coverage) if coverage else period
-
-
 @dataclass(frozen=True)
 class _Window:
     """A period as answers show it: clipped to the stored days, with the period it is

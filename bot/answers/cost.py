@@ -102,8 +102,9 @@ def _dispatch(
     if verb in ("help", "-h", "--help", "?"):
         return Reply(render_notice(USAGE, title="Costbot: /cost"))
     if verb == "team":
-        name, period_text = _subject_and_period(rest, "team", _team_resolver(db, config))
-        return _team_answer(db, config, today, name, period_text, chart)
+        teams = _known_teams(db, config)
+        name, period_text = _subject_and_period(rest, "team", _team_resolver(config, teams))
+        return _team_answer(db, config, today, name, period_text, chart, teams)
     if verb == "service":
         services = queries.known_values(db, "service")
         name, period_text = _subject_and_period(
@@ -124,10 +125,11 @@ def _dispatch(
     if len(words) == 1 and looks_like_period(verb):
         return _default_answer(db, config, today, asker, verb, chart)
     # `/cost payments [period]` reads naturally too: try the words as a team name.
-    known_team = _team_resolver(db, config)
+    teams = _known_teams(db, config)
+    known_team = _team_resolver(config, teams)
     if known_team(words[0]) or (len(words) > 1 and known_team(" ".join(words[:2]))):
         name, period_text = _subject_and_period(words, "team", known_team)
-        return _team_answer(db, config, today, name, period_text, chart)
+        return _team_answer(db, config, today, name, period_text, chart, teams)
     raise UsageError(f"{blocks.code(words[0])} is not a `/cost` command.")
 
 
@@ -196,11 +198,11 @@ def _known_teams(db: sqlite_utils.Database, config: Config) -> list[str]:
     return sorted({t.name for t in config.teams} | set(queries.known_values(db, "team")))
 
 
-def _team_resolver(db: sqlite_utils.Database, config: Config) -> Callable[[str], bool]:
-    teams = set(_known_teams(db, config))
+def _team_resolver(config: Config, teams: list[str]) -> Callable[[str], bool]:
+    known = set(teams)
 
     def is_known(name: str) -> bool:
-        return _canonical_team(config, teams, name) is not None
+        return _canonical_team(config, known, name) is not None
 
     return is_known
 
@@ -210,10 +212,6 @@ def _canonical_team(config: Config, teams: set[str], name: str) -> str | None:
         return UNTAGGED
     canonical = config.canonical_team(name)
     return canonical if canonical in teams else None
-
-
-def _known_team(db: sqlite_utils.Database, config: Config, name: str) -> str | None:
-    return _canonical_team(config, set(_known_teams(db, config)), name)
 
 
 def _listed(items: list[str]) -> str:
@@ -241,10 +239,11 @@ def _team_answer(
     name: str,
     period_text: str | None,
     chart: bool,
+    teams: list[str],
 ) -> Reply:
-    team = _known_team(db, config, name)
+    team = _canonical_team(config, set(teams), name)
     if team is None:
-        candidates = _known_teams(db, config) + [a for t in config.teams for a in t.aliases]
+        candidates = teams + [a for t in config.teams for a in t.aliases]
         raise _did_you_mean("team", name, candidates)
     configured = config.team(team) if team != UNTAGGED else None
     summary = summarise(
@@ -399,7 +398,9 @@ def _default_answer(db, config, today, asker: Asker, period_text, chart) -> Repl
     if team is None and len(teams) == 1:
         team = teams[0]
     if team is not None:
-        return _team_answer(db, config, today, team.name, period_text, chart)
+        return _team_answer(
+            db, config, today, team.name, period_text, chart, _known_teams(db, config)
+        )
     if len(teams) > 1:
         period = f" {period_text}" if period_text else ""
         asks = ", ".join(blocks.code(f"/cost team {t.name}{period}") for t in teams)
