@@ -22,6 +22,29 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def serve_environment(
+    db_path: Path,
+    folder: Path,
+    slack_api_url: str,
+    *,
+    bot_token: str,
+    signing_secret: str = "",
+    app_token: str = "",
+) -> dict[str, str]:
+    """What `costbot serve` reads: the store, an empty config (defaults), and Slack's
+    credentials and API URL. HTTP mode needs `signing_secret`, Socket Mode `app_token`."""
+    config = folder / "none.yml"
+    config.write_text("{}\n")
+    return {
+        "COSTBOT_DB": str(db_path),
+        "COSTBOT_CONFIG": str(config),
+        "SLACK_API_URL": slack_api_url,
+        "SLACK_BOT_TOKEN": bot_token,
+        "SLACK_SIGNING_SECRET": signing_secret,
+        "SLACK_APP_TOKEN": app_token,
+    }
+
+
 @dataclass
 class ServeProcess:
     url: str

@@ -22,7 +22,7 @@ from fake_slack import (
     slash_command_body,
 )
 from focus_factory import dollars
-from serve_process import COSTBOT, costbot_serve
+from serve_process import COSTBOT, costbot_serve, serve_environment
 from stores import focus_store
 
 from bot.config import Config
@@ -35,15 +35,9 @@ def serve_env(fake_slack, tmp_path):
     charges, db_path, _ = focus_store(
         tmp_path, Config(), date(2026, 9, 1), date(2026, 10, 31), seed=11
     )
-    (tmp_path / "none.yml").write_text("{}\n")
-    env = {
-        "COSTBOT_DB": str(db_path),
-        "COSTBOT_CONFIG": str(tmp_path / "none.yml"),
-        "SLACK_API_URL": fake_slack.url,
-        "SLACK_BOT_TOKEN": BOT_TOKEN,
-        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-        "SLACK_APP_TOKEN": "",
-    }
+    env = serve_environment(
+        db_path, tmp_path, fake_slack.url, bot_token=BOT_TOKEN, signing_secret=SIGNING_SECRET
+    )
     return charges, env
 
 

@@ -15,7 +15,7 @@ import pytest
 from fake_slack import BOT_TOKEN, FakeSlack, slash_command_body
 from fake_socket_mode import FakeSocketMode, slash_command_envelope
 from focus_factory import dollars, make_charges, write_focus_csv
-from serve_process import costbot_serve
+from serve_process import costbot_serve, serve_environment
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 
 from bot.config import Config
@@ -95,15 +95,9 @@ def test_costbot_serve_in_socket_mode_answers_and_keeps_its_health_check(
     fake_slack: FakeSlack, socket_mode: FakeSocketMode, store, tmp_path
 ) -> None:
     charges, db_path = store
-    (tmp_path / "none.yml").write_text("{}\n")
-    env = {
-        "COSTBOT_DB": str(db_path),
-        "COSTBOT_CONFIG": str(tmp_path / "none.yml"),
-        "SLACK_API_URL": fake_slack.url,
-        "SLACK_BOT_TOKEN": BOT_TOKEN,
-        "SLACK_APP_TOKEN": APP_TOKEN,
-        "SLACK_SIGNING_SECRET": "",
-    }
+    env = serve_environment(
+        db_path, tmp_path, fake_slack.url, bot_token=BOT_TOKEN, app_token=APP_TOKEN
+    )
     # costbot_serve waits for GET /healthz on $PORT: the container's health check.
     with costbot_serve(env, tmp_path, verbose=True, use_port_env=True) as served:
         socket_mode.wait_for_connection(timeout=30)
