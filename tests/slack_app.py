@@ -78,6 +78,14 @@ def http(url: str, body: str | None = None, headers: dict[str, str] | None = Non
         return HttpResult(error.code, error.read(), dict(error.headers))
 
 
+def post_signed(
+    base_url: str, body: str, *, secret: str = SIGNING_SECRET, timestamp: int | None = None
+) -> int:
+    """POST `body` to `/slack/events` signed as Slack signs it; the HTTP status."""
+    headers = signed_request_headers(body, secret, timestamp)
+    return http(f"{base_url}/slack/events", body, headers).status
+
+
 def post_cost(
     server: BackgroundHttpServer,
     fake: FakeSlack,

@@ -6,8 +6,6 @@ the FOCUS rows."""
 from __future__ import annotations
 
 import time
-import urllib.error
-import urllib.request
 from datetime import date
 
 import pytest
@@ -15,10 +13,10 @@ from fake_slack import (
     RESPONSE_URL,
     SIGNING_SECRET,
     UPLOAD,
-    signed_request_headers,
     slash_command_body,
 )
 from focus_factory import dollars
+from slack_app import post_signed
 from slack_sdk.http_retry.builtin_interval_calculators import FixedValueRetryIntervalCalculator
 from stores import focus_store
 
@@ -80,17 +78,7 @@ def post_command(
         fake_slack.response_url(name),
         channel_name="team-payments",
     )
-    request = urllib.request.Request(
-        f"{base_url}/slack/events",
-        data=body.encode(),
-        headers=signed_request_headers(body, secret, timestamp),
-        method="POST",
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status
-    except urllib.error.HTTPError as error:
-        return error.code
+    return post_signed(base_url, body, secret=secret, timestamp=timestamp)
 
 
 def wait_for_answer(fake_slack, name="r1"):

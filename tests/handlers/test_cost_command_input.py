@@ -5,12 +5,12 @@ Slack carries no raw `<`, `>` from data in any rendered field, fallback text inc
 from __future__ import annotations
 
 import json
-import urllib.request
 from datetime import date
 
 import pytest
-from fake_slack import RESPONSE_URL, SIGNING_SECRET, signed_request_headers, slash_command_body
+from fake_slack import RESPONSE_URL, slash_command_body
 from focus_rows import dollars_of, focus_row, write_rows
+from slack_app import post_signed
 
 from bot.config import parse_config
 from bot.context import AppContext
@@ -43,14 +43,7 @@ def answer_to(base_url, fake_slack, typed: str):
     """Send `/cost <typed>` as Slack would (entities in the text) and return the answer."""
     sent = typed.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     body = slash_command_body("/cost", sent, "U0ALICE", "C0ANY", fake_slack.response_url("r"))
-    request = urllib.request.Request(
-        f"{base_url}/slack/events",
-        data=body.encode(),
-        headers=signed_request_headers(body, SIGNING_SECRET),
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        assert response.status == 200
+    assert post_signed(base_url, body) == 200
     fake_slack.wait_for(lambda c: c.method == RESPONSE_URL and c.status == 200)
     (answer,) = fake_slack.responses_posted("r")
     return answer

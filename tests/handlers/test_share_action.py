@@ -3,19 +3,16 @@ over HTTP to the running app; the fake Slack records what reaches the channel.""
 
 from __future__ import annotations
 
-import urllib.error
-import urllib.request
 from datetime import date
 
 import pytest
 from fake_slack import (
     RESPONSE_URL,
-    SIGNING_SECRET,
     block_actions_body,
-    signed_request_headers,
     slash_command_body,
 )
 from focus_factory import dollars, make_charges, write_focus_csv
+from slack_app import post_signed
 
 from bot.config import parse_config
 from bot.context import AppContext
@@ -46,19 +43,6 @@ def server(fake_slack, store):
     background, port = start_http_in_thread(build_app(context, register=register_all))
     with background:
         yield f"http://127.0.0.1:{port}"
-
-
-def post_signed(base_url: str, body: str) -> int:
-    request = urllib.request.Request(
-        f"{base_url}/slack/events",
-        data=body.encode(),
-        headers=signed_request_headers(body, SIGNING_SECRET),
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status
-    except urllib.error.HTTPError as error:
-        return error.code
 
 
 def ask_privately(server, fake_slack) -> dict:
