@@ -65,6 +65,36 @@ _SCHEMA: dict[str, Any] = {
             "additionalProperties": False,
             "properties": {"answer_visibility": {"enum": list(ANSWER_VISIBILITY)}},
         },
+        "aws": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "regions": {"type": "array", "items": {"type": "string", "minLength": 1}},
+                "accounts": {
+                    "type": "array",
+                    "items": {"type": ["string", "integer"], "pattern": "^[0-9]{12}$"},
+                },
+                "assume_role": {"type": "string", "minLength": 1},
+                "restate_days": {"type": "integer", "minimum": 1, "maximum": 60},
+                "bill_final_day": {"type": "integer", "minimum": 1, "maximum": 28},
+                "backfill_months": {"type": "integer", "minimum": 1, "maximum": 38},
+                "idle_cpu_percent": {"type": "number", "exclusiveMinimum": 0, "maximum": 100},
+                "idle_days": {"type": "integer", "minimum": 1, "maximum": 15},
+                "athena": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["database", "table", "output"],
+                    "properties": {
+                        "database": {"type": "string", "minLength": 1},
+                        "table": {"type": "string", "minLength": 1},
+                        "workgroup": {"type": "string", "minLength": 1},
+                        "output": {"type": "string", "pattern": "^s3://"},
+                        "format": {"enum": ["cur2", "focus"]},
+                        "region": {"type": "string", "minLength": 1},
+                    },
+                },
+            },
+        },
         "shared_costs": {
             "type": "object",
             "additionalProperties": False,
@@ -111,6 +141,29 @@ class SlackSettings:
 
 
 @dataclass(frozen=True)
+class AthenaSettings:
+    database: str
+    table: str
+    output: str  # s3:// location for query results
+    workgroup: str = "primary"
+    format: str | None = None  # cur2 | focus; detected from the table's columns when None
+    region: str | None = None
+
+
+@dataclass(frozen=True)
+class AwsSettings:
+    regions: tuple[str, ...] = ()  # inventory regions; empty: the session's region
+    accounts: tuple[str, ...] = ()  # member accounts for the inventory; empty: the caller's
+    assume_role: str | None = None  # role name assumed in each member account
+    restate_days: int = 3  # the last days Cost Explorer may still change: re-read every sync
+    bill_final_day: int = 5  # the previous month is re-read until this day of the month
+    backfill_months: int = 13  # the first sync reads this many months, the current included
+    idle_cpu_percent: float = 5.0  # an EC2 instance under this CPU ...
+    idle_days: int = 7  # ... every day for this many days is idle
+    athena: AthenaSettings | None = None
+
+
+@dataclass(frozen=True)
 class Config:
     teams: tuple[Team, ...] = ()
     tag_keys: tuple[str, ...] = DEFAULT_TAG_KEYS
@@ -119,6 +172,7 @@ class Config:
     timezone: str = "UTC"
     shared: SharedCosts = field(default_factory=SharedCosts)
     slack: SlackSettings = field(default_factory=SlackSettings)
+    aws: AwsSettings = field(default_factory=AwsSettings)
     source: str = "defaults"
 
     def team(self, name: str) -> Team | None:
@@ -232,8 +286,18 @@ def parse_config(data: Any, source: str = "costbot.yml") -> Config:
         timezone=default_tz,
         shared=shared,
         slack=SlackSettings(**data.get("slack", {})),
+        aws=_aws_settings(data.get("aws", {})),
         source=source,
     )
+
+
+def _aws_settings(raw: dict[str, Any]) -> AwsSettings:
+    athena = raw.get("athena")
+    settings = {key: value for key, value in raw.items() if key != "athena"}
+    settings["regions"] = tuple(raw.get("regions", ()))
+    # YAML reads 012345678901 as a number: account ids are 12-digit strings.
+    settings["accounts"] = tuple(str(a).zfill(12) for a in raw.get("accounts", ()))
+    return AwsSettings(**settings, athena=AthenaSettings(**athena) if athena else None)
 
 
 def load_config(path: str | os.PathLike | None = None) -> Config:

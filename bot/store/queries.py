@@ -41,8 +41,10 @@ class Scope:
     billing_account: str | None = None
     currency: str | None = None
 
-    def where(self) -> tuple[str, list[str]]:
-        clauses, params = [], []
+    def where(self, by: str | None = None) -> tuple[str, list[str]]:
+        """The SQL condition (and its parameters) for this scope's rows, broken down `by` a
+        dimension or not: it also picks which rows count (see `rows_that_count`)."""
+        clauses, params = [rows_that_count(self.dimensions() | ({by} if by else set()))], []
         if self.team == UNTAGGED:
             clauses.append("team IS NULL")
         elif self.team is not None:
@@ -60,10 +62,31 @@ class Scope:
         if self.currency is not None:
             clauses.append(f"{CURRENCY_SQL} = ?")
             params.append(normalise_currency(self.currency))
-        return (" AND ".join(clauses) or "1 = 1"), params
+        return " AND ".join(clauses), params
+
+    def dimensions(self) -> set[str]:
+        named = {"team": self.team, "service": self.service, "account": self.account}
+        return {name for name, value in named.items() if value is not None}
 
 
 EVERYTHING = Scope()
+
+
+def rows_that_count(dimensions: set[str]) -> str:
+    """Which daily_cost rows answer a question about `dimensions` (team, service, account,
+    ...) without counting a dollar twice:
+
+    - never a row `superseded` by a source of higher precedence for its billing account and
+      month (FOCUS over Athena over Cost Explorer);
+    - full-grain rows (FOCUS, Athena) always; of Cost Explorer's grouped rows, the one
+      grouping that is exact for the question: team x account when an account is named,
+      team x service otherwise. A question about service and account together has no exact
+      Cost Explorer grouping: only full-grain rows answer it.
+    """
+    if {"service", "account"} <= dimensions:
+        return "superseded = 0 AND grain IS NULL"
+    grain = "team,account" if "account" in dimensions else "team,service"
+    return f"superseded = 0 AND (grain IS NULL OR grain = '{grain}')"
 
 
 @dataclass(frozen=True)
@@ -137,7 +160,7 @@ def breakdown(
 ) -> list[Share]:
     """Cost per team / service / account ..., largest first; every row, or the top `limit`."""
     column = _dimension(by)
-    where, params = scope.where()
+    where, params = scope.where(by)
     sql = (
         f"SELECT {column}, sum({_metric(metric)}) AS micros FROM daily_cost"
         f" WHERE {where} AND date BETWEEN ? AND ? GROUP BY {column}"

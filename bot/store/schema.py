@@ -145,3 +145,70 @@ def m003_deliveries(db: sqlite_utils.Database) -> None:
         pk="key",
     )
     db["deliveries"].create_index(["kind", "created_at"])
+
+
+# Where daily cost rows come from, in order of precedence: when two sources cover the same
+# billing account and month, answers read the first one only (FOCUS is resource-level; an
+# Athena aggregate of CUR / FOCUS comes next; Cost Explorer's grouped totals last).
+COST_SOURCES = ("focus", "athena", "cost-explorer")
+# The breakdowns a grouped source answers exactly. Cost Explorer allows two GroupBy keys a
+# request, so its rows are exact only for the two dimensions they were grouped by; a row's
+# `grain` names them. NULL: every dimension is exact (FOCUS, Athena).
+GRAINS = ("team,service", "team,account")
+
+
+@migrations()
+def m004_cost_sources(db: sqlite_utils.Database) -> None:
+    # Added with defaults, so existing rows (all FOCUS, full grain) need no rewrite.
+    db.execute("ALTER TABLE daily_cost ADD COLUMN source TEXT NOT NULL DEFAULT 'focus'")
+    db.execute("ALTER TABLE daily_cost ADD COLUMN grain TEXT")
+    # 1 when a source of higher precedence covers the row's billing account and month.
+    db.execute("ALTER TABLE daily_cost ADD COLUMN superseded INTEGER NOT NULL DEFAULT 0")
+    # The (billing account, month) pairs each non-FOCUS source holds: small (accounts x
+    # months), and what precedence is decided over.
+    db["source_coverage"].create(
+        {"source": str, "billing_account_id": str, "month": str},
+        pk=("source", "billing_account_id", "month"),
+    )
+    # One row per sync (Cost Explorer, Athena, inventory): what it read and what it cost.
+    db["sync_runs"].create(
+        {
+            "id": int,
+            "source": str,  # cost-explorer | athena | inventory
+            "started_at": str,  # ISO 8601 UTC
+            "finished_at": str,
+            "status": str,  # ok | failed | partial
+            "period_start": str,  # the days re-read (YYYY-MM-DD), when the source has days
+            "period_end": str,
+            "rows": int,
+            "paid_requests": int,  # Cost Explorer requests ($0.01 each)
+            "cost_micros": int,  # what the run cost: Cost Explorer requests, Athena bytes scanned
+            "bytes_scanned": int,
+            "detail": str,  # JSON: per-call counts, warnings, the Athena query id
+        },
+        pk="id",
+    )
+    db["sync_runs"].create_index(["source", "started_at"])
+    # Savings Plans coverage and utilization, spot share and the month's forecast, per
+    # billing account and month, as Cost Explorer reports them (FOCUS data carries its own,
+    # in the daily_cost commitment columns).
+    db["commitments"].create(
+        {
+            "provider": str,
+            "billing_account_id": str,
+            "month": str,  # YYYY-MM
+            "source": str,
+            "currency": str,
+            "sp_covered_micros": int,  # eligible spend covered by Savings Plans
+            "sp_on_demand_micros": int,  # eligible spend paid on demand
+            "sp_commitment_micros": int,  # Savings Plans commitment in the month
+            "sp_used_micros": int,  # ... of which used
+            "spot_micros": int,  # compute cost at spot prices
+            "compute_micros": int,  # all compute cost (spot share = spot / compute)
+            "forecast_micros": int,  # the month's total, forecast (month still open)
+            "forecast_low_micros": int,
+            "forecast_high_micros": int,
+            "updated_at": str,
+        },
+        pk=("provider", "billing_account_id", "month", "source"),
+    )

@@ -6,13 +6,14 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from itertools import chain, islice
 from typing import Protocol
 
 import sqlite_utils
 
-from bot.store.schema import DAILY_COLUMNS, RESOURCE_COLUMNS
+from bot.store.schema import COST_SOURCES, DAILY_COLUMNS, GRAINS, RESOURCE_COLUMNS
 
 
 class LoadedCostFile(Protocol):
@@ -69,6 +70,142 @@ def write_focus_results(db: sqlite_utils.Database, results: Sequence[LoadedCostF
                 " VALUES (?, ?, ?, ?)",
                 sorted(result.accounts),
             )
+        refresh_precedence(db)
+
+
+@dataclass
+class SourceLoad:
+    """Daily cost rows from a source other than FOCUS files (Cost Explorer, Athena): every
+    row of `source` (and `billing_account_id`, if given) dated `start`..`end` is replaced."""
+
+    source: str  # one of COST_SOURCES, not "focus"
+    description: str  # recorded as the load's "file": what was read, e.g. the request range
+    start: date
+    end: date
+    # Rows in DAILY_COLUMNS order followed by the row's grain (None: every dimension exact).
+    rows: Sequence[Sequence[object]]
+    billing_account_id: str | None = None
+    accounts: set[tuple[str, str, str, str]] = field(default_factory=set)
+    checksum: str = ""
+
+
+def write_source_rows(db: sqlite_utils.Database, load: SourceLoad) -> int:
+    """One transaction: replace the source's rows in the load's days, record the load and
+    which billing accounts and months the source now holds, then settle precedence. The id
+    of the recorded load."""
+    if load.source not in COST_SOURCES or load.source == "focus":
+        raise ValueError(f"write_source_rows: unknown source {load.source!r}")
+    for row in load.rows:
+        if len(row) != len(DAILY_COLUMNS) + 1 or (row[-1] is not None and row[-1] not in GRAINS):
+            raise ValueError(f"{load.source}: a row needs {len(DAILY_COLUMNS)} values and a grain")
+    span = (load.start.isoformat(), load.end.isoformat())
+    owner = "" if load.billing_account_id is None else " AND billing_account_id = ?"
+    owner_params = [] if load.billing_account_id is None else [load.billing_account_id]
+    with db.atomic():
+        db.execute(
+            f"DELETE FROM daily_cost WHERE source = ? AND date BETWEEN ? AND ?{owner}",
+            [load.source, *span, *owner_params],
+        )
+        ingest_id = int(
+            db["ingests"]
+            .insert(
+                {
+                    "source": load.source,
+                    "file": load.description,
+                    "billing_periods": json.dumps(_months(load.start, load.end)),
+                    "rows": len(load.rows),
+                    "checksum": load.checksum,
+                    "loaded_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                }
+            )
+            .last_pk
+        )
+        columns = (*DAILY_COLUMNS, "grain")
+        _insert_rows(db.conn, "daily_cost", columns, ingest_id, load.rows, source=load.source)
+        db.conn.executemany(
+            "INSERT OR REPLACE INTO accounts (provider, account_id, name, kind)"
+            " VALUES (?, ?, ?, ?)",
+            sorted(load.accounts),
+        )
+        # What the source holds in the months it touched, from what is now stored.
+        first, last = _months(load.start, load.end)[0], _months(load.start, load.end)[-1]
+        db.execute(
+            f"DELETE FROM source_coverage WHERE source = ? AND month BETWEEN ? AND ?{owner}",
+            [load.source, first, last, *owner_params],
+        )
+        db.execute(
+            "INSERT OR IGNORE INTO source_coverage (source, billing_account_id, month)"
+            " SELECT DISTINCT source, coalesce(billing_account_id, ''), substr(date, 1, 7)"
+            f" FROM daily_cost WHERE source = ? AND date BETWEEN ? AND ?{owner}",
+            [load.source, f"{first}-01", f"{last}-31", *owner_params],
+        )
+        refresh_precedence(db)
+    return ingest_id
+
+
+def refresh_precedence(db: sqlite_utils.Database) -> None:
+    """Mark each non-FOCUS row `superseded` when a source earlier in COST_SOURCES holds the
+    same billing account and month, so that answers never count a day twice. Cheap: it walks
+    the (source, billing account, month) pairs of non-FOCUS sources, and does nothing in a
+    store that has only FOCUS data."""
+    held = {tuple(row) for row in db.execute("SELECT * FROM source_coverage")}
+    if not held:
+        return
+    providers = [r[0] for r in db.execute("SELECT DISTINCT provider FROM daily_cost")]
+    marks = ", ".join("?" * len(providers)) or "NULL"
+    for source, billing_account, month in sorted(held):
+        earlier = COST_SOURCES[: COST_SOURCES.index(source)]
+        superseded = any((s, billing_account, month) in held for s in earlier if s != "focus")
+        if not superseded and "focus" in earlier:
+            superseded = bool(
+                db.execute(
+                    "SELECT EXISTS (SELECT 1 FROM daily_cost WHERE provider IN"
+                    f" ({marks}) AND billing_account_id = ? AND billing_period = ?"
+                    " AND source = 'focus')",
+                    [*providers, billing_account, month],
+                ).fetchone()[0]
+            )
+        db.execute(
+            "UPDATE daily_cost SET superseded = ? WHERE source = ?"
+            " AND coalesce(billing_account_id, '') = ? AND date BETWEEN ? AND ?"
+            " AND superseded != ?",
+            [
+                int(superseded),
+                source,
+                billing_account,
+                f"{month}-01",
+                f"{month}-31",
+                int(superseded),
+            ],
+        )
+
+
+def _months(start: date, end: date) -> list[str]:
+    months, year, month = [], start.year, start.month
+    while (year, month) <= (end.year, end.month):
+        months.append(f"{year:04d}-{month:02d}")
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return months
+
+
+def record_sync_run(db: sqlite_utils.Database, **fields: object) -> int:
+    """Record one sync (see the `sync_runs` table for the fields); its id."""
+    if isinstance(fields.get("detail"), (dict, list)):
+        fields["detail"] = json.dumps(fields["detail"], sort_keys=True)
+    with db.atomic():
+        return int(db["sync_runs"].insert(fields).last_pk)
+
+
+def write_commitments(db: sqlite_utils.Database, rows: Sequence[dict]) -> None:
+    """Savings Plans coverage / utilization, spot and forecast figures per (provider, billing
+    account, month, source), each row replacing the one before it."""
+    stamp = datetime.now(UTC).isoformat(timespec="seconds")
+    with db.atomic():
+        for row in rows:
+            db["commitments"].upsert(
+                {**row, "updated_at": stamp},
+                pk=("provider", "billing_account_id", "month", "source"),
+            )
 
 
 # Rows per INSERT statement when loading cost rows: one statement per row spends about a third
@@ -85,13 +222,17 @@ def _insert_rows(
     columns: Sequence[str],
     ingest_id: int,
     rows: Iterable[Sequence[object]],
+    source: str | None = None,
 ) -> None:
     """Append `rows` (in `columns` order) to `table` with `ingest_id`, ROWS_PER_INSERT rows
     per statement: the parameters of a batch are one flat list, cut into statement-sized
     slices (C-level work, no Python loop per row)."""
     width = len(columns)
-    one = f"({', '.join('?' * width)}, {ingest_id})"
-    head = f"INSERT INTO {table} ({', '.join(columns)}, ingest_id) VALUES "
+    # The source name is one of COST_SOURCES (checked by the caller), never user data.
+    extra_columns = ", ingest_id" + (", source" if source else "")
+    extra_values = f", {ingest_id}" + (f", '{source}'" if source else "")
+    one = f"({', '.join('?' * width)}{extra_values})"
+    head = f"INSERT INTO {table} ({', '.join(columns)}{extra_columns}) VALUES "
     many_sql = head + ", ".join([one] * ROWS_PER_INSERT)
     step = ROWS_PER_INSERT * width
     iterator = iter(rows)
