@@ -1,4 +1,5 @@
-"""Shared fixtures. Slack: `fake_slack` runs the fake Web API and points the environment at it."""
+"""Shared fixtures. AWS: `aws` (moto over HTTP, see moto_aws.py). Slack: `fake_slack` runs the
+fake Web API and points the environment at it."""
 
 from __future__ import annotations
 
@@ -6,6 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 from fake_slack import BOT_TOKEN, SIGNING_SECRET, FakeSlack
+
+# AWS tests: `aws` (a fresh moto server's endpoint, environment set) and `moto_server`.
+pytest_plugins = ["moto_aws"]
 
 
 @pytest.fixture
