@@ -34,6 +34,18 @@ DAILY_COLUMNS = (
     "billed_micros",
     "list_micros",
 )
+
+
+def daily_row(**values: object) -> tuple[object, ...]:
+    """One daily_cost row in DAILY_COLUMNS order from named values; the columns not named are
+    NULL. Sources other than the FOCUS reader build their rows with it, so that a column added
+    to the store later does not shift theirs."""
+    unknown = set(values) - set(DAILY_COLUMNS)
+    if unknown:
+        raise ValueError(f"not daily_cost columns: {', '.join(sorted(unknown))}")
+    return tuple(values.get(name) for name in DAILY_COLUMNS)
+
+
 RESOURCE_COLUMNS = (
     "month",
     "billing_period",
