@@ -39,12 +39,18 @@ def write_focus_results(db: sqlite_utils.Database, results: Sequence[LoadedCostF
     loaded_at = datetime.now(UTC).isoformat(timespec="seconds")
     with db.atomic():
         for key in {k for result in results for k in result.replace_keys}:
-            for table in ("daily_cost", "resource_cost"):
-                db.execute(
-                    f"DELETE FROM {table} WHERE provider = ? AND billing_account_id IS ?"
-                    " AND billing_period = ?",
-                    key,
-                )
+            # Only FOCUS rows: other sources' rows for the same account and month stay
+            # (superseded while FOCUS covers them), as a re-load of theirs leaves these.
+            db.execute(
+                "DELETE FROM daily_cost WHERE provider = ? AND billing_account_id IS ?"
+                " AND billing_period = ? AND source = 'focus'",
+                key,
+            )
+            db.execute(
+                "DELETE FROM resource_cost WHERE provider = ? AND billing_account_id IS ?"
+                " AND billing_period = ?",
+                key,
+            )
         for result in results:
             ingest_id = (
                 db["ingests"]
