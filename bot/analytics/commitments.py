@@ -58,7 +58,6 @@ from bot.store import queries
 
 MONTH_PATTERN = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 COST_EXPLORER = "cost-explorer"
-FOCUS_ROWS = "focus"  # a summary's source when it was read from full-grain daily rows
 
 
 @dataclass(frozen=True)
@@ -131,8 +130,8 @@ class CommitmentSummary:
     month: str  # YYYY-MM
     billing_account: str | None  # None: every billing account
     currency: str
-    # Where each billing account's figures came from: "focus" (full-grain daily rows) or
-    # "cost-explorer" (the commitments table), by billing account id.
+    # Where each billing account's figures came from, by billing account id: the source of
+    # its full-grain daily rows ("focus", "athena") or "cost-explorer" (the commitments table).
     sources: dict[str, str]
     coverage: Ratio  # covered / (covered + on demand), on-demand-equivalent prices
     utilization: Ratio  # used / commitment, amortized
@@ -234,7 +233,7 @@ def commitment_summaries(
             continue
         for name in _FIGURES:
             figures[row["currency"]][name] += row[name]
-        sources[row["currency"]][account] = FOCUS_ROWS
+        sources[row["currency"]][account] = row["source"]
     stored = queries.commitment_rows(db, month, billing_account)
     for row in stored:
         account = row["billing_account_id"]

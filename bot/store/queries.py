@@ -311,7 +311,8 @@ def commitment_figures_from_rows(
     """Per billing account and currency, the month's COMMITMENT_FIGURES_SQL summed over the
     daily rows that count at full grain (FOCUS, Athena: never Cost Explorer's grouped rows or
     superseded ones), and `priced_rows`: how many of those rows say their pricing category (0:
-    the rows were loaded without it, and say nothing about commitments or spot)."""
+    the rows were loaded without it, and say nothing about commitments or spot), and `source`:
+    the rows' source (focus or athena; precedence leaves one per billing account and month)."""
     sums = ", ".join(
         f"coalesce(sum(CASE WHEN {where} THEN {column} END), 0) AS {name}"
         for name, (where, column) in COMMITMENT_FIGURES_SQL.items()
@@ -319,7 +320,8 @@ def commitment_figures_from_rows(
     owner = "" if billing_account is None else " AND billing_account_id = ?"
     sql = (
         f"SELECT coalesce(billing_account_id, '') AS billing_account_id,"
-        f" {CURRENCY_SQL} AS currency, {sums}, count(pricing_category) AS priced_rows"
+        f" {CURRENCY_SQL} AS currency, {sums}, count(pricing_category) AS priced_rows,"
+        " min(source) AS source"
         " FROM daily_cost WHERE date BETWEEN ? AND ? AND superseded = 0 AND grain IS NULL"
         f"{owner} GROUP BY 1, 2 ORDER BY 1, 2"
     )

@@ -21,8 +21,8 @@ from bot.config import Config
 from bot.sources.demo_data import generate_demo_files
 from bot.sources.focus_ingest import ingest_focus
 from bot.store import open_store
-from bot.store.schema import migrations
-from bot.store.writers import write_commitments
+from bot.store.schema import daily_row, migrations
+from bot.store.writers import SourceLoad, write_commitments, write_source_rows
 
 PAYER = ("111111111111", "Acme Corp")
 EUROPE = ("555555555555", "Acme Europe GmbH")
@@ -369,3 +369,29 @@ def test_a_store_from_before_the_commitment_columns_migrates_and_asks_for_a_relo
         (None, 41_500_000)
     ]
     assert commitment_summary(db, "2026-10").unpriced_billing_accounts == (PAYER[0],)
+
+
+def test_full_grain_rows_of_another_source_count_like_focus(tmp_path: Path) -> None:
+    """An Athena aggregate of a FOCUS table carries the same columns: its rows are read, and
+    the summary names their source."""
+    db = open_store(tmp_path / "c.db")
+
+    def row(micros: int, listed: int, pricing: str, status: str | None = None) -> tuple:
+        values = daily_row(
+            date="2026-10-05", provider="AWS", billing_account_id="777777777777",
+            service=EC2, service_category="Compute", charge_category="Usage", currency="USD",
+            billing_period="2026-10", effective_micros=micros, billed_micros=micros,
+            list_micros=listed, pricing_category=pricing, commitment_discount_status=status,
+            commitment_discount_type="Savings Plan" if status else None,
+        )  # fmt: skip
+        return (*values, None)  # full grain
+
+    rows = [row(3_000_000, 3_000_000, "Standard"), row(6_000_000, 9_000_000, "Committed", "Used")]
+    load = SourceLoad("athena", "test", date(2026, 10, 1), date(2026, 10, 31), rows, "777777777777")
+    write_source_rows(db, load)
+
+    summary = commitment_summary(db, "2026-10")
+
+    assert summary.sources == {"777777777777": "athena"}
+    assert (summary.covered_micros, summary.on_demand_micros) == (9_000_000, 3_000_000)
+    assert summary.coverage.percent == Decimal("75.0")
