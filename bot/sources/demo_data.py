@@ -453,7 +453,7 @@ def _usage_row(
     service, account, price = resource.service, resource.account, resource.unit_price
     list_cost = quantity * price
     row = _base_row(account, month_start, day, day + timedelta(days=1))
-    description = service.sku_label.format(size=resource.size)
+    description = f"${price:f} {service.sku_label.format(size=resource.size)}"
     if covered_effective is not None:
         row |= _costs(Decimal(0), covered_effective, list_cost)
         row |= SAVINGS_PLAN_COLUMNS | {"CommitmentDiscountStatus": "Used"}
@@ -462,7 +462,8 @@ def _usage_row(
         spot_price = price * SPOT_RATE
         spot_cost = quantity * spot_price
         row |= _costs(spot_cost, spot_cost, list_cost) | {"ContractedCost": _money(spot_cost)}
-        description = description.replace("On Demand", "Spot")
+        label = service.sku_label.format(size=resource.size).replace("On Demand", "Spot")
+        description = f"${spot_price:f} {label}"
         pricing = "Dynamic"
     else:
         row |= _costs(list_cost, list_cost, list_cost)
@@ -471,7 +472,7 @@ def _usage_row(
         row["AvailabilityZone"] = f"{account.region}a"
     return row | {
         "ChargeCategory": "Usage", "ChargeFrequency": "Usage-Based",
-        "ChargeDescription": f"${price:f} {description}",
+        "ChargeDescription": description,
         "ConsumedQuantity": f"{quantity:f}", "ConsumedUnit": service.unit,
         "PricingQuantity": f"{quantity:f}", "PricingUnit": service.unit,
         "ListUnitPrice": f"{price:f}",
@@ -487,9 +488,10 @@ def _usage_row(
 
 
 def _unused_commitment_row(month_start: date, day: date, unused: Decimal) -> dict[str, str]:
-    """The part of a day's Savings Plan commitment no usage consumed. FOCUS (and AWS's export)
-    write it as a Usage row of status Unused: BilledCost 0 (the fee bills it), EffectiveCost
-    the commitment wasted, no resource consumed; AWS names the plan as its resource."""
+    """The part of a day's Savings Plan commitment no usage consumed, as the FOCUS spec's AWS
+    examples write it: a Usage row of status Unused, BilledCost 0 (the fee bills it),
+    EffectiveCost the commitment wasted, no quantity consumed. Its resource is the plan's ARN,
+    as on the plan's lines in AWS's Cost and Usage Report."""
     row = _base_row(PAYER, month_start, day, day + timedelta(days=1))
     row |= _costs(Decimal(0), unused, unused)
     return row | SAVINGS_PLAN_COLUMNS | {
