@@ -3,7 +3,8 @@
 `costbot demo` and the tests ingest these files through the same path as real exports, so the
 files follow the spec as AWS, Microsoft and Google Cloud write it: the 43 FOCUS 1.0 columns,
 one row per resource per day, costs as exact decimal strings. The organisation has growth,
-weekly seasonality, month-start fees, a Savings Plan, credits, untagged and shared spend, tag
+weekly seasonality, month-start fees, a Savings Plan (used on weekdays, partly unused at
+weekends, outgrown as the fleet grows), spot instances, credits, untagged and shared spend, tag
 spellings that need aliases, and injected anomalies (see `demo_anomalies`). Everything comes
 from one `random.Random(seed)`, so a seed always gives byte-identical files.
 """
@@ -44,6 +45,10 @@ FOCUS_COLUMNS = (
 COST_PLACES = Decimal("1E-10")  # exports carry at most 10 decimal places
 DAYS_PER_MONTH = 30.44
 SAVINGS_PLAN_RATE = Decimal("0.72")  # a 1-year Compute Savings Plan: 28% off on-demand
+# The plan's hourly commitment, as a share of what the usage it covers cost (at the plan's rate)
+# on a weekday when the plan was bought: weekend dips leave some of it unused, growth outgrows it.
+SAVINGS_PLAN_SIZING = Decimal("0.92")
+SPOT_RATE = Decimal("0.32")  # spot instances: 68% off the on-demand price
 ID_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 
 
@@ -233,6 +238,9 @@ TAG_SPELLINGS = {
 }
 TAG_KEYS = ("Team",) * 7 + ("team", "team", "owner-team")
 COVERED_BY_SAVINGS_PLAN = ("ec2", "prod")  # service and account the Compute Savings Plan covers
+# Fleets that run on spot instances (team, service, account): batch, training and CI runners.
+ON_SPOT = {("ml", "ec2", "data"), ("data", "ec2", "data"), ("platform", "ec2", "staging")}
+SAVINGS_PLAN_SERVICE = "Savings Plans for AWS Compute usage"
 SAVINGS_PLAN_ID = (
     "arn:aws:savingsplans::111111111111:savingsplan/4e1c7a52-9b0d-4f36-8d2e-a1b3c5d7e9f0"
 )
@@ -294,7 +302,8 @@ class Resource:
     resource_id: str
     name: str
     tags: str  # a JSON object, or "" for no tags at all
-    covered: bool  # usage billed through the Compute Savings Plan
+    covered: bool  # eligible for the Compute Savings Plan (usage beyond it is on demand)
+    spot: bool  # runs on spot instances (PricingCategory Dynamic)
     size: str  # instance size, "" for services without sizes
     unit_price: Decimal
     sku_id: str
@@ -389,6 +398,7 @@ def _build_resources(rng: random.Random) -> list[Resource]:
             Resource(
                 team, service, account, daily, growth, resource_id, name, tags,
                 covered=(service_key, account_key) == COVERED_BY_SAVINGS_PLAN,
+                spot=(team, service_key, account_key) in ON_SPOT,
                 size=service.sizes[size_index] if service.sizes else "",
                 unit_price=Decimal(service.price) * 2**size_index,
                 sku_id=skus[sku_key][0], sku_price_id=skus[sku_key][1],
@@ -417,44 +427,113 @@ def _costs(billed: Decimal, effective: Decimal, list_cost: Decimal) -> dict[str,
             "ListCost": _money(list_cost), "ContractedCost": _money(list_cost)}
 
 
-def _usage_row(resource: Resource, month_start: date, day: date, cost: float) -> dict[str, str]:
-    """One resource's day. Usage the Savings Plan covers is billed through the plan's fee, so
-    (as in AWS's FOCUS export) its BilledCost is 0 and its EffectiveCost the discounted rate."""
+def _quantity(resource: Resource, cost: float) -> Decimal:
+    """The units a resource used in a day that cost `cost` at its price (spot: the spot price)."""
+    price = resource.unit_price * (SPOT_RATE if resource.spot else 1)
+    if resource.service.fixed_hours:
+        return Decimal(24)
+    if price < Decimal("0.001"):  # requests and the like are counted in whole units
+        return Decimal(round(cost / float(price)))
+    return Decimal(f"{cost / float(price):.6f}")
+
+
+def _usage_row(
+    resource: Resource,
+    month_start: date,
+    day: date,
+    quantity: Decimal,
+    covered_effective: Decimal | None = None,
+) -> dict[str, str]:
+    """One resource's day (or the part of it the Savings Plan covers, or the part it does not).
+
+    `covered_effective`: this row is usage the Savings Plan covered, at that amortized cost.
+    As in AWS's FOCUS export, covered usage is billed through the plan's fee, so its BilledCost
+    is 0 and its EffectiveCost the plan's rate; spot usage is PricingCategory Dynamic, billed
+    at the spot price, with the on-demand price as its ListCost."""
     service, account, price = resource.service, resource.account, resource.unit_price
-    if service.fixed_hours:
-        quantity = Decimal(24)
-    elif price < Decimal("0.001"):  # requests and the like are counted in whole units
-        quantity = Decimal(round(cost / float(price)))
-    else:
-        quantity = Decimal(f"{cost / float(price):.6f}")
     list_cost = quantity * price
     row = _base_row(account, month_start, day, day + timedelta(days=1))
-    if resource.covered:
-        row |= _costs(Decimal(0), list_cost * SAVINGS_PLAN_RATE, list_cost)
+    description = f"${price:f} {service.sku_label.format(size=resource.size)}"
+    if covered_effective is not None:
+        row |= _costs(Decimal(0), covered_effective, list_cost)
         row |= SAVINGS_PLAN_COLUMNS | {"CommitmentDiscountStatus": "Used"}
+        pricing = "Committed"
+    elif resource.spot:
+        spot_price = price * SPOT_RATE
+        spot_cost = quantity * spot_price
+        row |= _costs(spot_cost, spot_cost, list_cost) | {"ContractedCost": _money(spot_cost)}
+        label = service.sku_label.format(size=resource.size).replace("On Demand", "Spot")
+        description = f"${spot_price:f} {label}"
+        pricing = "Dynamic"
     else:
         row |= _costs(list_cost, list_cost, list_cost)
+        pricing = "Standard"
     if resource.size and account.provider == "aws":
         row["AvailabilityZone"] = f"{account.region}a"
     return row | {
         "ChargeCategory": "Usage", "ChargeFrequency": "Usage-Based",
-        "ChargeDescription": f"${price:f} {service.sku_label.format(size=resource.size)}",
+        "ChargeDescription": description,
         "ConsumedQuantity": f"{quantity:f}", "ConsumedUnit": service.unit,
         "PricingQuantity": f"{quantity:f}", "PricingUnit": service.unit,
-        "ListUnitPrice": f"{price:f}", "ContractedUnitPrice": f"{price:f}",
-        "PricingCategory": "Committed" if resource.covered else "Standard",
+        "ListUnitPrice": f"{price:f}",
+        "ContractedUnitPrice": f"{price * SPOT_RATE:f}" if pricing == "Dynamic" else f"{price:f}",
+        "PricingCategory": pricing,
         "RegionId": account.region, "RegionName": REGIONS[account.region],
         "ResourceId": resource.resource_id, "ResourceName": resource.name,
         "ResourceType": service.resource_type, "Tags": resource.tags,
         "ServiceCategory": service.category, "ServiceName": service.name,
-        "SkuId": resource.sku_id, "SkuPriceId": resource.sku_price_id,
-    }
+        "SkuId": resource.sku_id,
+        "SkuPriceId": f"{resource.sku_id}.SPOT" if pricing == "Dynamic" else resource.sku_price_id,
+    }  # fmt: skip
+
+
+def _unused_commitment_row(month_start: date, day: date, unused: Decimal) -> dict[str, str]:
+    """The part of a day's Savings Plan commitment no usage consumed, as the FOCUS spec's AWS
+    examples write it: a Usage row of status Unused, BilledCost 0 (the fee bills it),
+    EffectiveCost the commitment wasted, no quantity consumed. Its resource is the plan's ARN,
+    as on the plan's lines in AWS's Cost and Usage Report."""
+    row = _base_row(PAYER, month_start, day, day + timedelta(days=1))
+    row |= _costs(Decimal(0), unused, unused)
+    return row | SAVINGS_PLAN_COLUMNS | {
+        "CommitmentDiscountStatus": "Unused", "ChargeCategory": "Usage",
+        "ChargeFrequency": "Usage-Based", "PricingCategory": "Committed",
+        "ChargeDescription": "Unused Compute Savings Plan commitment",
+        "PricingQuantity": _money(unused), "PricingUnit": "USD", "ListUnitPrice": "1",
+        "ContractedUnitPrice": "1", "ResourceId": SAVINGS_PLAN_ID,
+        "ServiceCategory": "Compute", "ServiceName": SAVINGS_PLAN_SERVICE,
+    }  # fmt: skip
+
+
+def _savings_plan_day(
+    usage: list[tuple[Resource, Decimal]], daily_commitment: Decimal, month_start: date, day: date
+) -> list[dict[str, str]]:
+    """The rows of the plan's eligible usage on one day, and its unused commitment. The plan
+    applies up to its commitment: when the usage at the plan's rate exceeds it, each
+    resource's day is split into a covered and an on-demand part in the same proportion (AWS
+    splits a resource's hour the same way). Used plus unused is the commitment, to the cent
+    and beyond, so billed and amortized totals agree for a full month."""
+    need = sum((q * r.unit_price * SAVINGS_PLAN_RATE for r, q in usage), Decimal(0))
+    share = min(Decimal(1), daily_commitment / need) if need else Decimal(1)
+    rows, used = [], Decimal(0)
+    for index, (resource, quantity) in enumerate(usage):
+        covered = quantity if share == 1 else (quantity * share).quantize(Decimal("0.000001"))
+        effective = (covered * resource.unit_price * SAVINGS_PLAN_RATE).quantize(COST_PLACES)
+        if share < 1 and index == len(usage) - 1:
+            effective = daily_commitment - used  # the plan is used exactly, not a cent more
+        used += effective
+        if covered:
+            rows.append(_usage_row(resource, month_start, day, covered, effective))
+        if quantity - covered:
+            rows.append(_usage_row(resource, month_start, day, quantity - covered))
+    if daily_commitment > used:
+        rows.append(_unused_commitment_row(month_start, day, daily_commitment - used))
+    return rows
 
 
 SAVINGS_PLAN_COLUMNS = {
     "CommitmentDiscountCategory": "Spend", "CommitmentDiscountId": SAVINGS_PLAN_ID,
     "CommitmentDiscountName": "compute-savings-plan-1yr",
-    "CommitmentDiscountType": "Compute Savings Plans",
+    "CommitmentDiscountType": "Savings Plan",  # as AWS's FOCUS export writes it
 }
 
 
@@ -469,6 +548,7 @@ def _monthly_fee(month_start: date, service: str, amount: Decimal, commitment: b
     if commitment:
         row |= SAVINGS_PLAN_COLUMNS
         row["ChargeDescription"] = "1 year No Upfront Compute Savings Plan recurring fee"
+        row["ServiceName"] = SAVINGS_PLAN_SERVICE
     return row
 
 
@@ -522,13 +602,21 @@ def generate_demo_files(out_dir: Path, end_date: date, seed: int = 7) -> DemoFil
     anomalies = demo_anomalies(end_date)
     start = first_day(end_date)
     focus_files: list[Path] = []
+    # The plan's hourly commitment, in the dollars (at its rate) it may cover an hour.
+    hourly_commitment = (
+        sum((Decimal(str(r.daily_cost)) for r in resources if r.covered), Decimal(0))
+        * SAVINGS_PLAN_RATE
+        * SAVINGS_PLAN_SIZING
+        / 24
+    ).quantize(Decimal("0.001"))
     month_start = start
     while month_start <= end_date:
         month_end = min(_next_month(month_start) - timedelta(days=1), end_date)
         rows: dict[str, list[dict[str, str]]] = defaultdict(list)
-        aws_spend, plan_used = Decimal(0), Decimal(0)
+        aws_spend = Decimal(0)
         for offset in range(month_end.day):
             day = month_start + timedelta(days=offset)
+            eligible: list[tuple[Resource, Decimal]] = []
             for resource in resources:
                 cost = resource.daily_cost * _trend(
                     rng, day, start, resource.growth, resource.service.weekend
@@ -536,18 +624,22 @@ def generate_demo_files(out_dir: Path, end_date: date, seed: int = 7) -> DemoFil
                 for anomaly in anomalies:
                     if anomaly.applies(resource.team, resource.service.name, day):
                         cost *= anomaly.factor
-                row = _usage_row(resource, month_start, day, cost)
-                rows[resource.account.provider].append(row)
-                if resource.account.provider == "aws":
-                    aws_spend += Decimal(row["EffectiveCost"])
-                    plan_used += Decimal(row["EffectiveCost"]) if resource.covered else 0
-        # Fees are known once the month's usage is; a partial month is extrapolated. The plan is
-        # modelled as exactly used, so billed and amortized totals agree for a full month.
-        scale = Decimal(calendar.monthrange(month_start.year, month_start.month)[1]) / month_end.day
-        support = business_support_fee(aws_spend * scale)
-        plan_fee = plan_used * scale
+                quantity = _quantity(resource, cost)
+                if resource.covered:
+                    eligible.append((resource, quantity))
+                    continue
+                rows[resource.account.provider].append(
+                    _usage_row(resource, month_start, day, quantity)
+                )
+            rows["aws"] += _savings_plan_day(eligible, hourly_commitment * 24, month_start, day)
+        aws_spend = sum((Decimal(row["EffectiveCost"]) for row in rows["aws"]), Decimal(0))
+        # The support fee is known once the month's usage is; a partial month is extrapolated.
+        # The plan's fee is its commitment for every hour of the month, used or not.
+        days_in_month = calendar.monthrange(month_start.year, month_start.month)[1]
+        support = business_support_fee(aws_spend * Decimal(days_in_month) / month_end.day)
+        plan_fee = hourly_commitment * 24 * days_in_month
         rows["aws"][:0] = [
-            _monthly_fee(month_start, "Savings Plans for AWS Compute usage", plan_fee, True),
+            _monthly_fee(month_start, SAVINGS_PLAN_SERVICE, plan_fee, True),
             _monthly_fee(month_start, "AWS Support (Business)", support, False),
         ]
         month_index = (month_start.year - start.year) * 12 + month_start.month - start.month

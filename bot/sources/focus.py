@@ -46,6 +46,10 @@ OPTIONAL_COLUMNS = (
     "ResourceType",
     "Tags",
     "ServiceProviderName",  # FOCUS 1.3's successor of ProviderName, for forward-compatible files
+    "PricingCategory",
+    "CommitmentDiscountCategory",
+    "CommitmentDiscountType",
+    "CommitmentDiscountStatus",
 )
 COST_COLUMNS = ("EffectiveCost", "BilledCost", "ListCost")
 # Columns that only a later FOCUS version has: the newest one present names the version.
@@ -163,6 +167,10 @@ DIMENSION_COLUMNS = (
     "ResourceName",
     "ResourceType",
     "Tags",
+    "PricingCategory",
+    "CommitmentDiscountCategory",
+    "CommitmentDiscountType",
+    "CommitmentDiscountStatus",
 )
 # The dimensions of a charge, parsed from the text of its columns, once per row.
 DIMENSIONS_SQL = """
@@ -182,8 +190,39 @@ DIMENSIONS_SQL = """
     ResourceName_text AS resource_name,
     ResourceType_text AS resource_type,
     nullif(trim(Tags_text), '') AS tags,
-    FocusVersion_text AS focus_version
+    FocusVersion_text AS focus_version,
+    PricingCategory_text AS pricing_category,
+    CommitmentDiscountCategory_text AS commitment_discount_category,
+    CommitmentDiscountType_text AS commitment_discount_type,
+    CommitmentDiscountStatus_text AS commitment_discount_status
 """
+# Known values of the pricing and commitment columns, by their lower-case text, in the spelling
+# of FOCUS 1.0-1.2 (which agree). FOCUS 1.0-preview wrote "On-Demand" and "Commitment-Based"
+# for what 1.0 calls "Standard" and "Committed". Other values are kept as exported.
+CANONICAL_VALUES = {
+    "pricing_category": {
+        "standard": "Standard",
+        "on-demand": "Standard",
+        "dynamic": "Dynamic",
+        "committed": "Committed",
+        "commitment-based": "Committed",
+        "other": "Other",
+    },
+    "commitment_discount_category": {"spend": "Spend", "usage": "Usage"},
+    "commitment_discount_type": {},
+    "commitment_discount_status": {"used": "Used", "unused": "Unused"},
+}
+
+
+def canonical_value_sql(column: str) -> str:
+    """`column` trimmed, empty as NULL, a known value in its FOCUS spelling. Applied to the
+    grouped daily rows, not to every charge: the daily grouping re-sums what it merges."""
+    known = " ".join(
+        f"WHEN {_sql_string(raw)} THEN {_sql_string(value)}"
+        for raw, value in CANONICAL_VALUES[column].items()
+    )
+    cases = f"CASE lower(trim({column})) {known} ELSE nullif(trim({column}), '') END"
+    return cases if known else f"nullif(trim({column}), '')"
 
 
 def _cost(text: str) -> str:
@@ -275,6 +314,10 @@ DAILY_SET = (
     "currency",
     "tags",
     "focus_version",
+    "pricing_category",
+    "commitment_discount_category",
+    "commitment_discount_type",
+    "commitment_discount_status",
 )
 RESOURCE_SET = (
     "month",

@@ -25,6 +25,7 @@ from bot.money import format_usd
 from bot.sources.focus import (
     FocusError,
     FocusSource,
+    canonical_value_sql,
     check_counts_sql,
     detect_version,
     grouped_sql,
@@ -35,7 +36,7 @@ from bot.sources.focus import (
     tag_sets_sql,
 )
 from bot.store import open_store
-from bot.store.schema import DAILY_COLUMNS, RESOURCE_COLUMNS
+from bot.store.schema import COMMITMENT_DIMENSIONS, DAILY_COLUMNS, RESOURCE_COLUMNS
 from bot.store.writers import write_focus_results
 
 FOCUS_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".parq")
@@ -333,6 +334,7 @@ _DAILY_SQL = f"""
     SELECT strftime(day, '%Y-%m-%d') AS date, provider, billing_account_id, account_id, team,
            service, service_category, region, charge_category, environment, product,
            cost_center, currency, strftime(billing_start, '%Y-%m') AS billing_period,
+           {", ".join(f"{canonical_value_sql(c)} AS {c}" for c in COMMITMENT_DIMENSIONS)},
            {_micros("sum(effective)")} AS effective_micros,
            {_micros("sum(billed)")} AS billed_micros,
            {_micros("sum(list)")} AS list_micros

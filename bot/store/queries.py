@@ -26,6 +26,11 @@ DIMENSIONS = {
     "category": "service_category",
     "environment": "environment",
     "product": "product",
+    # FOCUS's pricing model (Standard, Committed, Dynamic, Other) and commitment discount type
+    # ("Savings Plan", "Reserved Instance", ...): NULL, shown as "(none)", where the source
+    # does not say (Cost Explorer) or the charge has none.
+    "pricing": "pricing_category",
+    "commitment": "commitment_discount_type",
 }
 
 
@@ -257,3 +262,83 @@ def delivery(db: sqlite_utils.Database, key: str) -> dict | None:
     """The recorded delivery with this key (a row of `deliveries`), or None."""
     rows = list(db.query("SELECT * FROM deliveries WHERE key = ?", [key]))
     return rows[0] if rows else None
+
+
+# ---- Savings Plans, spot and forecast figures for a month (bot.analytics.commitments)
+
+# The charges each figure sums, as SQL over daily_cost; bot/analytics/commitments.py says why.
+_USAGE = "charge_category = 'Usage'"
+_SAVINGS_PLAN = "lower(commitment_discount_type) LIKE '%savings plan%'"
+_COMPUTE = "service_category = 'Compute'"
+COMMITMENT_FIGURES_SQL = {
+    # on-demand equivalent (list) of the usage a Savings Plan covered
+    "sp_covered_micros": (
+        f"{_USAGE} AND {_SAVINGS_PLAN} AND commitment_discount_status = 'Used'",
+        "list_micros",
+    ),
+    # eligible compute paid at the standard (on-demand) rate
+    "sp_on_demand_micros": (
+        f"{_USAGE} AND {_COMPUTE} AND pricing_category = 'Standard'",
+        "list_micros",
+    ),
+    # the commitment's amortized cost, consumed and not consumed
+    "sp_used_micros": (
+        f"{_USAGE} AND {_SAVINGS_PLAN} AND commitment_discount_status = 'Used'",
+        "effective_micros",
+    ),
+    "sp_unused_micros": (
+        f"{_USAGE} AND {_SAVINGS_PLAN} AND commitment_discount_status = 'Unused'",
+        "effective_micros",
+    ),
+    "spot_micros": (
+        f"{_USAGE} AND {_COMPUTE} AND pricing_category = 'Dynamic'",
+        "effective_micros",
+    ),
+    "compute_micros": (
+        f"{_USAGE} AND {_COMPUTE} AND coalesce(commitment_discount_status, '') != 'Unused'",
+        "effective_micros",
+    ),
+}
+
+
+def _month_days(month: str) -> list[str]:
+    return [f"{month}-01", f"{month}-31"]  # ISO dates compare as text: every day of the month
+
+
+def commitment_figures_from_rows(
+    db: sqlite_utils.Database, month: str, billing_account: str | None = None
+) -> list[dict]:
+    """Per billing account and currency, the month's COMMITMENT_FIGURES_SQL summed over the
+    daily rows that count at full grain (FOCUS, Athena: never Cost Explorer's grouped rows or
+    superseded ones), and `priced_rows`: how many of those rows say their pricing category (0:
+    the rows were loaded without it, and say nothing about commitments or spot), and `source`:
+    the rows' source (focus or athena; precedence leaves one per billing account and month)."""
+    sums = ", ".join(
+        f"coalesce(sum(CASE WHEN {where} THEN {column} END), 0) AS {name}"
+        for name, (where, column) in COMMITMENT_FIGURES_SQL.items()
+    )
+    owner = "" if billing_account is None else " AND billing_account_id = ?"
+    sql = (
+        f"SELECT coalesce(billing_account_id, '') AS billing_account_id,"
+        f" {CURRENCY_SQL} AS currency, {sums}, count(pricing_category) AS priced_rows,"
+        " min(source) AS source"
+        " FROM daily_cost WHERE date BETWEEN ? AND ? AND superseded = 0 AND grain IS NULL"
+        f"{owner} GROUP BY 1, 2 ORDER BY 1, 2"
+    )
+    params = _month_days(month) + ([] if billing_account is None else [billing_account])
+    return list(db.query(sql, params))
+
+
+def commitment_rows(
+    db: sqlite_utils.Database, month: str, billing_account: str | None = None
+) -> list[dict]:
+    """The month's rows of the `commitments` table (as the Cost Explorer sync wrote them)."""
+    owner = "" if billing_account is None else " AND billing_account_id = ?"
+    sql = (
+        "SELECT provider, billing_account_id, month, source, upper(coalesce(currency, 'USD'))"
+        " AS currency, sp_covered_micros, sp_on_demand_micros, sp_commitment_micros,"
+        " sp_used_micros, spot_micros, compute_micros, forecast_micros, forecast_low_micros,"
+        f" forecast_high_micros FROM commitments WHERE month = ?{owner}"
+        " ORDER BY billing_account_id, source"
+    )
+    return list(db.query(sql, [month] + ([] if billing_account is None else [billing_account])))

@@ -8,8 +8,8 @@ from sqlite_utils.migrations import Migrations
 
 DEFAULT_DB_PATH = "costbot.db"
 
-# The dimensions a daily aggregate is keyed by, in the order of the unique index.
-DAILY_DIMENSIONS = (
+# The dimensions a daily aggregate is keyed by, as m001 created them.
+BASE_DAILY_DIMENSIONS = (
     "date",
     "provider",
     "billing_account_id",
@@ -24,6 +24,18 @@ DAILY_DIMENSIONS = (
     "cost_center",
     "currency",
 )
+# FOCUS's pricing model and commitment discount of a charge (m006), as exported: PricingCategory
+# (Standard | Dynamic | Committed | Other), CommitmentDiscountCategory (Spend | Usage),
+# CommitmentDiscountType (the provider's label: AWS writes "Savings Plan"), and
+# CommitmentDiscountStatus (Used | Unused). NULL where the source does not say (Cost Explorer).
+COMMITMENT_DIMENSIONS = (
+    "pricing_category",
+    "commitment_discount_category",
+    "commitment_discount_type",
+    "commitment_discount_status",
+)
+# Later dimensions are appended: sources build rows by column name (`daily_row`).
+DAILY_DIMENSIONS = (*BASE_DAILY_DIMENSIONS, *COMMITMENT_DIMENSIONS)
 AMOUNT_COLUMNS = ("effective_micros", "billed_micros", "list_micros")
 
 # Daily aggregate columns in the order the FOCUS reader returns them and writers insert them.
@@ -82,7 +94,8 @@ def m001_cost_store(db: sqlite_utils.Database) -> None:
         },
         pk="id",
     )
-    daily_columns: dict[str, type] = {name: str for name in DAILY_DIMENSIONS}
+    # The dimensions of m001 only: later ones are added by their own migrations.
+    daily_columns: dict[str, type] = {name: str for name in BASE_DAILY_DIMENSIONS}
     daily_columns |= {"billing_period": str, "ingest_id": int}
     daily_columns |= {name: int for name in AMOUNT_COLUMNS}
     db["daily_cost"].create(daily_columns, not_null={"date", "provider", "billing_period"})
@@ -224,3 +237,11 @@ def m004_cost_sources(db: sqlite_utils.Database) -> None:
         },
         pk=("provider", "billing_account_id", "month", "source"),
     )
+
+
+@migrations()
+def m006_commitment_dimensions(db: sqlite_utils.Database) -> None:
+    # Nullable, no default: rows loaded before this migration say nothing about pricing or
+    # commitments (NULL), which the commitment summary tells apart from "on demand".
+    for column in COMMITMENT_DIMENSIONS:
+        db.execute(f"ALTER TABLE daily_cost ADD COLUMN {column} TEXT")

@@ -173,6 +173,34 @@ def test_amortized_and_billed_differ_per_row_but_agree_for_a_full_month(
     assert billed == sum(Decimal(row["EffectiveCost"]) for row in october)
 
 
+def test_savings_plan_commitment_is_used_or_unused_and_spot_is_dynamic(
+    rows: list[dict[str, str]],
+) -> None:
+    """The plan's fee is its commitment for the month; every day of it is consumed by covered
+    usage ("Used") or left over ("Unused", as FOCUS and AWS write it: usage of no resource,
+    billed through the fee). Spot fleets are priced Dynamic, below their on-demand ListCost."""
+    fee, amortized = defaultdict(Decimal), defaultdict(Decimal)
+    unused = []
+    for row in rows:
+        month = row["BillingPeriodStart"][:7]
+        if row["ChargeCategory"] == "Purchase" and row["CommitmentDiscountId"]:
+            fee[month] += Decimal(row["BilledCost"])
+        elif row["CommitmentDiscountStatus"] in ("Used", "Unused"):
+            assert row["PricingCategory"] == "Committed"
+            assert row["CommitmentDiscountType"] == "Savings Plan"
+            amortized[month] += Decimal(row["EffectiveCost"])
+            if row["CommitmentDiscountStatus"] == "Unused":
+                unused.append(row)
+    full_months = sorted(fee)[:-1]
+    assert all(fee[month] == amortized[month] for month in full_months)
+    assert unused and all(row["ChargeCategory"] == "Usage" for row in unused)
+    assert all(Decimal(r["BilledCost"]) == 0 and not r["ConsumedQuantity"] for r in unused)
+    assert all(day_of(row).weekday() >= 5 for row in unused)  # weekday usage fills the plan
+    spot = [row for row in rows if row["PricingCategory"] == "Dynamic"]
+    assert spot and all(row["ServiceCategory"] == "Compute" for row in spot)
+    assert all(Decimal(r["EffectiveCost"]) < Decimal(r["ListCost"]) for r in spot)
+
+
 def test_month_start_fees_and_credits(rows: list[dict[str, str]]) -> None:
     purchases = [row for row in rows if row["ChargeCategory"] == "Purchase"]
     assert all(row["ChargeFrequency"] == "Recurring" for row in purchases)
