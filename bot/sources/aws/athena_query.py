@@ -115,9 +115,9 @@ def normalise_tag_key(key: str) -> str:
 # value a key's spellings carry kept: one map per line, looked up once per tag dimension.
 TAGS_COLUMN = "costbot_tags"
 _NORMALISED_TAGS_SQL = (
-    "multimap_from_entries(transform(map_entries({tags}), e -> ROW("
-    "regexp_replace(regexp_replace(lower(trim(e[1])), '^(resourcetags/)?(user[_:])?', ''),"
-    " '[^a-z0-9]', ''), nullif(trim(e[2]), ''))))"
+    "multimap_from_entries(zip_with(map_keys({tags}), map_values({tags}), (k, v) -> ROW("
+    "regexp_replace(regexp_replace(lower(trim(k)), '^(resourcetags/)?(user[_:])?', ''),"
+    " '[^a-z0-9]', ''), nullif(trim(v), ''))))"
 )
 
 
@@ -325,10 +325,10 @@ def build_query(
     group_by = ", ".join(str(i) for i in range(1, len(DIMENSION_COLUMNS) + 1))
     table = f"{quote_name(settings.database)}.{quote_name(settings.table)}"
     return (
-        "WITH line_items AS (\n"
+        "WITH tagged_lines AS (\n"
         f"  SELECT *, {c.tags(*tag_sources)} AS {TAGS_COLUMN}\n"
         f"  FROM {table}\n"
         f"  WHERE {' AND '.join(where)}\n"
         ")\n"
-        f"SELECT\n    {select_list}\nFROM line_items\nGROUP BY {group_by}"
+        f"SELECT\n    {select_list}\nFROM tagged_lines\nGROUP BY {group_by}"
     )
