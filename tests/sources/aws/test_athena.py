@@ -21,6 +21,7 @@ import pytest
 import sqlite_utils
 import yaml
 from athena_front import AthenaFront
+from athena_tables import CUR2_COLUMNS, FOCUS_COLUMNS
 from focus_factory import dollars, money_text, to_cent
 from stores import focus_store
 
@@ -40,48 +41,6 @@ SCANNED = int(1.2 * GB)
 # What Athena charges for SCANNED bytes: rounded up to the MB, $5 per TB (2^40 bytes).
 SCANNED_COST_MICROS = round(Decimal(-(-SCANNED // (1 << 20)) * 5_000_000) / 1024**2)
 
-CUR2_COLUMNS = {
-    "identity_line_item_id": "string",
-    "bill_payer_account_id": "string",
-    "bill_payer_account_name": "string",
-    "bill_billing_period_start_date": "timestamp",
-    "line_item_usage_account_id": "string",
-    "line_item_usage_account_name": "string",
-    "line_item_line_item_type": "string",
-    "line_item_usage_start_date": "timestamp",
-    "line_item_product_code": "string",
-    "line_item_unblended_cost": "double",
-    "line_item_currency_code": "string",
-    "pricing_public_on_demand_cost": "double",
-    "product": "map<string,string>",
-    "product_region_code": "string",
-    "resource_tags": "map<string,string>",
-    "savings_plan_savings_plan_effective_cost": "double",
-    "savings_plan_total_commitment_to_date": "double",
-    "savings_plan_used_commitment": "double",
-    "reservation_effective_cost": "double",
-    "reservation_unused_amortized_upfront_fee_for_billing_period": "double",
-    "reservation_unused_recurring_fee": "double",
-    "reservation_reservation_a_r_n": "string",
-}
-FOCUS_COLUMNS = {
-    "billedcost": "double",
-    "billingaccountid": "string",
-    "billingaccountname": "string",
-    "billingcurrency": "string",
-    "billingperiodstart": "timestamp",
-    "chargecategory": "string",
-    "chargeperiodstart": "timestamp",
-    "effectivecost": "double",
-    "listcost": "double",
-    "providername": "string",
-    "regionid": "string",
-    "servicecategory": "string",
-    "servicename": "string",
-    "subaccountid": "string",
-    "subaccountname": "string",
-    "tags": "map<string,string>",
-}
 # The columns of the query's result, in its order (the header row Athena sends first).
 RESULT_COLUMNS = (
     "usage_date",
