@@ -7,6 +7,8 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+import sqlglot
+from athena_tables import CUR2_COLUMNS, FOCUS_COLUMNS
 
 from bot.config import AthenaSettings, ConfigError, parse_config
 from bot.sources.aws.athena import athena_cost_micros, format_bytes
@@ -108,3 +110,28 @@ def test_what_a_query_costs():
     assert format_bytes(int(1.2 * (1 << 30))) == "1.2 GB"
     assert format_bytes(0) == "0 B"
     assert format_bytes(3 * tb) == "3.0 TB"
+
+
+@pytest.mark.parametrize(
+    ("columns", "table_format", "partitions"),
+    [
+        ({**CUR2_COLUMNS, "billing_period": "string"}, "cur2", ("billing_period",)),
+        (CUR2_MINIMAL, "cur2", ()),
+        ({**FOCUS_COLUMNS, "billing_period": "string"}, "focus", ("billing_period",)),
+        (FOCUS_CSV, "focus", ()),
+    ],
+    ids=["cur2", "cur2-minimal", "focus", "focus-csv"],
+)
+def test_every_query_parses_as_trino_sql(columns, table_format, partitions):
+    """Athena's engine is Trino; no Athena runs offline, so the query is at least parsed by a
+    Trino-dialect parser: one SELECT, its lambdas, its GROUP BY of the 14 dimensions."""
+    query = build_query(
+        TableShape(columns, partitions), table_format, SETTINGS, PLAN, ("Team", "owner")
+    )
+    tree = sqlglot.parse_one(query, read="trino")
+    assert isinstance(tree, sqlglot.exp.Select)
+    assert len(tree.args["group"].expressions) == 14
+    assert len(list(tree.find_all(sqlglot.exp.Lambda))) >= 2
+    # The sums read only decimals: no cost is summed as a float.
+    for total in tree.find_all(sqlglot.exp.Sum):
+        assert "DECIMAL(38, 12)" in total.sql(dialect="trino")
