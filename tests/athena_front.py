@@ -12,7 +12,7 @@ are changed where real Athena differs from moto (docs.aws.amazon.com/athena/late
   RUNNING for the first `running_polls` polls (None: forever), and FAILED or CANCELLED with
   a StateChangeReason when `fail_reason` is set (moto never fails a query).
 - Operations named in `deny` answer AccessDeniedException, as an IAM policy without them
-  does.
+  does; those in `expired` answer ExpiredTokenException, as a session past its expiry does.
 
 What it received is recorded: `calls` (operation, request body), `pages` served.
 """
@@ -38,6 +38,7 @@ class AthenaFront:
     fail_reason: str | None = None
     fail_state: str = "FAILED"
     deny: set[str] = field(default_factory=set)
+    expired: set[str] = field(default_factory=set)
     calls: list[tuple[str, dict]] = field(default_factory=list)
     pages: list[dict] = field(default_factory=list)  # {"rows": n, "next_token": ...}
     url: str = ""
@@ -82,6 +83,11 @@ class AthenaFront:
             return 400, {
                 "__type": "AccessDeniedException",
                 "Message": f"User is not authorized to perform: athena:{operation}",
+            }
+        if operation in self.expired:
+            return 400, {
+                "__type": "ExpiredTokenException",
+                "Message": "The security token included in the request is expired",
             }
         if operation == "GetQueryResults":
             return self._page(headers, request)

@@ -389,6 +389,13 @@ def sync_athena(
         _record(db, result, started_at, "ok")
     finally:
         db.close()
+    pages = "1 page" if result.result_pages == 1 else f"{result.result_pages:,} pages"
+    say(
+        f"  query {result.query_id}: {result.line_items:,} line items summed into"
+        f" {result.rows:,} daily rows ({pages} of results)"
+    )
+    if not result.rows:
+        say("  warning: the table has no line items for these days")
     for (period, currency), (effective, billed) in result.period_totals.items():
         say(
             f"  billing period {period}: {format_money(effective, currency)} amortized,"

@@ -36,6 +36,7 @@ from bot.store.writers import SourceLoad, write_source_rows
 PAYER = "111111111111"
 PROD, STAGING = "222222222222", "333333333333"
 TODAY = date(2026, 11, 20)  # the first sync back-fills 2026-10-01 .. 2026-11-19 (2 months)
+RANGE = (date(2026, 10, 1), date(2026, 11, 19))
 GB = 1 << 30
 SCANNED = int(1.2 * GB)
 # What Athena charges for SCANNED bytes: rounded up to the MB, $5 per TB (2^40 bytes).
@@ -300,6 +301,11 @@ def test_first_sync_backfills_cur2_and_answers_to_the_cent(front, site, capsys):
     assert out[0] == "Athena table cur.cur2: CUR 2.0 (detected from the table's columns)"
     assert out[1].startswith("Reading 2026-10-01 .. 2026-11-19 (50 days): first sync")
     assert out[-1] == "Athena: 1 query, 1.2 GB scanned ($0.01)"
+    in_range = [line for line in lines if start <= line.day <= end]
+    results = len(athena_answer(lines, start, end))
+    assert out[2].endswith(
+        f"{len(in_range):,} line items summed into {results - 50:,} daily rows (1 page of results)"
+    )  # the alias rows ("pay ") fold into "Payments"' rows: one a day
     october = expected(lines, start, date(2026, 10, 31))
     assert f"  billing period 2026-10: {october} amortized," in "\n".join(out)
     assert front.operations().count("GetQueryExecution") == 3  # polled until SUCCEEDED
@@ -500,6 +506,20 @@ def test_access_denied_and_a_missing_table_are_one_line_and_store_nothing(front,
     assert "aws.athena: no table cur.no_such_table in the Glue Data Catalog" in (
         capsys.readouterr().err
     )
+
+
+def test_credentials_expiring_mid_sync_store_nothing(front, site, capsys):
+    create_table("cur2", CUR2_COLUMNS)
+    queue_result(front.moto_url, athena_answer(month_lines(date(2026, 10, 1), TODAY), *RANGE))
+    front.expired = {"GetQueryResults"}
+    assert main(["sync", "athena", "--today", TODAY.isoformat()]) == 1
+    assert capsys.readouterr().err == (
+        "costbot: AWS credentials expired or invalid (ExpiredTokenException)"
+        " calling athena:GetQueryResults: refresh them\n"
+    )
+    db = sqlite_utils.Database(site / "costbot.db")
+    assert db.execute("SELECT count(*) FROM daily_cost").fetchone()[0] == 0
+    assert db.execute("SELECT status FROM sync_runs").fetchall() == [("failed",)]
 
 
 def test_without_aws_athena_in_the_config_the_command_says_what_to_add(site, capsys):
