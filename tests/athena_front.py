@@ -42,6 +42,7 @@ class AthenaFront:
     calls: list[tuple[str, dict]] = field(default_factory=list)
     pages: list[dict] = field(default_factory=list)  # {"rows": n, "next_token": ...}
     url: str = ""
+    _results: dict[str, dict] = field(default_factory=dict)
 
     def __enter__(self) -> AthenaFront:
         front = self
@@ -125,11 +126,16 @@ class AthenaFront:
                 "__type": "InvalidRequestException",
                 "Message": f"MaxResults must be at most {MAX_PAGE_ROWS}",
             }
-        whole = {"QueryExecutionId": request["QueryExecutionId"]}
-        status, answer = self._forward(headers, json.dumps(whole).encode())
-        if status != 200:
-            return status, answer
-        rows = answer["ResultSet"]["Rows"]
+        query_id = request["QueryExecutionId"]
+        if query_id not in self._results:  # fetched from moto once, then paged from here
+            whole = json.dumps({"QueryExecutionId": query_id}).encode()
+            status, answer = self._forward(headers, whole)
+            if status != 200:
+                return status, answer
+            self._results[query_id] = answer
+        answer = {**self._results[query_id]}
+        answer["ResultSet"] = {**answer["ResultSet"]}
+        rows = self._results[query_id]["ResultSet"]["Rows"]
         offset = int(request.get("NextToken") or 0)
         answer["ResultSet"]["Rows"] = rows[offset : offset + size]
         if offset + size < len(rows):
