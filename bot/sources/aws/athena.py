@@ -28,6 +28,7 @@ only daily aggregates come back, however many billions of line items the table h
 from __future__ import annotations
 
 import math
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -150,6 +151,31 @@ def describe_table(glue, settings: AthenaSettings, config_source: str) -> TableS
     for name in partitions:
         columns.setdefault(name, "string")
     return TableShape(columns, partitions)
+
+
+def usable_partitions(glue, settings: AthenaSettings, shape: TableShape) -> tuple[TableShape, str]:
+    """The shape whose `billing_period` partition the query may filter by `'YYYY-MM'`
+    values, and a warning when it may not: a partition of other values (`2026-11-01`) would
+    match no month, and the sync would replace the days read with nothing. One cataloged
+    partition is looked at (a table with partition projection lists none: trusted)."""
+    if BILLING_PERIOD_PARTITION not in shape.partitions:
+        return shape, ""
+    try:
+        found = glue.get_partitions(
+            DatabaseName=settings.database, TableName=settings.table, MaxResults=1
+        ).get("Partitions", [])
+    except (ClientError, BotoCoreError):
+        return shape, ""  # no glue:GetPartitions: Athena reports a bad partition itself
+    if not found:
+        return shape, ""
+    value = str(found[0]["Values"][shape.partitions.index(BILLING_PERIOD_PARTITION)])
+    if re.fullmatch(r"\d{4}-\d{2}", value):
+        return shape, ""
+    others = tuple(name for name in shape.partitions if name != BILLING_PERIOD_PARTITION)
+    return TableShape(shape.columns, others), (
+        f"the {BILLING_PERIOD_PARTITION} partition holds values like {value[:20]!r}, not"
+        " YYYY-MM: the query does not filter by it and Athena scans every month"
+    )
 
 
 def detect_format(shape: TableShape, settings: AthenaSettings, config_source: str) -> str:
@@ -357,7 +383,9 @@ def sync_athena(
     session = base_session(settings.region)
     glue = make_client(session, "glue", settings.region)
     athena = make_client(session, "athena", settings.region)
-    shape = describe_table(glue, settings, config.source)
+    shape, partition_warning = usable_partitions(
+        glue, settings, describe_table(glue, settings, config.source)
+    )
     table_format = detect_format(shape, settings, config.source)
     db = open_store(db_path)
     try:
@@ -378,7 +406,7 @@ def sync_athena(
         )
         say(f"Athena table {result.table}: {FORMAT_NAMES[table_format]} ({result.format_source})")
         say(f"Reading {plan.describe()}")
-        result.warnings.extend(_table_warnings(shape, table_format))
+        result.warnings.extend(_table_warnings(shape, table_format, partition_warning))
         for warning in result.warnings:
             say(f"  warning: {warning}")
         try:
@@ -438,9 +466,11 @@ def scanned_bytes(execution: dict) -> int:
     return int(execution.get("Statistics", {}).get("DataScannedInBytes") or 0)
 
 
-def _table_warnings(shape: TableShape, table_format: str) -> list[str]:
+def _table_warnings(shape: TableShape, table_format: str, partition_warning: str) -> list[str]:
     warnings = []
-    if BILLING_PERIOD_PARTITION not in shape.partitions:
+    if partition_warning:
+        warnings.append(partition_warning)
+    elif BILLING_PERIOD_PARTITION not in shape.partitions:
         warnings.append(
             f"the table has no {BILLING_PERIOD_PARTITION} partition: Athena scans every"
             " month it holds, whatever the days read (see README 'Connect AWS')"

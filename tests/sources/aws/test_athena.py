@@ -508,6 +508,28 @@ def test_access_denied_and_a_missing_table_are_one_line_and_store_nothing(front,
     )
 
 
+def test_a_billing_period_partition_not_by_month_is_not_filtered_on(front, site, capsys):
+    """Partition values like 2026-11-01 would match no 'YYYY-MM': filtering on them would
+    read nothing and replace the days with nothing."""
+    create_table("cur2", CUR2_COLUMNS)
+    boto3.client("glue").create_partition(
+        DatabaseName="cur",
+        TableName="cur2",
+        PartitionInput={
+            "Values": ["2026-11-01"],
+            "StorageDescriptor": {"Location": "s3://billing/cur2/data/billing_period=2026-11-01/"},
+        },
+    )
+    lines = month_lines(date(2026, 10, 1), TODAY)
+    queue_result(front.moto_url, athena_answer(lines, *RANGE))
+    assert main(["sync", "athena", "--today", TODAY.isoformat()]) == 0
+    out = capsys.readouterr().out
+    assert "warning: the billing_period partition holds values like '2026-11-01'" in out
+    (query,) = executed_queries()
+    assert "billing_period IN" not in query
+    assert expected(lines, *RANGE, "search") in ask("/cost team search 90d", capsys)
+
+
 def test_credentials_expiring_mid_sync_store_nothing(front, site, capsys):
     create_table("cur2", CUR2_COLUMNS)
     queue_result(front.moto_url, athena_answer(month_lines(date(2026, 10, 1), TODAY), *RANGE))
