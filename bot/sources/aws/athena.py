@@ -247,16 +247,25 @@ def wait_for_query(
         if state in ("FAILED", "CANCELLED"):
             reason = str(status.get("StateChangeReason") or "no reason given").splitlines()[0]
             raise QueryFailed(f"Athena query {query_id} {state.lower()}: {reason[:300]}", execution)
-        if clock() + delay > deadline:
-            stop = athena.stop_query_execution
-            _call("athena:StopQueryExecution", stop, QueryExecutionId=query_id)
+        remaining = deadline - clock()
+        if remaining <= 0:
             raise QueryFailed(
                 f"Athena query {query_id} still {str(state).lower()} after {timeout_seconds:g} s:"
-                " stopped it (raise aws.athena.timeout_seconds for a larger table)",
+                f" {_stop(athena, query_id)} (raise aws.athena.timeout_seconds for a larger"
+                " table)",
                 execution,
             )
-        sleep(delay)
+        sleep(min(delay, remaining))
         delay = min(delay * POLL_BACKOFF, MAX_POLL_DELAY)
+
+
+def _stop(athena, query_id: str) -> str:
+    """Stop a query (best effort: the sync fails either way); what happened, for the message."""
+    try:
+        athena.stop_query_execution(QueryExecutionId=query_id)
+    except (ClientError, BotoCoreError) as error:
+        return f"could not stop it ({describe_aws_error(error, 'athena:StopQueryExecution')})"
+    return "stopped it"
 
 
 def result_rows(athena, query_id: str, counter: list[int] | None = None) -> Iterator[dict]:

@@ -575,7 +575,13 @@ def test_a_query_past_the_timeout_is_stopped(front, site):
         wait_for_query(athena, query_id, 30, sleep=sleep, clock=lambda: now[0])
     assert ("StopQueryExecution", {"QueryExecutionId": query_id}) in front.calls
     assert waited[:4] == [0.25, 0.375, 0.5625, 0.84375] and max(waited) == 5.0
-    assert sum(waited) <= 30
+    assert sum(waited) == 30  # the last poll at the deadline, then the stop
+
+    # Without permission to stop it, the message says so (the query may still be running).
+    front.deny = {"StopQueryExecution"}
+    query_id = start_query(athena, "SELECT 1", settings)
+    with pytest.raises(QueryFailed, match="could not stop it \\(access denied: athena:Stop"):
+        wait_for_query(athena, query_id, 30, sleep=sleep, clock=lambda: now[0])
 
 
 def test_focus_files_win_over_athena_and_athena_over_cost_explorer(front, site, capsys):
