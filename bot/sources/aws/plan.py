@@ -30,6 +30,11 @@ class SyncPlan:
     def days(self) -> int:
         return (self.end - self.start).days + 1
 
+    @property
+    def time_period(self) -> dict[str, str]:
+        """As Cost Explorer takes it: `End` is exclusive."""
+        return {"Start": self.start.isoformat(), "End": (self.end + timedelta(days=1)).isoformat()}
+
     def months(self) -> list[str]:
         """The months (YYYY-MM) the days fall in, in order."""
         months, cursor = [], self.start.replace(day=1)

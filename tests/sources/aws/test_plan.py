@@ -21,6 +21,7 @@ def test_the_first_sync_backfills_whole_months_through_yesterday():
     assert span(plan) == ("2025-11-01", "2026-11-19")
     assert len(plan.months()) == 13
     assert plan.reasons == ("first sync: back-fill 13 months",)
+    assert plan.time_period == {"Start": "2025-11-01", "End": "2026-11-20"}  # End exclusive
 
 
 def test_a_daily_sync_rereads_the_restated_days_only():
