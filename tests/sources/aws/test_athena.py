@@ -652,3 +652,20 @@ def test_focus_files_win_over_athena_and_athena_over_cost_explorer(front, site, 
     answer = ask("/cost team payments 2026-11", capsys)
     assert november in answer
     assert "$18,981.00" not in answer  # Cost Explorer's 19 x $999 is not counted
+
+
+def test_a_configured_format_is_checked_against_the_table(front, site, capsys):
+    create_table("cur2", CUR2_COLUMNS)
+    config = yaml.safe_load((site / "costbot.yml").read_text())
+    config["aws"]["athena"]["format"] = "focus"
+    (site / "costbot.yml").write_text(yaml.safe_dump(config))
+    assert main(["sync", "athena", "--today", TODAY.isoformat()]) == 2
+    assert "aws.athena.format is focus but cur.cur2 has no column chargeperiodstart" in (
+        capsys.readouterr().err
+    )
+
+    config["aws"]["athena"]["format"] = "cur2"
+    (site / "costbot.yml").write_text(yaml.safe_dump(config))
+    queue_result(front.moto_url, athena_answer(month_lines(date(2026, 10, 1), TODAY), *RANGE))
+    assert main(["sync", "athena", "--today", TODAY.isoformat()]) == 0
+    assert "Athena table cur.cur2: CUR 2.0 (aws.athena.format)" in capsys.readouterr().out
