@@ -59,6 +59,10 @@ def _parser() -> argparse.ArgumentParser:
 
     commands.add_parser("migrate", help="bring the database schema up to date")
 
+    sync = commands.add_parser("sync", help="pull cost data from AWS into the store")
+    sync_sources = sync.add_subparsers(dest="sync_source", required=True, metavar="SOURCE")
+    _add_sync_athena_parser(sync_sources)
+
     ask = commands.add_parser("ask", help='run a slash command locally: "/cost team payments"')
     ask.add_argument("command_line", metavar='"/cost ..."', help="the slash command and its text")
     ask.add_argument("--json", action="store_true", help="print the Slack payload as JSON")
@@ -67,6 +71,16 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("--today", type=date.fromisoformat, help=argparse.SUPPRESS)
     ask.add_argument("--save-chart", metavar="PNG", help="write the answer's chart to this file")
     return parser
+
+
+def _add_sync_athena_parser(sources) -> None:
+    athena = sources.add_parser(
+        "athena", help="aggregate a CUR 2.0 or FOCUS table in Athena (aws.athena in the config)"
+    )
+    athena.add_argument(
+        "--days", type=int, metavar="N", help="re-read the N days before today instead of the plan"
+    )
+    athena.add_argument("--today", type=date.fromisoformat, help=argparse.SUPPRESS)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -100,6 +114,8 @@ def _run(args: argparse.Namespace) -> int:
         return _ask(args)
     if args.command == "migrate":
         return _migrate()
+    if args.command == "sync" and args.sync_source == "athena":
+        return _sync_athena(args)
     raise UsageProblem(f"unknown command {args.command}")
 
 
@@ -122,6 +138,22 @@ def _ingest(args: argparse.Namespace) -> int:
 
     rows = ingest_metrics(Path(args.path), db_path_from_env())
     print(f"Loaded {rows:,} business metric values from {args.path}")
+    return EXIT_OK
+
+
+def _sync_athena(args: argparse.Namespace) -> int:
+    from bot.sources.aws.athena import sync_athena
+    from bot.sources.aws.session import AwsProblem
+
+    if args.days is not None and args.days < 1:
+        raise UsageProblem("--days must be at least 1")
+    config = load_config()
+    try:
+        today = args.today or utc_today()
+        sync_athena(config, db_path_from_env(), today, days=args.days, say=_print)
+    except AwsProblem as problem:  # AWS refused, or the query failed: one line, nothing stored
+        print(f"costbot: {problem}", file=sys.stderr)
+        return EXIT_ERROR
     return EXIT_OK
 
 

@@ -28,6 +28,9 @@ COST_METRICS = {
     "list": "list",
 }
 ALLOCATION_METHODS = ("proportional", "even", "usage")
+# Glue database and table names (lower case in the catalog; hyphens need the quoting the
+# Athena source always applies).
+ATHENA_NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,254}$"
 # Who sees an answer to a slash command, and the Slack response_type that means.
 ANSWER_VISIBILITY = {"private": "ephemeral", "channel": "in_channel"}
 
@@ -85,12 +88,14 @@ _SCHEMA: dict[str, Any] = {
                     "additionalProperties": False,
                     "required": ["database", "table", "output"],
                     "properties": {
-                        "database": {"type": "string", "minLength": 1},
-                        "table": {"type": "string", "minLength": 1},
-                        "workgroup": {"type": "string", "minLength": 1},
+                        # Names go into the query: only what Glue and Athena allow.
+                        "database": {"type": "string", "pattern": ATHENA_NAME_PATTERN},
+                        "table": {"type": "string", "pattern": ATHENA_NAME_PATTERN},
+                        "workgroup": {"type": "string", "pattern": r"^[A-Za-z0-9._-]{1,128}$"},
                         "output": {"type": "string", "pattern": "^s3://"},
                         "format": {"enum": ["cur2", "focus"]},
                         "region": {"type": "string", "minLength": 1},
+                        "timeout_seconds": {"type": "integer", "minimum": 10, "maximum": 86400},
                     },
                 },
             },
@@ -148,6 +153,7 @@ class AthenaSettings:
     workgroup: str = "primary"
     format: str | None = None  # cur2 | focus; detected from the table's columns when None
     region: str | None = None
+    timeout_seconds: int = 1800  # a query still running after this is stopped: the sync fails
 
 
 @dataclass(frozen=True)

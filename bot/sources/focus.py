@@ -460,6 +460,12 @@ def _rows_before_gzip_end(path: Path) -> int:
     return max(rows - 1, 0)  # the last row read may itself be cut short
 
 
+# The tag keys (in priority order) each tag dimension other than the team is read from.
+ENVIRONMENT_TAG_KEYS = ("environment", "env", "stage")
+PRODUCT_TAG_KEYS = ("product", "application", "app")
+COST_CENTER_TAG_KEYS = ("cost-center", "costcenter", "business-unit")
+
+
 def tag_dimensions(tags_json: str | None, tag_keys: tuple[str, ...]) -> dict[str, str | None]:
     """The raw team tag value and the environment / product / cost-center of a tag set.
 
@@ -478,9 +484,9 @@ def tag_dimensions(tags_json: str | None, tag_keys: tuple[str, ...]) -> dict[str
 
     return {
         "team": first(tag_keys),
-        "environment": first(("environment", "env", "stage")),
-        "product": first(("product", "application", "app")),
-        "cost_center": first(("cost-center", "costcenter", "business-unit")),
+        "environment": first(ENVIRONMENT_TAG_KEYS),
+        "product": first(PRODUCT_TAG_KEYS),
+        "cost_center": first(COST_CENTER_TAG_KEYS),
     }
 
 

@@ -243,6 +243,16 @@ def data_range(db: sqlite_utils.Database) -> tuple[date, date] | None:
     return date.fromisoformat(low), date.fromisoformat(high)
 
 
+def last_source_sync_end(db: sqlite_utils.Database, source: str) -> date | None:
+    """The last day read by a successful sync of `source` (all its billing accounts at
+    once, as an Athena query reads them), or None if it has never synced."""
+    end = db.execute(
+        "SELECT max(period_end) FROM sync_runs WHERE source = ? AND status IN ('ok', 'partial')",
+        [source],
+    ).fetchone()[0]
+    return date.fromisoformat(end) if end else None
+
+
 def trailing_daily_average(
     db: sqlite_utils.Database, end: date, days: int, scope: Scope, metric: str = "effective"
 ) -> int:
