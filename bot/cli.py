@@ -59,6 +59,9 @@ def _parser() -> argparse.ArgumentParser:
 
     commands.add_parser("migrate", help="bring the database schema up to date")
 
+    _add_sync_parser(commands)
+    _add_run_parser(commands)
+
     ask = commands.add_parser("ask", help='run a slash command locally: "/cost team payments"')
     ask.add_argument("command_line", metavar='"/cost ..."', help="the slash command and its text")
     ask.add_argument("--json", action="store_true", help="print the Slack payload as JSON")
@@ -67,6 +70,36 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("--today", type=date.fromisoformat, help=argparse.SUPPRESS)
     ask.add_argument("--save-chart", metavar="PNG", help="write the answer's chart to this file")
     return parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} must be at least 1")
+    return value
+
+
+def _add_sync_parser(commands) -> None:
+    sync = commands.add_parser("sync", help="pull cost data from a cloud source into the store")
+    sources = sync.add_subparsers(dest="source", required=True, metavar="SOURCE")
+    aws = sources.add_parser(
+        "aws", help="AWS Cost Explorer: back-fill, then the days that can still change"
+    )
+    aws.add_argument("--days", type=_positive_int, help="re-read the last N days before today")
+    aws.add_argument("--today", type=date.fromisoformat, help=argparse.SUPPRESS)
+
+
+def _add_run_parser(commands) -> None:
+    run = commands.add_parser("run", help="run one job now (sync)")
+    run.add_argument("job", metavar="JOB", help="the job to run: sync")
+    run.add_argument(
+        "--date", type=date.fromisoformat, help="the job's today, YYYY-MM-DD (default: today)"
+    )
+    run.add_argument("--dry-run", action="store_true", help="say what it would do; no paid call")
+    run.add_argument("--json", action="store_true", help="print what it did as one JSON object")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -100,6 +133,10 @@ def _run(args: argparse.Namespace) -> int:
         return _ask(args)
     if args.command == "migrate":
         return _migrate()
+    if args.command == "sync":
+        return _sync(args)
+    if args.command == "run":
+        return _run_job(args)
     raise UsageProblem(f"unknown command {args.command}")
 
 
@@ -123,6 +160,67 @@ def _ingest(args: argparse.Namespace) -> int:
     rows = ingest_metrics(Path(args.path), db_path_from_env())
     print(f"Loaded {rows:,} business metric values from {args.path}")
     return EXIT_OK
+
+
+def _sync(args: argparse.Namespace) -> int:
+    if args.source == "aws":
+        return _sync_aws(args)
+    raise UsageProblem(f"unknown sync source {args.source}")
+
+
+def _sync_aws(args: argparse.Namespace) -> int:
+    from bot.context import AppContext
+    from jobs import sync
+
+    context = AppContext(config=load_config(), db_path=str(db_path_from_env()))
+    report = sync.SyncReport(args.today or utc_today())
+    code = _run_sync(lambda: sync.run(context, report.date, days=args.days, report=report))
+    # The last line of every run, failed or not: what it cost.
+    print(report.paid.line())
+    return code
+
+
+def _run_sync(run) -> int:
+    """Run a sync; an AWS failure is one line on stderr and exit 1 (the caller then prints
+    what the run cost, as its last line)."""
+    from bot.sources.aws.session import AwsProblem
+
+    try:
+        run()
+    except AwsProblem as problem:
+        print(f"costbot: {problem}", file=sys.stderr)
+        return EXIT_ERROR
+    except Exception as error:
+        log.debug("sync failed", exc_info=True)
+        print(f"costbot: error: {type(error).__name__}: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    return EXIT_OK
+
+
+def _run_job(args: argparse.Namespace) -> int:
+    from bot.context import AppContext
+    from jobs import JOBS
+
+    if args.job not in JOBS:
+        raise UsageProblem(f"unknown job {args.job!r}; jobs: {', '.join(sorted(JOBS))}")
+    context = AppContext(config=load_config(), db_path=str(db_path_from_env()))
+    today = args.date or utc_today()
+    # With --json, stdout is the one JSON object; what the job says goes to stderr.
+    out = sys.stderr if args.json else sys.stdout
+
+    def say(line: str) -> None:
+        print(line, file=out)
+
+    from jobs.sync import SyncReport
+
+    report = SyncReport(today)
+    code = _run_sync(
+        lambda: JOBS["sync"](context, today, dry_run=args.dry_run, report=report, say=say)
+    )
+    if args.json:
+        _print(json.dumps(report.as_json(), indent=2))
+    print(report.paid.line(), file=out)
+    return code
 
 
 def _migrate() -> int:
