@@ -246,7 +246,7 @@ def sync_cost_explorer(
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     session = base_session()
     payer = caller_account(session)
-    last_end = _last_sync_end(Path(db_path), payer, create=not dry_run)
+    last_end = _last_sync_end(Path(db_path), payer)
     try:
         plan = plan_sync(last_end, today, config.aws, days)
     except ValueError as error:
@@ -274,7 +274,7 @@ def sync_cost_explorer(
     except AwsProblem as problem:
         _record_failure(db_path, result, started_at, str(problem))
         raise
-    figures = _read_commitments(client, paid, plan, today, config, result.warnings)
+    figures = read_commitments(client, paid, plan, today, config, result.warnings)
     for line in result.warnings:
         warn(f"warning: {line}")
 
@@ -293,7 +293,7 @@ def sync_cost_explorer(
             ),
         )
         result.rows = len(rows)
-        result.commitments = _commitment_rows(db, figures, payer, today, config)
+        result.commitments = commitment_rows(db, figures, payer, today, config)
         if result.commitments:
             write_commitments(db, result.commitments)
         record_sync_run(
@@ -306,9 +306,9 @@ def sync_cost_explorer(
     return result
 
 
-def _last_sync_end(db_path: Path, payer: str, create: bool) -> date | None:
-    if not db_path.exists() and not create:
-        return None  # a dry run creates nothing
+def _last_sync_end(db_path: Path, payer: str) -> date | None:
+    if not db_path.exists():
+        return None  # created when there is something to write, not before
     db = open_store(db_path)
     try:
         return queries.last_sync_end(db, SOURCE, payer)
@@ -451,7 +451,7 @@ def _amount(group: dict, metric: str) -> tuple[Decimal, str]:
 # --- commitments, spot, forecast ----------------------------------------------------------
 
 
-def _read_commitments(
+def read_commitments(
     client, paid: PaidRequests, plan: SyncPlan, today: date, config: Config, warnings: list[str]
 ) -> dict[str, Any]:
     """Savings Plans coverage and utilization, spot share of compute (per month in range) and
@@ -571,7 +571,7 @@ def _micros(figures: dict, name: str) -> int:
     return to_micros(Decimal(figures[name]))
 
 
-def _commitment_rows(
+def commitment_rows(
     db: sqlite_utils.Database, figures: dict, payer: str, today: date, config: Config
 ) -> list[dict]:
     """One row per month with figures; the current month's forecast is month to date (from

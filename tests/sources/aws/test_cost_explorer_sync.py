@@ -13,6 +13,7 @@ import pytest
 import sqlite_utils
 from fake_cost_explorer import COMPUTE, CostRow, FakeCostExplorer
 from focus_factory import money_text
+from focus_rows import dollars_of, focus_row, write_rows
 
 from bot.cli import main
 
@@ -366,3 +367,53 @@ def test_run_sync_json_and_dry_run(fake_ce, capsys, tmp_path):
 def test_run_rejects_an_unknown_job(capsys):
     assert main(["run", "nightly-magic"]) == 2
     assert capsys.readouterr().err.strip() == "costbot: unknown job 'nightly-magic'; jobs: sync"
+
+
+def test_focus_and_cost_explorer_never_count_the_same_month_twice(fake_ce, capsys, tmp_path):
+    # FOCUS data for October 2026 of the same payer (resource-level: it wins that month).
+    october_days = [date(2026, 10, 1) + timedelta(days=n) for n in range(31)]
+    focus = [
+        focus_row(
+            day,
+            f"{10 + n % 7}.25",
+            service=COMPUTE,
+            team="payments",
+            billing_account=(PAYER, "Acme payer"),
+            sub_account=("111111111111", "shop-prod"),
+            resource=f"i-{n}",
+        )
+        for n, day in enumerate(october_days)
+    ]
+    assert main(["ingest", "focus", str(write_rows(tmp_path / "focus.csv", focus))]) == 0
+    capsys.readouterr()
+    db = sqlite_utils.Database(tmp_path / "costbot.db")
+
+    def focus_rows_now():
+        return list(db.execute("SELECT * FROM daily_cost WHERE source = 'focus' ORDER BY rowid"))
+
+    focus_before = focus_rows_now()
+
+    assert sync(capsys)[0] == 0
+
+    answer = ask(capsys, "/cost team payments 2026-10")
+    assert dollars_of(focus) in answer  # FOCUS alone
+    assert truth(fake_ce, date(2026, 10, 1), date(2026, 10, 31), team="payments") not in answer
+    answer = ask(capsys, "/cost account 111111111111 2026-10")
+    assert dollars_of(focus) in answer
+    # A month only Cost Explorer covers still counts.
+    september = (date(2026, 9, 1), date(2026, 9, 30))
+    answer = ask(capsys, "/cost team payments 2026-09")
+    assert truth(fake_ce, *september, team="payments") in answer
+
+    # Re-syncing Cost Explorer over October replaces its own rows, never FOCUS's.
+    fake_ce.restate(date(2026, 10, 20), factor="3")
+    assert sync(capsys, TODAY, "--days", "45")[0] == 0
+    assert focus_rows_now() == focus_before
+    answer = ask(capsys, "/cost team payments 2026-10")
+    assert dollars_of(focus) in answer
+    superseded = db.execute(
+        "SELECT DISTINCT substr(date, 1, 7), superseded FROM daily_cost"
+        " WHERE source = 'cost-explorer' AND date BETWEEN '2026-09-01' AND '2026-11-30'"
+        " ORDER BY 1"
+    ).fetchall()
+    assert superseded == [("2026-09", 0), ("2026-10", 1), ("2026-11", 0)]
