@@ -417,3 +417,25 @@ def test_focus_and_cost_explorer_never_count_the_same_month_twice(fake_ce, capsy
         " ORDER BY 1"
     ).fetchall()
     assert superseded == [("2026-09", 0), ("2026-10", 1), ("2026-11", 0)]
+
+
+def test_a_failed_run_still_prints_one_json_object(fake_ce, capsys):
+    fake_ce.deny("GetCostAndUsage")
+
+    code = main(["run", "sync", "--date", "2026-11-20", "--json"])
+
+    captured = capsys.readouterr()
+    assert code == 1
+    payload = json.loads(captured.out)
+    assert payload["error"] == (
+        "access denied: ce:GetCostAndUsage (see the IAM policy in README 'Connect AWS')"
+    )
+    assert payload["cost_explorer"]["paid_requests"] == 0
+    assert captured.err.strip().splitlines()[-1] == "Cost Explorer: 0 paid requests ($0.00)"
+
+
+def test_days_must_be_a_positive_whole_number(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["sync", "aws", "--days", "0"])
+    assert exit_info.value.code == 2
+    assert "--days: 0 must be at least 1" in capsys.readouterr().err
