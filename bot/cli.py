@@ -172,12 +172,19 @@ def _sync_aws(args: argparse.Namespace) -> int:
     from bot.context import AppContext
     from jobs import sync
 
+    _quiet_aws_logs(args)
     context = AppContext(config=load_config(), db_path=str(db_path_from_env()))
     report = sync.SyncReport(args.today or utc_today())
     code, _ = _run_sync(lambda: sync.run(context, report.date, days=args.days, report=report))
     # The last line of every run, failed or not: what it cost.
     print(report.paid.line())
     return code
+
+
+def _quiet_aws_logs(args: argparse.Namespace) -> None:
+    """botocore logs where it found credentials and endpoints at INFO: detail for -v only."""
+    if not args.verbose:
+        logging.getLogger("botocore").setLevel(logging.WARNING)
 
 
 def _run_sync(run) -> tuple[int, str | None]:
@@ -205,6 +212,7 @@ def _run_job(args: argparse.Namespace) -> int:
 
     if args.job not in JOBS:
         raise UsageProblem(f"unknown job {args.job!r}; jobs: {', '.join(sorted(JOBS))}")
+    _quiet_aws_logs(args)
     context = AppContext(config=load_config(), db_path=str(db_path_from_env()))
     today = args.date or utc_today()
     # With --json, stdout is the one JSON object; what the job says goes to stderr.

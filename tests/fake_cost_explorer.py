@@ -318,7 +318,6 @@ class FakeCostExplorer:
 
     def _page(self, request: dict, periods: list, fingerprint: str, items: list) -> dict:
         metrics, groups = request["Metrics"], request.get("GroupBy") or []
-        sums = dict(items)
 
         def figures(total: dict[str, Decimal]) -> dict:
             return {m: {"Amount": _fmt(total[m]), "Unit": "USD"} for m in metrics}
@@ -328,6 +327,7 @@ class FakeCostExplorer:
             return {"TimePeriod": {"Start": start.isoformat(), "End": end.isoformat()}}
 
         if not groups:
+            sums = dict(items)
             results = []
             for index in range(len(periods)):
                 total = sums.get((index, ()), dict.fromkeys(metrics, Decimal(0)))

@@ -255,9 +255,9 @@ def sync_cost_explorer(
     say(f"Cost Explorer (payer {payer}): {plan.describe()}")
     months = len(plan.months())
     say(
-        f"  GetCostAndUsage DAILY x {len(GROUPINGS)} groupings (team x service, team x account)"
-        f" + MONTHLY spot share, Savings Plans coverage and utilization over {months} month(s),"
-        " the month's forecast: at least 6 paid requests, more when answers are paged"
+        "  requests: GetCostAndUsage DAILY by team x service and by team x account (1 each,"
+        " +1 per further page); spot share, Savings Plans coverage and utilization over"
+        f" {months} month(s), the month's forecast (1 each)"
     )
     if dry_run:
         say("  dry run: no request made")
