@@ -173,6 +173,10 @@ def test_cost_answers_after_a_sync_are_the_known_totals(fake_ce, capsys):
     # split by team, from the team x account rows
     assert truth(fake_ce, *october, account="222222222222", team="search") in answer
 
+    # by the name Cost Explorer gave the account
+    answer = ask(capsys, "/cost account shop-dev 2026-10")
+    assert truth(fake_ce, *october, account="222222222222") in answer
+
     answer = ask(capsys, "/cost service ec2 2026-10")
     assert truth(fake_ce, *october, service=COMPUTE) in answer
     assert truth(fake_ce, *october, service=COMPUTE, team="platform") in answer
