@@ -42,26 +42,25 @@ recorded in `sync_runs` and reported as `Cost Explorer: 7 paid requests ($0.07)`
 from __future__ import annotations
 
 import sys
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import sqlite_utils
 from botocore.exceptions import BotoCoreError, ClientError
 
 from bot.config import AwsSettings, Config
-from bot.money import format_money, to_micros
+from bot.money import to_micros
+from bot.sources.aws.commitments import commitment_rows, read_commitments
+from bot.sources.aws.cost_explorer_api import PaidRequests, amount, pages
 from bot.sources.aws.session import (
     COST_EXPLORER_REGION,
     AwsProblem,
     base_session,
     caller_account,
     describe_aws_error,
-    error_code,
     make_client,
 )
 from bot.store import open_store, queries
@@ -70,22 +69,9 @@ from bot.store.writers import SourceLoad, record_sync_run, write_commitments, wr
 
 SOURCE = "cost-explorer"
 PROVIDER = "AWS"
-PRICE_PER_REQUEST_MICROS = 10_000  # $0.01 per paid request (page)
 # (grain stored with the rows, the dimension grouped with the team tag)
 GROUPINGS = (("team,service", "SERVICE"), ("team,account", "LINKED_ACCOUNT"))
 METRICS = ("AmortizedCost", "UnblendedCost")  # stored as effective_micros, billed_micros
-# The configured cost metric, as the commitments and forecast calls name it.
-GROUP_METRIC = {"effective": "AmortizedCost", "billed": "UnblendedCost", "list": "AmortizedCost"}
-FORECAST_METRIC = {
-    "effective": "AMORTIZED_COST",
-    "billed": "UNBLENDED_COST",
-    "list": "AMORTIZED_COST",
-}
-COMPUTE_SERVICE = "Amazon Elastic Compute Cloud - Compute"
-SPOT_PURCHASE_TYPE = "Spot Instances"
-FORECAST_INTERVAL = 80  # percent: the prediction interval kept with the forecast
-# Answers that mean "nothing to report", not a failure: no Savings Plans, too little history.
-NO_DATA_CODES = {"DataUnavailableException"}
 
 Say = Callable[[str], None]
 
@@ -170,35 +156,6 @@ def plan_sync(
     return SyncPlan(min(start, end), end, tuple(reasons))
 
 
-# --- paid requests ------------------------------------------------------------------------
-
-
-@dataclass
-class PaidRequests:
-    """Successful Cost Explorer responses, per operation: what the run is billed for."""
-
-    by_operation: Counter = field(default_factory=Counter)
-
-    def count(self, operation: str) -> None:
-        self.by_operation[operation] += 1
-
-    @property
-    def total(self) -> int:
-        return sum(self.by_operation.values())
-
-    @property
-    def cost_micros(self) -> int:
-        return self.total * PRICE_PER_REQUEST_MICROS
-
-    def cost_text(self) -> str:
-        """`0.07`: the cost in dollars, for JSON."""
-        return f"{Decimal(self.cost_micros) / 1_000_000:.2f}"
-
-    def line(self) -> str:
-        noun = "paid request" if self.total == 1 else "paid requests"
-        return f"Cost Explorer: {self.total} {noun} ({format_money(self.cost_micros)})"
-
-
 @dataclass
 class CostExplorerSync:
     """What one sync read and wrote."""
@@ -274,7 +231,7 @@ def sync_cost_explorer(
     except AwsProblem as problem:
         _record_failure(db_path, result, started_at, str(problem))
         raise
-    figures = read_commitments(client, paid, plan, today, config, result.warnings)
+    figures = read_commitments(client, paid, plan.start, plan.end, today, config, result.warnings)
     for line in result.warnings:
         warn(f"warning: {line}")
 
@@ -350,31 +307,6 @@ def _record_failure(
         db.close()
 
 
-def _call(client, paid: PaidRequests, operation: str, **kwargs) -> dict:
-    """One Cost Explorer request; counted once it has answered (botocore's retries of a
-    throttled attempt are not billed, and are invisible here)."""
-    method = getattr(client, _snake(operation))
-    response = method(**kwargs)
-    paid.count(operation)
-    return response
-
-
-def _snake(name: str) -> str:
-    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
-
-
-def _pages(client, paid: PaidRequests, **request):
-    """Every page of a GetCostAndUsage answer."""
-    token = None
-    while True:
-        extra = {"NextPageToken": token} if token else {}
-        page = _call(client, paid, "GetCostAndUsage", **request, **extra)
-        yield page
-        token = page.get("NextPageToken")
-        if not token:
-            return
-
-
 def _read_cost(
     client, paid: PaidRequests, plan: SyncPlan, tag_key: str, config: Config, payer: str
 ) -> tuple[list[tuple], set[tuple[str, str, str, str]]]:
@@ -392,7 +324,7 @@ def _read_cost(
                 {"Type": "DIMENSION", "Key": dimension},
             ],
         }
-        for page in _pages(client, paid, **request):
+        for page in pages(client, paid, **request):
             for attribute in page.get("DimensionValueAttributes") or []:
                 name = (attribute.get("Attributes") or {}).get("description")
                 if dimension == "LINKED_ACCOUNT" and name and attribute.get("Value"):
@@ -401,8 +333,8 @@ def _read_cost(
                 day = date.fromisoformat(period["TimePeriod"]["Start"])
                 for group in period.get("Groups", []):
                     tag, value = group["Keys"]
-                    amounts = [_amount(group, metric) for metric in METRICS]
-                    if all(amount == 0 for amount, _ in amounts):
+                    amounts = [amount(group, metric) for metric in METRICS]
+                    if all(figure == 0 for figure, _ in amounts):
                         continue
                     team = config.canonical_team(_tag_value(tag, tag_key))
                     key = (grain, day, team, value, amounts[0][1])
@@ -436,172 +368,3 @@ def _tag_value(key: str, tag_key: str) -> str | None:
     if name.lower() != tag_key.lower():
         raise AwsProblem(f"ce:GetCostAndUsage: unexpected group key {key!r} (tag {tag_key!r})")
     return value or None
-
-
-def _amount(group: dict, metric: str) -> tuple[Decimal, str]:
-    try:
-        figure = group["Metrics"][metric]
-        return Decimal(figure["Amount"]), (figure.get("Unit") or "USD").upper()
-    except (KeyError, TypeError, InvalidOperation):
-        raise AwsProblem(
-            f"ce:GetCostAndUsage: group {group.get('Keys')} has no valid {metric} amount"
-        ) from None
-
-
-# --- commitments, spot, forecast ----------------------------------------------------------
-
-
-def read_commitments(
-    client, paid: PaidRequests, plan: SyncPlan, today: date, config: Config, warnings: list[str]
-) -> dict[str, Any]:
-    """Savings Plans coverage and utilization, spot share of compute (per month in range) and
-    the current month's forecast, each call on its own: one that fails is a warning."""
-    first = plan.start.replace(day=1)
-    period = {"Start": first.isoformat(), "End": (plan.end + timedelta(days=1)).isoformat()}
-    metric = config.cost_metric
-    figures: dict[str, Any] = {"months": {m: {} for m in plan.months()}}
-
-    def attempt(operation: str, read: Callable[[], None]) -> None:
-        try:
-            read()
-        except (ClientError, BotoCoreError) as error:
-            if error_code(error) in NO_DATA_CODES:
-                return
-            warnings.append(f"{describe_aws_error(error, f'ce:{operation}')}; skipped")
-        except (KeyError, TypeError, ValueError, InvalidOperation):
-            warnings.append(f"ce:{operation}: unexpected answer; skipped")
-
-    def coverage() -> None:
-        token = None
-        while True:
-            extra = {"NextToken": token} if token else {}
-            page = _call(
-                client,
-                paid,
-                "GetSavingsPlansCoverage",
-                TimePeriod=period,
-                Granularity="MONTHLY",
-                **extra,
-            )
-            for entry in page.get("SavingsPlansCoverages", []):
-                month = _month_of(entry, figures)
-                if month:
-                    covered = entry["Coverage"]
-                    figures["months"][month] |= {
-                        "sp_covered_micros": _micros(covered, "SpendCoveredBySavingsPlans"),
-                        "sp_on_demand_micros": _micros(covered, "OnDemandCost"),
-                    }
-            token = page.get("NextToken")
-            if not token:
-                return
-
-    def utilization() -> None:
-        page = _call(
-            client,
-            paid,
-            "GetSavingsPlansUtilization",
-            TimePeriod=period,
-            Granularity="MONTHLY",
-        )
-        for entry in page.get("SavingsPlansUtilizationsByTime", []):
-            month = _month_of(entry, figures)
-            if month:
-                figures["months"][month] |= {
-                    "sp_commitment_micros": _micros(entry["Utilization"], "TotalCommitment"),
-                    "sp_used_micros": _micros(entry["Utilization"], "UsedCommitment"),
-                }
-
-    def spot() -> None:
-        request = {
-            "TimePeriod": period,
-            "Granularity": "MONTHLY",
-            "Metrics": [GROUP_METRIC[metric]],
-            "GroupBy": [{"Type": "DIMENSION", "Key": "PURCHASE_TYPE"}],
-            "Filter": {"Dimensions": {"Key": "SERVICE", "Values": [COMPUTE_SERVICE]}},
-        }
-        found: dict[str, dict[str, Decimal]] = {}
-        for page in _pages(client, paid, **request):
-            for result in page.get("ResultsByTime", []):
-                month = _month_of(result, figures)
-                if not month:
-                    continue
-                split = found.setdefault(month, {"spot": Decimal(0), "compute": Decimal(0)})
-                for group in result.get("Groups", []):
-                    amount, _ = _amount(group, GROUP_METRIC[metric])
-                    split["compute"] += amount
-                    if group["Keys"][0] == SPOT_PURCHASE_TYPE:
-                        split["spot"] += amount
-        for month, split in found.items():
-            figures["months"][month] |= {
-                "spot_micros": to_micros(split["spot"]),
-                "compute_micros": to_micros(split["compute"]),
-            }
-
-    def forecast() -> None:
-        answer = _call(
-            client,
-            paid,
-            "GetCostForecast",
-            TimePeriod={"Start": today.isoformat(), "End": _next_month(today).isoformat()},
-            Metric=FORECAST_METRIC[metric],
-            Granularity="MONTHLY",
-            PredictionIntervalLevel=FORECAST_INTERVAL,
-        )
-        by_time = answer.get("ForecastResultsByTime") or []
-        figures["forecast"] = {
-            "rest": to_micros(Decimal(answer["Total"]["Amount"])),
-            "low": sum(to_micros(Decimal(r["PredictionIntervalLowerBound"])) for r in by_time),
-            "high": sum(to_micros(Decimal(r["PredictionIntervalUpperBound"])) for r in by_time),
-            "currency": (answer["Total"].get("Unit") or "USD").upper(),
-        }
-
-    attempt("GetSavingsPlansCoverage", coverage)
-    attempt("GetSavingsPlansUtilization", utilization)
-    attempt("GetCostAndUsage", spot)
-    attempt("GetCostForecast", forecast)
-    return figures
-
-
-def _month_of(entry: dict, figures: dict) -> str | None:
-    month = entry["TimePeriod"]["Start"][:7]
-    return month if month in figures["months"] else None
-
-
-def _micros(figures: dict, name: str) -> int:
-    return to_micros(Decimal(figures[name]))
-
-
-def commitment_rows(
-    db: sqlite_utils.Database, figures: dict, payer: str, today: date, config: Config
-) -> list[dict]:
-    """One row per month with figures; the current month's forecast is month to date (from
-    the store, just written) plus the forecast of the rest of the month."""
-    rows = {
-        month: {
-            "provider": PROVIDER,
-            "billing_account_id": payer,
-            "month": month,
-            "source": SOURCE,
-            "currency": "USD",
-            **values,
-        }
-        for month, values in figures["months"].items()
-        if values
-    }
-    forecast = figures.get("forecast")
-    if forecast:
-        month = today.strftime("%Y-%m")
-        to_date = queries.source_month_to_date(
-            db, SOURCE, payer, today, config.cost_metric, "team,service"
-        )
-        row = rows.setdefault(
-            month,
-            {"provider": PROVIDER, "billing_account_id": payer, "month": month, "source": SOURCE},
-        )
-        row |= {
-            "currency": forecast["currency"],
-            "forecast_micros": to_date + forecast["rest"],
-            "forecast_low_micros": to_date + forecast["low"],
-            "forecast_high_micros": to_date + forecast["high"],
-        }
-    return list(rows.values())

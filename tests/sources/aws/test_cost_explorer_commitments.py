@@ -11,19 +11,15 @@ import pytest
 from botocore.stub import Stubber
 
 from bot.config import Config, parse_config
-from bot.sources.aws.cost_explorer import (
-    PaidRequests,
-    SyncPlan,
-    commitment_rows,
-    read_commitments,
-)
+from bot.sources.aws.commitments import commitment_rows, read_commitments
+from bot.sources.aws.cost_explorer_api import PaidRequests
 from bot.store import open_store
 from bot.store.schema import daily_row
 from bot.store.writers import SourceLoad, write_source_rows
 
 PAYER = "123456789012"
 TODAY = date(2026, 11, 20)
-PLAN = SyncPlan(date(2026, 10, 15), date(2026, 11, 19), ("test",))
+READ = (date(2026, 10, 15), date(2026, 11, 19))  # the days a sync read
 PERIOD = {"Start": "2026-10-01", "End": "2026-11-20"}
 OCTOBER = {"Start": "2026-10-01", "End": "2026-11-01"}
 NOVEMBER = {"Start": "2026-11-01", "End": "2026-11-20"}
@@ -155,7 +151,7 @@ def test_every_figure_is_read_and_paged(ce):
     stubber.add_response("get_cost_forecast", FORECAST, FORECAST_REQUEST)
     paid, warnings = PaidRequests(), []
 
-    figures = read_commitments(client, paid, PLAN, TODAY, Config(), warnings)
+    figures = read_commitments(client, paid, *READ, TODAY, Config(), warnings)
 
     assert warnings == []
     assert paid.total == 5
@@ -251,7 +247,7 @@ def test_failures_are_warnings_and_no_savings_plans_is_not_one(ce):
     paid, warnings = PaidRequests(), []
 
     figures = read_commitments(
-        client, paid, PLAN, TODAY, parse_config({"cost_metric": "billed"}), warnings
+        client, paid, *READ, TODAY, parse_config({"cost_metric": "billed"}), warnings
     )
 
     assert warnings == [
