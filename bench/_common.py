@@ -213,7 +213,15 @@ class Section:
             print(f"  {note}")
 
 
-SECTION_ORDER = ("ingest", "query", "cost", "ingest_shapes", "concurrent", "athena")
+SECTION_ORDER = (
+    "ingest",
+    "query",
+    "cost",
+    "ingest_shapes",
+    "concurrent",
+    "cost_explorer",
+    "athena",
+)
 HEADER = """# Costbot benchmarks
 
 Written by `bench/run.py` (`make bench`); do not edit by hand. Every figure has a baseline

@@ -1,12 +1,14 @@
 """Costbot's benchmarks, one command (`make bench`): ingest throughput, query latency, `/cost`
 compute and chart render, ingest at two shapes of export (service- and resource-level, 2M and
-6M rows), `/cost` while another process ingests, and loading a large Athena result. Prints
-every figure with its baseline and writes bench/RESULTS.md.
+6M rows), `/cost` while another process ingests, the paid requests of a Cost Explorer
+sync, and loading a large Athena result. Prints every figure with its baseline and writes
+bench/RESULTS.md.
 
     .venv/bin/python bench/run.py                  # everything at full size (~3 minutes)
     .venv/bin/python bench/run.py --quick          # smoke run (~30 s); results in bench/out/
     .venv/bin/python bench/run.py --only ingest    # one benchmark (ingest, query, cost,
-                                                   # ingest_shapes, concurrent, athena)
+                                                   # ingest_shapes, concurrent,
+                                                   # cost_explorer, athena)
 
 Generated inputs are cached in bench/out/ (git-ignored) between runs: the 5M-row FOCUS CSV
 (3.3 GiB) and Parquet file and the 4.7M-row store (1.5 GiB); the first full run spends about
@@ -23,12 +25,13 @@ from pathlib import Path
 import athena_bench
 import concurrent_bench
 import cost_bench
+import cost_explorer_bench
 import ingest_bench
 import ingest_shapes_bench
 import query_bench
 from _common import OUT, RESULTS, log, write_results
 
-BENCHMARKS = ("ingest", "query", "cost", "ingest_shapes", "concurrent", "athena")
+BENCHMARKS = ("ingest", "query", "cost", "ingest_shapes", "concurrent", "cost_explorer", "athena")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -78,6 +81,8 @@ def main(argv: list[str] | None = None) -> None:
             section = concurrent_bench.measure(args.quick)
         elif name == "athena":
             section = athena_bench.measure(args.quick)
+        elif name == "cost_explorer":
+            section = cost_explorer_bench.measure(args.quick)
         elif name == "query":
             section = query_bench.measure(args.quick)
         else:

@@ -59,9 +59,8 @@ def _parser() -> argparse.ArgumentParser:
 
     commands.add_parser("migrate", help="bring the database schema up to date")
 
-    sync = commands.add_parser("sync", help="pull cost data from AWS into the store")
-    sync_sources = sync.add_subparsers(dest="sync_source", required=True, metavar="SOURCE")
-    _add_sync_athena_parser(sync_sources)
+    _add_sync_parser(commands)
+    _add_run_parser(commands)
 
     ask = commands.add_parser("ask", help='run a slash command locally: "/cost team payments"')
     ask.add_argument("command_line", metavar='"/cost ..."', help="the slash command and its text")
@@ -81,6 +80,37 @@ def _add_sync_athena_parser(sources) -> None:
         "--days", type=int, metavar="N", help="re-read the N days before today instead of the plan"
     )
     athena.add_argument("--today", type=date.fromisoformat, help=argparse.SUPPRESS)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} must be at least 1")
+    return value
+
+
+def _add_sync_parser(commands) -> None:
+    sync = commands.add_parser("sync", help="pull cost data from a cloud source into the store")
+    sources = sync.add_subparsers(dest="source", required=True, metavar="SOURCE")
+    aws = sources.add_parser(
+        "aws", help="AWS Cost Explorer: back-fill, then the days that can still change"
+    )
+    aws.add_argument("--days", type=_positive_int, help="re-read the last N days before today")
+    aws.add_argument("--today", type=date.fromisoformat, help=argparse.SUPPRESS)
+    _add_sync_athena_parser(sources)
+
+
+def _add_run_parser(commands) -> None:
+    run = commands.add_parser("run", help="run one job now (sync)")
+    run.add_argument("job", metavar="JOB", help="the job to run: sync")
+    run.add_argument(
+        "--date", type=date.fromisoformat, help="the job's today, YYYY-MM-DD (default: today)"
+    )
+    run.add_argument("--dry-run", action="store_true", help="say what it would do; no paid call")
+    run.add_argument("--json", action="store_true", help="print what it did as one JSON object")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -114,8 +144,10 @@ def _run(args: argparse.Namespace) -> int:
         return _ask(args)
     if args.command == "migrate":
         return _migrate()
-    if args.command == "sync" and args.sync_source == "athena":
-        return _sync_athena(args)
+    if args.command == "sync":
+        return _sync(args)
+    if args.command == "run":
+        return _run_job(args)
     raise UsageProblem(f"unknown command {args.command}")
 
 
@@ -155,6 +187,80 @@ def _sync_athena(args: argparse.Namespace) -> int:
         print(f"costbot: {problem}", file=sys.stderr)
         return EXIT_ERROR
     return EXIT_OK
+
+
+def _sync(args: argparse.Namespace) -> int:
+    if args.source == "aws":
+        return _sync_aws(args)
+    if args.source == "athena":
+        return _sync_athena(args)
+    raise UsageProblem(f"unknown sync source {args.source}")
+
+
+def _sync_aws(args: argparse.Namespace) -> int:
+    from bot.context import AppContext
+    from jobs import sync
+
+    _quiet_aws_logs(args)
+    context = AppContext(config=load_config(), db_path=str(db_path_from_env()))
+    report = sync.SyncReport(args.today or utc_today())
+    code, _ = _run_sync(lambda: sync.run(context, report.date, days=args.days, report=report))
+    # The last line of every run, failed or not: what it cost.
+    print(report.paid.line())
+    return code
+
+
+def _quiet_aws_logs(args: argparse.Namespace) -> None:
+    """botocore logs where it found credentials and endpoints at INFO: detail for -v only."""
+    if not args.verbose:
+        logging.getLogger("botocore").setLevel(logging.WARNING)
+
+
+def _run_sync(run) -> tuple[int, str | None]:
+    """Run a sync; an AWS failure is one line on stderr and exit 1 (the caller then prints
+    what the run cost, as its last line). The exit code and the problem, if any."""
+    from bot.sources.aws.session import AwsProblem
+
+    try:
+        run()
+    except AwsProblem as problem:
+        line = str(problem)
+    except Exception as error:
+        log.debug("sync failed", exc_info=True)
+        line = f"error: {type(error).__name__}: {error}"
+    else:
+        return EXIT_OK, None
+    print(f"costbot: {line}", file=sys.stderr)
+    return EXIT_ERROR, line
+
+
+def _run_job(args: argparse.Namespace) -> int:
+    from bot.context import AppContext
+    from jobs import JOBS
+    from jobs.sync import SyncReport
+
+    if args.job not in JOBS:
+        raise UsageProblem(f"unknown job {args.job!r}; jobs: {', '.join(sorted(JOBS))}")
+    _quiet_aws_logs(args)
+    context = AppContext(config=load_config(), db_path=str(db_path_from_env()))
+    today = args.date or utc_today()
+    # With --json, stdout is the one JSON object; what the job says goes to stderr.
+    out = sys.stderr if args.json else sys.stdout
+
+    def say(line: str) -> None:
+        print(line, file=out)
+
+    # `sync` is the only job so far; the jobs of the digests and reports (issue 11) return
+    # their deliveries and get their own branch here.
+    report = SyncReport(today)
+    code, problem = _run_sync(
+        lambda: JOBS["sync"](context, today, dry_run=args.dry_run, report=report, say=say)
+    )
+    if args.json:
+        payload = report.as_json() | ({"error": problem} if problem else {})
+        _print(json.dumps(payload, indent=2))
+    print(report.paid.line(), file=out)
+    return code
 
 
 def _migrate() -> int:

@@ -1,5 +1,17 @@
 """Scheduled jobs: one module per job, each a plain function `run(context, now) -> result` that
 reads no clock of its own (the scheduler, `costbot run JOB --date D` and the tests pass `now`).
 A job calls the core (store queries, analytics, renderers) and hands what it builds to
-`bot.slack.delivery`; it never talks to Slack or AWS itself.
+`bot.slack.delivery`; it never talks to Slack or AWS itself (sources do: `sync` calls them).
+
+`JOBS` is the registry `costbot run JOB` and the scheduler read: job name -> its `run`.
 """
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from jobs import sync
+
+JOBS: dict[str, Callable[..., object]] = {
+    "sync": sync.run,
+}

@@ -352,3 +352,34 @@ def commitment_rows(
         " ORDER BY billing_account_id, source"
     )
     return list(db.query(sql, [month] + ([] if billing_account is None else [billing_account])))
+
+
+def last_sync_end(db: sqlite_utils.Database, source: str, billing_account_id: str) -> date | None:
+    """The last day read by a successful sync of `source` for this billing account (a run
+    with warnings still wrote its days), or None if there has been none."""
+    end = db.execute(
+        "SELECT max(period_end) FROM sync_runs WHERE source = ? AND status IN ('ok', 'partial')"
+        " AND json_extract(detail, '$.billing_account_id') = ?",
+        [source, billing_account_id],
+    ).fetchone()[0]
+    return date.fromisoformat(end) if end else None
+
+
+def source_month_to_date(
+    db: sqlite_utils.Database,
+    source: str,
+    billing_account_id: str,
+    today: date,
+    metric: str = "effective",
+    grain: str | None = None,
+) -> int:
+    """What one source holds for a billing account from the 1st of today's month through
+    yesterday, superseded or not (a source's own forecast adds to its own month to date).
+    `grain`: the one grouping of a grouped source to sum, so each dollar counts once."""
+    start = today.replace(day=1)
+    end = today - timedelta(days=1)
+    return db.execute(
+        f"SELECT coalesce(sum({_metric(metric)}), 0) FROM daily_cost WHERE source = ?"
+        " AND billing_account_id = ? AND grain IS ? AND date BETWEEN ? AND ?",
+        [source, billing_account_id, grain, start.isoformat(), end.isoformat()],
+    ).fetchone()[0]
