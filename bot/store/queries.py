@@ -383,3 +383,25 @@ def source_month_to_date(
         " AND billing_account_id = ? AND grain IS ? AND date BETWEEN ? AND ?",
         [source, billing_account_id, grain, start.isoformat(), end.isoformat()],
     ).fetchone()[0]
+
+
+def source_daily_totals(
+    db: sqlite_utils.Database,
+    source: str,
+    billing_account_id: str,
+    first: date,
+    last: date,
+    grain: str | None = None,
+) -> dict[date, tuple[int, int, int]]:
+    """Per day, what one source holds for a billing account (superseded or not): effective
+    and billed micro-dollars and the number of rows summed (each rounded to the micro-dollar
+    on its own). `grain`: the one grouping of a grouped source, so each dollar counts once."""
+    grain_clause = "grain IS NULL" if grain is None else "grain = ?"
+    rows = db.execute(
+        "SELECT date, coalesce(sum(effective_micros), 0), coalesce(sum(billed_micros), 0),"
+        " count(*) FROM daily_cost WHERE source = ? AND billing_account_id = ?"
+        f" AND date BETWEEN ? AND ? AND {grain_clause} GROUP BY date",
+        [source, billing_account_id, first.isoformat(), last.isoformat()]
+        + ([] if grain is None else [grain]),
+    )
+    return {date.fromisoformat(day): (e, b, n) for day, e, b, n in rows}

@@ -93,6 +93,14 @@ class SourceLoad:
     billing_account_id: str | None = None
     accounts: set[tuple[str, str, str, str]] = field(default_factory=set)
     checksum: str = ""
+    # The days replaced, as (first, last) spans within start..end, when the load re-read
+    # only some of them (Cost Explorer: the recent days, and the days of the previous month
+    # that changed); by default the whole of start..end.
+    spans: Sequence[tuple[date, date]] = ()
+
+    def replaced_spans(self) -> list[tuple[str, str]]:
+        spans = self.spans or [(self.start, self.end)]
+        return [(first.isoformat(), last.isoformat()) for first, last in spans]
 
 
 def write_source_rows(db: sqlite_utils.Database, load: SourceLoad) -> int:
@@ -104,14 +112,19 @@ def write_source_rows(db: sqlite_utils.Database, load: SourceLoad) -> int:
     for row in load.rows:
         if len(row) != len(DAILY_COLUMNS) + 1 or (row[-1] is not None and row[-1] not in GRAINS):
             raise ValueError(f"{load.source}: a row needs {len(DAILY_COLUMNS)} values and a grain")
-    span = (load.start.isoformat(), load.end.isoformat())
+    spans = load.replaced_spans()
+    for row in load.rows:
+        # A row outside the replaced days would be added to rows that stay: counted twice.
+        if not any(first <= str(row[0]) <= last for first, last in spans):
+            raise ValueError(f"{load.source}: a row of {row[0]} is outside the days replaced")
     owner = "" if load.billing_account_id is None else " AND billing_account_id = ?"
     owner_params = [] if load.billing_account_id is None else [load.billing_account_id]
     with db.atomic():
-        db.execute(
-            f"DELETE FROM daily_cost WHERE source = ? AND date BETWEEN ? AND ?{owner}",
-            [load.source, *span, *owner_params],
-        )
+        for span in spans:
+            db.execute(
+                f"DELETE FROM daily_cost WHERE source = ? AND date BETWEEN ? AND ?{owner}",
+                [load.source, *span, *owner_params],
+            )
         ingest_id = int(
             db["ingests"]
             .insert(

@@ -41,6 +41,7 @@ recorded in `sync_runs` and reported as `Cost Explorer: 7 paid requests ($0.07)`
 
 from __future__ import annotations
 
+import itertools
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -51,10 +52,11 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from bot.config import AwsSettings, Config
+from bot.config import Config
 from bot.money import to_micros
 from bot.sources.aws.commitments import commitment_rows, read_commitments
 from bot.sources.aws.cost_explorer_api import PaidRequests, amount, pages
+from bot.sources.aws.plan import SyncPlan, plan_sync
 from bot.sources.aws.session import (
     COST_EXPLORER_REGION,
     AwsProblem,
@@ -78,82 +80,6 @@ Say = Callable[[str], None]
 
 def _stderr(line: str) -> None:
     print(line, file=sys.stderr)
-
-
-# --- the plan -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SyncPlan:
-    """The days one sync reads, `start` to `end` inclusive, and why."""
-
-    start: date
-    end: date
-    reasons: tuple[str, ...]
-
-    @property
-    def days(self) -> int:
-        return (self.end - self.start).days + 1
-
-    @property
-    def time_period(self) -> dict[str, str]:
-        # Cost Explorer's End is exclusive.
-        return {"Start": self.start.isoformat(), "End": (self.end + timedelta(days=1)).isoformat()}
-
-    def months(self) -> list[str]:
-        months, cursor = [], self.start.replace(day=1)
-        while cursor <= self.end:
-            months.append(cursor.strftime("%Y-%m"))
-            cursor = _next_month(cursor)
-        return months
-
-    def describe(self) -> str:
-        days = "1 day" if self.days == 1 else f"{self.days} days"
-        return f"{self.start} .. {self.end} ({days}): {'; '.join(self.reasons)}"
-
-
-def _next_month(day: date) -> date:
-    return date(day.year + day.month // 12, day.month % 12 + 1, 1)
-
-
-def _months_back(day: date, months: int) -> date:
-    """The 1st of the month `months` months before `day`'s month."""
-    index = day.year * 12 + day.month - 1 - months
-    return date(index // 12, index % 12 + 1, 1)
-
-
-def plan_sync(
-    last_end: date | None, today: date, settings: AwsSettings, days: int | None = None
-) -> SyncPlan:
-    """What to read, from the end of the last successful sync for this payer (None: never
-    synced), today (never read: incomplete), the settings and `--days`."""
-    end = today - timedelta(days=1)
-    backfill_start = _months_back(today, settings.backfill_months - 1)
-    if days is not None:
-        if days < 1:
-            raise ValueError("--days must be at least 1")
-        return SyncPlan(today - timedelta(days=days), end, (f"--days {days}",))
-    if last_end is None:
-        months = settings.backfill_months
-        return SyncPlan(backfill_start, end, (f"first sync: back-fill {months} months",))
-    restate_start = today - timedelta(days=settings.restate_days)
-    start, reasons = restate_start, [f"the last {settings.restate_days} days (restated)"]
-    # A day read when it was under `restate_days` days old may have changed since: the last
-    # sync (made the day after its end) left its last days open. Beyond them: a gap.
-    still_open = last_end + timedelta(days=2 - settings.restate_days)
-    if still_open < start:
-        start = still_open
-        reasons.append(f"the days since the last sync (through {last_end})")
-    previous_month = _months_back(today, 1)
-    if today.day <= settings.bill_final_day and previous_month < start:
-        start = previous_month
-        reasons.append(
-            f"{previous_month:%Y-%m} until its bill is final (day {settings.bill_final_day})"
-        )
-    if start < backfill_start:
-        start = backfill_start
-        reasons.append(f"no further back than {settings.backfill_months} months")
-    return SyncPlan(min(start, end), end, tuple(reasons))
 
 
 @dataclass
@@ -205,7 +131,7 @@ def sync_cost_explorer(
     payer = caller_account(session)
     last_end = _last_sync_end(Path(db_path), payer)
     try:
-        plan = plan_sync(last_end, today, config.aws, days)
+        plan = plan_sync(last_end, today, config.aws, days, check_previous_month=True)
     except ValueError as error:
         raise AwsProblem(str(error)) from None
     result = CostExplorerSync(plan, payer, paid, dry_run=dry_run)
@@ -223,7 +149,12 @@ def sync_cost_explorer(
     client = make_client(session, "ce", COST_EXPLORER_REGION)
     tag_key = config.tag_keys[0]
     try:
-        rows, accounts = _read_cost(client, paid, plan, tag_key, config, payer)
+        spans = [(plan.start, plan.end)]
+        if plan.check:
+            changed = _changed_days(client, paid, plan.check, Path(db_path), payer)
+            say(f"  {plan.check[0]} .. {plan.check[1]}: {_describe_changed(changed)}")
+            spans += changed
+        rows, accounts = _read_cost(client, paid, spans, tag_key, config, payer)
     except (ClientError, BotoCoreError) as error:
         problem = describe_aws_error(error, "ce:GetCostAndUsage")
         _record_failure(db_path, result, started_at, problem)
@@ -231,7 +162,8 @@ def sync_cost_explorer(
     except AwsProblem as problem:
         _record_failure(db_path, result, started_at, str(problem))
         raise
-    figures = read_commitments(client, paid, plan.start, plan.end, today, config, result.warnings)
+    first_day = plan.first_day()
+    figures = read_commitments(client, paid, first_day, plan.end, today, config, result.warnings)
     for line in result.warnings:
         warn(f"warning: {line}")
 
@@ -241,12 +173,13 @@ def sync_cost_explorer(
             db,
             SourceLoad(
                 source=SOURCE,
-                description=f"Cost Explorer {plan.start}..{plan.end} (payer {payer})",
-                start=plan.start,
+                description=f"Cost Explorer {_describe_spans(spans)} (payer {payer})",
+                start=min(first for first, _ in spans),
                 end=plan.end,
                 rows=rows,
                 billing_account_id=payer,
                 accounts=accounts,
+                spans=spans,
             ),
         )
         result.rows = len(rows)
@@ -259,7 +192,7 @@ def sync_cost_explorer(
         )
     finally:
         db.close()
-    say(f"Stored {result.rows:,} rows of daily cost ({plan.start} .. {plan.end})")
+    say(f"Stored {result.rows:,} rows of daily cost ({_describe_spans(spans)})")
     return result
 
 
@@ -307,16 +240,84 @@ def _record_failure(
         db.close()
 
 
+def _describe_spans(spans: list[tuple[date, date]]) -> str:
+    return ", ".join(f"{first} .. {last}" if first != last else f"{first}" for first, last in spans)
+
+
+def _describe_changed(changed: list[tuple[date, date]]) -> str:
+    if not changed:
+        return "daily totals unchanged, nothing more to re-read"
+    days = sum((last - first).days + 1 for first, last in changed)
+    return f"daily totals changed on {days} day(s): re-reading {_describe_spans(changed)}"
+
+
+def _changed_days(
+    client, paid: PaidRequests, check: tuple[date, date], db_path: Path, payer: str
+) -> list[tuple[date, date]]:
+    """The days of `check` whose total (amortized or unblended) Cost Explorer now reports
+    differently from what is stored, as runs of consecutive days. One request (plus pages) of
+    daily totals with no grouping: a month of totals is 31 groups, where re-reading the month
+    by team x service and team x account would be tens of pages.
+
+    The stored total of a day is the sum of its team x service rows, each rounded to the
+    micro-dollar on its own; a difference within that rounding is no change."""
+    first, last = check
+    totals: dict[date, tuple[int, int]] = {}
+    request = {
+        "TimePeriod": {"Start": first.isoformat(), "End": (last + timedelta(days=1)).isoformat()},
+        "Granularity": "DAILY",
+        "Metrics": list(METRICS),
+    }
+    for page in pages(client, paid, **request):
+        for period in page.get("ResultsByTime", []):
+            day = date.fromisoformat(period["TimePeriod"]["Start"])
+            figures = [amount({"Metrics": period.get("Total") or {}}, m)[0] for m in METRICS]
+            totals[day] = (to_micros(figures[0]), to_micros(figures[1]))
+    stored = _stored_totals(db_path, payer, first, last)
+    changed: list[tuple[date, date]] = []
+    day = first
+    while day <= last:
+        effective, billed, rows = stored.get(day, (0, 0, 0))
+        reported = totals.get(day, (0, 0))
+        tolerance = rows // 2 + 1
+        if abs(reported[0] - effective) > tolerance or abs(reported[1] - billed) > tolerance:
+            if changed and changed[-1][1] == day - timedelta(days=1):
+                changed[-1] = (changed[-1][0], day)
+            else:
+                changed.append((day, day))
+        day += timedelta(days=1)
+    return changed
+
+
+def _stored_totals(db_path: Path, payer: str, first: date, last: date) -> dict:
+    if not db_path.exists():
+        return {}
+    db = open_store(db_path)
+    try:
+        return queries.source_daily_totals(db, SOURCE, payer, first, last, "team,service")
+    finally:
+        db.close()
+
+
 def _read_cost(
-    client, paid: PaidRequests, plan: SyncPlan, tag_key: str, config: Config, payer: str
+    client,
+    paid: PaidRequests,
+    spans: list[tuple[date, date]],
+    tag_key: str,
+    config: Config,
+    payer: str,
 ) -> tuple[list[tuple], set[tuple[str, str, str, str]]]:
-    """Both groupings, every page: rows (DAILY_COLUMNS + grain) with amounts summed exactly
-    per (day, team, service or account, currency), and the account names seen."""
+    """Both groupings over each span of days, every page: rows (DAILY_COLUMNS + grain) with
+    amounts summed exactly per (day, team, service or account, currency), and the account
+    names seen."""
     sums: dict[tuple, list[Decimal]] = {}
     accounts: set[tuple[str, str, str, str]] = set()
-    for grain, dimension in GROUPINGS:
+    for (first, last), (grain, dimension) in itertools.product(spans, GROUPINGS):
         request = {
-            "TimePeriod": plan.time_period,
+            "TimePeriod": {
+                "Start": first.isoformat(),
+                "End": (last + timedelta(days=1)).isoformat(),
+            },
             "Granularity": "DAILY",
             "Metrics": list(METRICS),
             "GroupBy": [

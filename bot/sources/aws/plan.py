@@ -8,6 +8,11 @@ since the last sync, and the whole previous month until its bill is final (day o
 
 A source that pays by the month it reads rather than by the day (Athena scans whole
 `billing_period` partitions) re-reads the whole current month too: it costs the same.
+
+A source that pays by the page of groups (Cost Explorer) re-reads the previous month only
+where it changed: with `check_previous_month`, the plan names the previous month's days as
+`check` (one cheap request of daily totals compares them with what is stored) instead of
+re-reading every group of every day.
 """
 
 from __future__ import annotations
@@ -25,6 +30,9 @@ class SyncPlan:
     start: date
     end: date
     reasons: tuple[str, ...]
+    # Days (first, last) to compare with the source's daily totals and re-read where they
+    # differ: the previous month until its bill is final (`check_previous_month`).
+    check: tuple[date, date] | None = None
 
     @property
     def days(self) -> int:
@@ -43,9 +51,20 @@ class SyncPlan:
             cursor = next_month(cursor)
         return months
 
+    def first_day(self) -> date:
+        """The earliest day this plan may re-read (checked days included)."""
+        return min(self.start, self.check[0]) if self.check else self.start
+
     def describe(self) -> str:
         days = "1 day" if self.days == 1 else f"{self.days} days"
-        return f"{self.start} .. {self.end} ({days}): {'; '.join(self.reasons)}"
+        text = f"{self.start} .. {self.end} ({days}): {'; '.join(self.reasons)}"
+        if self.check:
+            first, last = self.check
+            text += (
+                f"; and {first} .. {last} where Cost Explorer's daily totals changed"
+                " (the previous month's bill is not final yet)"
+            )
+        return text
 
 
 def next_month(day: date) -> date:
@@ -66,6 +85,7 @@ def plan_sync(
     days: int | None = None,
     *,
     whole_current_month: bool = False,
+    check_previous_month: bool = False,
 ) -> SyncPlan:
     """What to read, from the end of the last successful sync (None: never synced), today
     (never read: incomplete), the settings and `--days`. `whole_current_month`: also re-read
@@ -91,12 +111,18 @@ def plan_sync(
         start = still_open
         reasons.append(f"the days since the last sync (through {last_end})")
     previous_month = months_back(today, 1)
+    check = None
     if today.day <= settings.bill_final_day and previous_month < start:
-        start = previous_month
-        reasons.append(
-            f"{previous_month:%Y-%m} until its bill is final (day {settings.bill_final_day})"
-        )
+        if check_previous_month:
+            check = (max(previous_month, backfill_start), start - timedelta(days=1))
+        else:
+            start = previous_month
+            reasons.append(
+                f"{previous_month:%Y-%m} until its bill is final (day {settings.bill_final_day})"
+            )
     if start < backfill_start:
         start = backfill_start
         reasons.append(f"no further back than {settings.backfill_months} months")
-    return SyncPlan(min(start, end), end, tuple(reasons))
+    if check and check[0] > check[1]:
+        check = None
+    return SyncPlan(min(start, end), end, tuple(reasons), check)

@@ -208,17 +208,47 @@ def test_a_daily_sync_rereads_only_the_days_that_can_change(fake_ce, capsys):
     assert truth(fake_ce, *november, account="111111111111") in answer
 
 
-def test_early_in_the_month_the_previous_month_is_reread_until_final(fake_ce, capsys):
+def _periods(requests: list[dict], grouped: bool) -> set[tuple[str, str]]:
+    return {
+        (r["TimePeriod"]["Start"], r["TimePeriod"]["End"])
+        for r in requests
+        if bool(r.get("GroupBy")) == grouped
+    }
+
+
+def test_early_in_the_month_the_previous_month_is_reread_where_it_changed(fake_ce, capsys):
     assert sync(capsys, date(2026, 11, 2))[0] == 0
     fake_ce.reset_counts()
     fake_ce.restate(date(2026, 10, 10), factor="2")
 
-    assert sync(capsys, date(2026, 11, 3))[0] == 0
+    code, out, _ = sync(capsys, date(2026, 11, 3))
 
-    assert {r["TimePeriod"]["Start"] for r in cost_requests(fake_ce)} == {"2026-10-01"}
+    assert code == 0
+    requests = cost_requests(fake_ce)
+    # One request of daily totals for October until the restated days; by team only the
+    # day that changed (Oct 10) and the last 3 days.
+    assert _periods(requests, grouped=False) == {("2026-10-01", "2026-10-31")}
+    assert _periods(requests, grouped=True) == {
+        ("2026-10-10", "2026-10-11"),
+        ("2026-10-31", "2026-11-03"),
+    }
+    assert out[-1] == paid_line(fake_ce.paid_requests)
     october = (date(2026, 10, 1), date(2026, 10, 31))
     answer = ask(capsys, "/cost team search 2026-10", date(2026, 11, 3))
     assert truth(fake_ce, *october, team="search") in answer
+    answer = ask(capsys, "/cost account 111111111111 2026-10", date(2026, 11, 3))
+    assert truth(fake_ce, *october, account="111111111111") in answer
+
+
+def test_an_unchanged_previous_month_costs_one_request_of_totals(fake_ce, capsys):
+    assert sync(capsys, date(2026, 11, 2))[0] == 0
+    fake_ce.reset_counts()
+
+    assert sync(capsys, date(2026, 11, 3))[0] == 0
+
+    requests = cost_requests(fake_ce)
+    assert _periods(requests, grouped=False) == {("2026-10-01", "2026-10-31")}
+    assert _periods(requests, grouped=True) == {("2026-10-31", "2026-11-03")}
 
 
 def test_paged_answers_are_read_to_the_last_page(fake_ce, capsys, tmp_path):
