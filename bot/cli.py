@@ -11,7 +11,7 @@ import json
 import logging
 import os
 import sys
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from bot.config import ConfigError, load_config
@@ -59,6 +59,13 @@ def _parser() -> argparse.ArgumentParser:
 
     commands.add_parser("migrate", help="bring the database schema up to date")
 
+    sync = commands.add_parser("sync", help="pull cost data and resources from the cloud")
+    targets = sync.add_subparsers(dest="target", required=True, metavar="TARGET")
+    targets.add_parser(
+        "inventory",
+        help="AWS resource inventory: tags, state, idle EC2, of the configured accounts, regions",
+    )
+
     ask = commands.add_parser("ask", help='run a slash command locally: "/cost team payments"')
     ask.add_argument("command_line", metavar='"/cost ..."', help="the slash command and its text")
     ask.add_argument("--json", action="store_true", help="print the Slack payload as JSON")
@@ -100,6 +107,8 @@ def _run(args: argparse.Namespace) -> int:
         return _ask(args)
     if args.command == "migrate":
         return _migrate()
+    if args.command == "sync" and args.target == "inventory":
+        return _sync_inventory()
     raise UsageProblem(f"unknown command {args.command}")
 
 
@@ -122,6 +131,25 @@ def _ingest(args: argparse.Namespace) -> int:
 
     rows = ingest_metrics(Path(args.path), db_path_from_env())
     print(f"Loaded {rows:,} business metric values from {args.path}")
+    return EXIT_OK
+
+
+def _sync_inventory() -> int:
+    from bot.sources.aws.inventory import sync_inventory
+    from bot.sources.aws.session import AwsProblem
+    from bot.store import open_store
+
+    config = load_config()
+    db = open_store(db_path_from_env())
+    try:
+        report = sync_inventory(db, config, datetime.now(UTC))
+    except AwsProblem as problem:  # credentials: nothing could be read
+        print(f"costbot: {problem}", file=sys.stderr)
+        return EXIT_ERROR
+    finally:
+        db.close()
+    # Warnings (a permission missing in one account) are in the report: the rest was read.
+    _print("\n".join(report.lines()))
     return EXIT_OK
 
 
