@@ -213,7 +213,7 @@ class Section:
             print(f"  {note}")
 
 
-SECTION_ORDER = ("ingest", "query", "cost", "ingest_shapes", "concurrent")
+SECTION_ORDER = ("ingest", "query", "cost", "ingest_shapes", "concurrent", "inventory")
 HEADER = """# Costbot benchmarks
 
 Written by `bench/run.py` (`make bench`); do not edit by hand. Every figure has a baseline

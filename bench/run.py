@@ -1,12 +1,12 @@
 """Costbot's benchmarks, one command (`make bench`): ingest throughput, query latency, `/cost`
 compute and chart render, ingest at two shapes of export (service- and resource-level, 2M and
-6M rows), and `/cost` while another process ingests. Prints every figure with its baseline
-and writes bench/RESULTS.md.
+6M rows), `/cost` while another process ingests, and the AWS resource inventory of 10,000
+resources against moto. Prints every figure with its baseline and writes bench/RESULTS.md.
 
     .venv/bin/python bench/run.py                  # everything at full size (~3 minutes)
     .venv/bin/python bench/run.py --quick          # smoke run (~30 s); results in bench/out/
     .venv/bin/python bench/run.py --only ingest    # one benchmark (ingest, query, cost,
-                                                   # ingest_shapes, concurrent)
+                                                   # ingest_shapes, concurrent, inventory)
 
 Generated inputs are cached in bench/out/ (git-ignored) between runs: the 5M-row FOCUS CSV
 (3.3 GiB) and Parquet file and the 4.7M-row store (1.5 GiB); the first full run spends about
@@ -24,10 +24,11 @@ import concurrent_bench
 import cost_bench
 import ingest_bench
 import ingest_shapes_bench
+import inventory_bench
 import query_bench
 from _common import OUT, RESULTS, log, write_results
 
-BENCHMARKS = ("ingest", "query", "cost", "ingest_shapes", "concurrent")
+BENCHMARKS = ("ingest", "query", "cost", "ingest_shapes", "concurrent", "inventory")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -75,6 +76,8 @@ def main(argv: list[str] | None = None) -> None:
             section = ingest_shapes_bench.measure(args.repeat or 2, quick=args.quick)
         elif name == "concurrent":
             section = concurrent_bench.measure(args.quick)
+        elif name == "inventory":
+            section = inventory_bench.measure(args.quick)
         elif name == "query":
             section = query_bench.measure(args.quick)
         else:

@@ -32,6 +32,7 @@ import sqlite_utils
 from botocore.exceptions import BotoCoreError, ClientError
 
 from bot.config import Config
+from bot.sources.aws.cpu import METRIC_QUERIES_PER_CALL, IdleWindow, daily_cpu
 from bot.sources.aws.session import (
     AwsProblem,
     base_session,
@@ -46,9 +47,6 @@ from bot.sources.focus import tag_dimensions
 from bot.store.schema import ACCOUNT_WIDE
 from bot.store.writers import InventorySnapshot, record_sync_run, write_inventory_snapshot
 
-# GetMetricData takes at most 500 queries a call.
-METRIC_QUERIES_PER_CALL = 500
-DAY = timedelta(days=1)
 # The types a describe reads (their rows belong to that read); the tagging API only adds tags.
 DESCRIBED_TYPES = {
     "ec2:instance": "ec2",
@@ -386,32 +384,22 @@ class _AccountReader:
     # -- idle EC2 instances
 
     def _assess_idle(self, region: str, running: list[dict[str, Any]]) -> None:
-        """Average CPU per day over the last `idle_days` full days (UTC); idle when every one
-        of those days is under `idle_cpu_percent`. An instance launched inside the window, or
-        with a day missing, is not idle: there is not enough to say."""
+        """CPU per day of running instances and whether each is idle (see bot.sources.aws.cpu);
+        when CloudWatch cannot be read, `idle` stays None: the stored verdict is kept."""
         settings = self.config.aws
-        window_end = self.now.replace(hour=0, minute=0, second=0, microsecond=0)
-        window_start = window_end - settings.idle_days * DAY
-        days = [(window_start + i * DAY).date().isoformat() for i in range(settings.idle_days)]
+        window = IdleWindow.ending(self.now, settings.idle_days)
         self.report.running_instances += len(running)
         client = self._client("cloudwatch", region)
         for first in range(0, len(running), METRIC_QUERIES_PER_CALL):
             batch = running[first : first + METRIC_QUERIES_PER_CALL]
-            series = self._attempt(
-                "cloudwatch",
-                lambda batch=batch: _daily_cpu(client, batch, window_start, window_end),
-            )
+            ids = [instance["resource_id"] for instance in batch]
+            series = self._attempt("cloudwatch", lambda ids=ids: daily_cpu(client, ids, window))
             if series is None:
-                return  # one line said why; these instances are simply not assessed
-            for index, instance in enumerate(batch):
-                daily = {day: series[index][day] for day in days if day in series[index]}
+                return  # one line said why; these instances are not assessed this time
+            for instance, daily in zip(batch, series, strict=True):
                 instance["cpu_daily"] = {day: round(value, 3) for day, value in daily.items()}
-                launched = instance["launched_at"]
-                old_enough = launched is not None and launched <= window_start.isoformat()
                 instance["idle"] = int(
-                    old_enough
-                    and len(daily) == len(days)
-                    and all(value < settings.idle_cpu_percent for value in daily.values())
+                    window.is_idle(daily, instance["launched_at"], settings.idle_cpu_percent)
                 )
                 self.report.idle += instance["idle"]
 
@@ -457,42 +445,6 @@ class _AccountReader:
             pages = client.get_paginator("list_buckets").paginate()
             return [bucket for page in pages for bucket in page.get("Buckets", [])]
         return client.list_buckets().get("Buckets", [])
-
-
-def _daily_cpu(
-    client, instances: list[dict[str, Any]], start: datetime, end: datetime
-) -> list[dict[str, float]]:
-    """For each instance, its average CPUUtilization per UTC day in [start, end)."""
-    queries = [
-        {
-            "Id": f"cpu{index}",
-            "MetricStat": {
-                "Metric": {
-                    "Namespace": "AWS/EC2",
-                    "MetricName": "CPUUtilization",
-                    "Dimensions": [{"Name": "InstanceId", "Value": instance["resource_id"]}],
-                },
-                "Period": 86400,
-                "Stat": "Average",
-            },
-            "ReturnData": True,
-        }
-        for index, instance in enumerate(instances)
-    ]
-    series: list[dict[str, float]] = [{} for _ in instances]
-    request = {"MetricDataQueries": queries, "StartTime": start, "EndTime": end}
-    while True:
-        page = client.get_metric_data(**request)
-        for result in page.get("MetricDataResults", []):
-            values = series[int(result["Id"][3:])]
-            for stamp, value in zip(
-                result.get("Timestamps", []), result.get("Values", []), strict=True
-            ):
-                day = stamp.astimezone(UTC).date().isoformat()
-                values[day] = float(value)
-        if not page.get("NextToken"):
-            return series
-        request["NextToken"] = page["NextToken"]
 
 
 def _bucket_region(s3, name: str) -> str:
