@@ -233,6 +233,10 @@ class _AccountReader:
     def _client(self, service: str, region: str):
         return make_client(self.session, service, region)
 
+    def _partition(self, region: str | None) -> str:
+        # aws, aws-cn, aws-us-gov: the ARNs built here must match the tagging API's.
+        return self.session.get_partition_for_region(region or "us-east-1")
+
     # -- a region
 
     def read_region(self, region: str, seen_at: str) -> InventorySnapshot:
@@ -304,7 +308,7 @@ class _AccountReader:
                     tags = _tag_dict(instance.get("Tags", []))
                     found.append(
                         self._resource(
-                            arn=f"arn:aws:ec2:{region}:{self.account}:instance/{instance_id}",
+                            arn=f"arn:{self._partition(region)}:ec2:{region}:{self.account}:instance/{instance_id}",
                             resource_id=instance_id,
                             resource_type="ec2:instance",
                             region=region,
@@ -348,7 +352,7 @@ class _AccountReader:
             for cluster in page.get("CacheClusters", []):
                 cluster_id = cluster["CacheClusterId"]
                 arn = cluster.get("ARN") or (
-                    f"arn:aws:elasticache:{region}:{self.account}:cluster:{cluster_id}"
+                    f"arn:{self._partition(region)}:elasticache:{region}:{self.account}:cluster:{cluster_id}"
                 )
                 found.append(
                     self._resource(
@@ -414,7 +418,7 @@ class _AccountReader:
         s3 = self._client("s3", self.session.region_name)
         for bucket in buckets:
             name = bucket["Name"]
-            arn = f"arn:aws:s3:::{name}"
+            arn = f"arn:{self._partition(self.session.region_name)}:s3:::{name}"
             region = bucket.get("BucketRegion") or self._attempt(
                 "s3-location", lambda name=name: _bucket_region(s3, name)
             )
