@@ -63,7 +63,7 @@ def _parser() -> argparse.ArgumentParser:
     targets = sync.add_subparsers(dest="target", required=True, metavar="TARGET")
     targets.add_parser(
         "inventory",
-        help="AWS resource inventory: tags, state, idle EC2, of the configured accounts, regions",
+        help="AWS resources of the configured accounts and regions: tags, state, idle EC2",
     )
 
     ask = commands.add_parser("ask", help='run a slash command locally: "/cost team payments"')
