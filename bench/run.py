@@ -3,7 +3,7 @@ compute and chart render, ingest at two shapes of export (service- and resource-
 6M rows), `/cost` while another process ingests, and the AWS resource inventory of 10,000
 resources against moto. Prints every figure with its baseline and writes bench/RESULTS.md.
 
-    .venv/bin/python bench/run.py                  # everything at full size (~3 minutes)
+    .venv/bin/python bench/run.py                  # everything at full size (~10 minutes)
     .venv/bin/python bench/run.py --quick          # smoke run (~30 s); results in bench/out/
     .venv/bin/python bench/run.py --only ingest    # one benchmark (ingest, query, cost,
                                                    # ingest_shapes, concurrent, inventory)
