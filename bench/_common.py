@@ -221,6 +221,7 @@ SECTION_ORDER = (
     "concurrent",
     "cost_explorer",
     "athena",
+    "inventory",
 )
 HEADER = """# Costbot benchmarks
 

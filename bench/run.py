@@ -1,14 +1,14 @@
 """Costbot's benchmarks, one command (`make bench`): ingest throughput, query latency, `/cost`
 compute and chart render, ingest at two shapes of export (service- and resource-level, 2M and
 6M rows), `/cost` while another process ingests, the paid requests of a Cost Explorer
-sync, and loading a large Athena result. Prints every figure with its baseline and writes
-bench/RESULTS.md.
+sync, loading a large Athena result, and the AWS resource inventory of 10,000 resources
+against moto. Prints every figure with its baseline and writes bench/RESULTS.md.
 
-    .venv/bin/python bench/run.py                  # everything at full size (~3 minutes)
+    .venv/bin/python bench/run.py                  # everything at full size (~10 minutes)
     .venv/bin/python bench/run.py --quick          # smoke run (~30 s); results in bench/out/
     .venv/bin/python bench/run.py --only ingest    # one benchmark (ingest, query, cost,
                                                    # ingest_shapes, concurrent,
-                                                   # cost_explorer, athena)
+                                                   # cost_explorer, athena, inventory)
 
 Generated inputs are cached in bench/out/ (git-ignored) between runs: the 5M-row FOCUS CSV
 (3.3 GiB) and Parquet file and the 4.7M-row store (1.5 GiB); the first full run spends about
@@ -28,10 +28,20 @@ import cost_bench
 import cost_explorer_bench
 import ingest_bench
 import ingest_shapes_bench
+import inventory_bench
 import query_bench
 from _common import OUT, RESULTS, log, write_results
 
-BENCHMARKS = ("ingest", "query", "cost", "ingest_shapes", "concurrent", "cost_explorer", "athena")
+BENCHMARKS = (
+    "ingest",
+    "query",
+    "cost",
+    "ingest_shapes",
+    "concurrent",
+    "cost_explorer",
+    "athena",
+    "inventory",
+)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -83,6 +93,8 @@ def main(argv: list[str] | None = None) -> None:
             section = athena_bench.measure(args.quick)
         elif name == "cost_explorer":
             section = cost_explorer_bench.measure(args.quick)
+        elif name == "inventory":
+            section = inventory_bench.measure(args.quick)
         elif name == "query":
             section = query_bench.measure(args.quick)
         else:

@@ -11,7 +11,7 @@ import json
 import logging
 import os
 import sys
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from bot.config import ConfigError, load_config
@@ -101,6 +101,10 @@ def _add_sync_parser(commands) -> None:
     aws.add_argument("--days", type=_positive_int, help="re-read the last N days before today")
     aws.add_argument("--today", type=date.fromisoformat, help=argparse.SUPPRESS)
     _add_sync_athena_parser(sources)
+    sources.add_parser(
+        "inventory",
+        help="AWS resources of the configured accounts and regions: tags, state, idle EC2",
+    )
 
 
 def _add_run_parser(commands) -> None:
@@ -194,6 +198,8 @@ def _sync(args: argparse.Namespace) -> int:
         return _sync_aws(args)
     if args.source == "athena":
         return _sync_athena(args)
+    if args.source == "inventory":
+        return _sync_inventory()
     raise UsageProblem(f"unknown sync source {args.source}")
 
 
@@ -204,7 +210,10 @@ def _sync_aws(args: argparse.Namespace) -> int:
     _quiet_aws_logs(args)
     context = AppContext(config=load_config(), db_path=str(db_path_from_env()))
     report = sync.SyncReport(args.today or utc_today())
-    code, _ = _run_sync(lambda: sync.run(context, report.date, days=args.days, report=report))
+    # Cost Explorer and the inventory; `costbot sync athena` (and the sync job) read Athena.
+    code, _ = _run_sync(
+        lambda: sync.run(context, report.date, days=args.days, report=report, athena=False)
+    )
     # The last line of every run, failed or not: what it cost.
     print(report.paid.line())
     return code
@@ -261,6 +270,25 @@ def _run_job(args: argparse.Namespace) -> int:
         _print(json.dumps(payload, indent=2))
     print(report.paid.line(), file=out)
     return code
+
+
+def _sync_inventory() -> int:
+    from bot.sources.aws.inventory import sync_inventory
+    from bot.sources.aws.session import AwsProblem
+    from bot.store import open_store
+
+    config = load_config()
+    db = open_store(db_path_from_env())
+    try:
+        report = sync_inventory(db, config, datetime.now(UTC))
+    except AwsProblem as problem:  # credentials: nothing could be read
+        print(f"costbot: {problem}", file=sys.stderr)
+        return EXIT_ERROR
+    finally:
+        db.close()
+    # Warnings (a permission missing in one account) are in the report: the rest was read.
+    _print("\n".join(report.lines()))
+    return EXIT_OK
 
 
 def _migrate() -> int:

@@ -1,10 +1,12 @@
 """The `sync` job (daily, before anomaly detection; also `costbot sync aws` and `costbot run
-sync`): pull what can still change from AWS into the store."""
+sync`): pull what can still change from AWS into the store: Cost Explorer's cost, then the
+resource inventory of the configured accounts and regions, then (`costbot run sync`, when
+`aws.athena` is configured) the Athena aggregate."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 from bot.context import AppContext
@@ -14,6 +16,8 @@ from bot.sources.aws.cost_explorer import (
     Say,
     sync_cost_explorer,
 )
+from bot.sources.aws.inventory import InventoryReport, sync_inventory
+from bot.store import open_store
 
 
 @dataclass
@@ -24,6 +28,8 @@ class SyncReport:
     date: date
     paid: PaidRequests = field(default_factory=PaidRequests)
     cost_explorer: CostExplorerSync | None = None
+    inventory: InventoryReport | None = None
+    athena: dict[str, Any] | None = None
 
     def as_json(self) -> dict[str, Any]:
         cost_explorer = (
@@ -36,6 +42,8 @@ class SyncReport:
             "date": self.date.isoformat(),
             "deliveries": [],
             "cost_explorer": cost_explorer,
+            "inventory": self.inventory.detail() if self.inventory else None,
+            **({"athena": self.athena} if self.athena is not None else {}),
         }
 
 
@@ -48,6 +56,7 @@ def run(
     report: SyncReport | None = None,
     say: Say = print,
     warn: Say | None = None,
+    athena: bool = True,
 ) -> SyncReport:
     """Cost Explorer for the days that can still change (see `plan_sync`); `now` is the job's
     today: the days before it are read. Raises `AwsProblem` when the cost data cannot be read
@@ -65,6 +74,29 @@ def run(
         say=say,
         **extra,
     )
-    # The resource inventory (bot.sources.aws.inventory: EC2, RDS, ElastiCache, S3, tags,
-    # CloudWatch CPU) runs here, after the cost data, and adds its own part to the report.
+    if dry_run:
+        say("Inventory: dry run, nothing read")
+        return report
+    # After the cost data: a permission missing for one account or service is a warning line
+    # in the report and the rest is read; the cost data is already stored either way.
+    moment = now if isinstance(now, datetime) else datetime.combine(today, time(), UTC)
+    db = open_store(context.db_path)
+    try:
+        report.inventory = sync_inventory(db, context.config, moment)
+    finally:
+        db.close()
+    for line in report.inventory.lines():
+        say(line)
+    if athena and context.config.aws.athena is not None:
+        from bot.sources.aws.athena import sync_athena
+
+        result = sync_athena(context.config, context.db_path, today, days=days, say=say)
+        report.athena = {
+            "query_id": result.query_id,
+            "start": result.plan.start.isoformat(),
+            "end": result.plan.end.isoformat(),
+            "rows": result.rows,
+            "bytes_scanned": result.bytes_scanned,
+            "cost_micros": result.cost_micros,
+        }
     return report

@@ -405,3 +405,92 @@ def source_daily_totals(
         + ([] if grain is None else [grain]),
     )
     return {date.fromisoformat(day): (e, b, n) for day, e, b, n in rows}
+
+
+# ---- resource inventory: what /untagged, the tag policy and the digests read
+
+
+@dataclass(frozen=True)
+class ResourceCount:
+    name: str  # the team (UNTAGGED for none), account id or resource type
+    resources: int
+    untagged: int
+    idle: int
+
+
+_RESOURCE_GROUPS = {"team": "team", "account": "account_id", "type": "resource_type"}
+
+
+def _resource_filter(
+    team: str | None, account: str | None, resource_type: str | None
+) -> tuple[str, list[str]]:
+    clauses, params = ["1 = 1"], []
+    if team == UNTAGGED:
+        clauses.append("team IS NULL")
+    elif team is not None:
+        clauses.append("team = ?")
+        params.append(team)
+    if account is not None:
+        clauses.append("account_id = ?")
+        params.append(account)
+    if resource_type is not None:
+        clauses.append("resource_type = ?")
+        params.append(resource_type)
+    return " AND ".join(clauses), params
+
+
+def resources(
+    db: sqlite_utils.Database,
+    team: str | None = None,
+    account: str | None = None,
+    resource_type: str | None = None,
+    idle_only: bool = False,
+    limit: int | None = None,
+) -> list[dict]:
+    """Live resources of the last inventory (rows of `resources`, tags and cpu_daily as JSON
+    text), for a team (UNTAGGED: those with no team), an account and / or a type; ordered by
+    account, type and id."""
+    where, params = _resource_filter(team, account, resource_type)
+    if idle_only:
+        where += " AND idle = 1"
+    sql = f"SELECT * FROM resources WHERE {where} ORDER BY account_id, resource_type, resource_id"
+    if limit is not None:
+        sql += f" LIMIT {int(limit)}"
+    return list(db.query(sql, params))
+
+
+def idle_resources(
+    db: sqlite_utils.Database, team: str | None = None, account: str | None = None
+) -> list[dict]:
+    """Running EC2 instances whose CPU stayed under the idle threshold every day of the
+    window (see `aws.idle_cpu_percent`, `aws.idle_days`)."""
+    return resources(db, team=team, account=account, idle_only=True)
+
+
+def resource_counts(
+    db: sqlite_utils.Database,
+    by: str,
+    team: str | None = None,
+    account: str | None = None,
+    resource_type: str | None = None,
+) -> list[ResourceCount]:
+    """Resources per team / account / type, with how many are untagged and idle; most
+    resources first."""
+    try:
+        column = _RESOURCE_GROUPS[by]
+    except KeyError:
+        raise ValueError(f"cannot count resources by {by!r}") from None
+    where, params = _resource_filter(team, account, resource_type)
+    sql = (
+        f"SELECT {column}, count(*) AS n, sum(team IS NULL), sum(idle) FROM resources"
+        f" WHERE {where} GROUP BY {column} ORDER BY n DESC, {column}"
+    )
+    return [
+        ResourceCount(_label(by, name), n, untagged, idle)
+        for name, n, untagged, idle in db.execute(sql, params)
+    ]
+
+
+def inventory_seen_at(db: sqlite_utils.Database) -> str | None:
+    """When the inventory last saw a resource (ISO 8601 UTC): how fresh it is."""
+    return db.execute("SELECT max(last_seen) FROM resources").fetchone()[0]

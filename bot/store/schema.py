@@ -239,6 +239,64 @@ def m004_cost_sources(db: sqlite_utils.Database) -> None:
     )
 
 
+# Columns of the `resources` table as the inventory writes them (bot.sources.aws.inventory).
+INVENTORY_COLUMNS = (
+    "arn",
+    "resource_id",
+    "resource_type",
+    "account_id",
+    "region",
+    "name",
+    "state",
+    "launched_at",
+    "tags",
+    "team",
+    "size",
+    "cpu_daily",
+    "idle",
+    "first_seen",
+    "last_seen",
+    "snapshot_region",
+    "read_by",
+)
+# `snapshot_region` of what is read once per account, not per region (S3 buckets).
+ACCOUNT_WIDE = "global"
+
+
+@migrations()
+def m005_resource_inventory(db: sqlite_utils.Database) -> None:
+    # One row per live resource in the accounts and regions the inventory reads. A sync
+    # replaces the rows of each (account, snapshot_region) it read, per `read_by`: the read
+    # that found the resource (a describe, or the tagging API for the types no describe
+    # covers), so that a read that failed keeps its rows as they were.
+    db["resources"].create(
+        {
+            "arn": str,
+            "resource_id": str,
+            "resource_type": str,  # ec2:instance, rds:db, elasticache:cluster, s3:bucket, ...
+            "account_id": str,
+            "region": str,  # the resource's region ('global' for global resources)
+            "name": str,
+            "state": str,  # running, stopped, available, ... (NULL: not reported)
+            "launched_at": str,  # ISO 8601 UTC
+            "tags": str,  # JSON object as found
+            "team": str,  # by the config's tag rules; NULL = untagged
+            "size": str,  # instance type, DB instance class, cache node type
+            "cpu_daily": str,  # JSON {"YYYY-MM-DD": average CPU %} (EC2, running)
+            "idle": int,  # 1: CPU under the configured threshold every day of the window
+            "first_seen": str,  # ISO 8601 UTC
+            "last_seen": str,
+            "snapshot_region": str,  # the region read (ACCOUNT_WIDE for S3 buckets)
+            "read_by": str,  # ec2 | rds | elasticache | s3 | tagging
+        },
+        pk="arn",
+        not_null={"resource_type", "account_id", "snapshot_region", "read_by"},
+    )
+    db["resources"].create_index(["account_id", "snapshot_region", "read_by"])
+    db["resources"].create_index(["team"])
+    db["resources"].create_index(["resource_type"])
+
+
 @migrations()
 def m006_commitment_dimensions(db: sqlite_utils.Database) -> None:
     # Nullable, no default: rows loaded before this migration say nothing about pricing or

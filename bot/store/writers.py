@@ -13,7 +13,13 @@ from typing import Protocol
 
 import sqlite_utils
 
-from bot.store.schema import COST_SOURCES, DAILY_COLUMNS, GRAINS, RESOURCE_COLUMNS
+from bot.store.schema import (
+    COST_SOURCES,
+    DAILY_COLUMNS,
+    GRAINS,
+    INVENTORY_COLUMNS,
+    RESOURCE_COLUMNS,
+)
 
 
 class LoadedCostFile(Protocol):
@@ -325,3 +331,90 @@ def update_delivery(db: sqlite_utils.Database, key: str, **fields: object) -> No
     assignments = ", ".join(f"{name} = ?" for name in fields)
     with db.atomic():
         db.execute(f"UPDATE deliveries SET {assignments} WHERE key = ?", [*fields.values(), key])
+
+
+# ---- resource inventory (bot.sources.aws.inventory)
+
+# Columns a snapshot's resources carry; the writer adds first_seen, last_seen,
+# snapshot_region and keeps read_by as given.
+INVENTORY_RESOURCE_FIELDS = tuple(
+    name for name in INVENTORY_COLUMNS if name not in ("first_seen", "last_seen", "snapshot_region")
+)
+
+
+@dataclass
+class InventorySnapshot:
+    """What one sync read of one account in one region (or, for S3 buckets, account-wide:
+    `snapshot_region` ACCOUNT_WIDE). `reads` are the reads that succeeded (ec2, rds,
+    elasticache, s3, tagging): only their stored rows are replaced; the rows of a read that
+    failed stay as they were. A resource whose `tags` is None was found but its tags could
+    not be read (the tagging API failed): its stored tags and team are kept; likewise its
+    stored `idle` and `cpu_daily` when `idle` is None (CloudWatch could not be read)."""
+
+    account_id: str
+    snapshot_region: str
+    seen_at: str  # ISO 8601 UTC
+    reads: set[str]
+    resources: list[dict] = field(default_factory=list)
+
+
+def write_inventory_snapshot(db: sqlite_utils.Database, snapshot: InventorySnapshot) -> int:
+    """One transaction: the snapshot's resources replace what the same reads found before in
+    that account and region (resources gone since drop out); first_seen is kept for those
+    still there. The number of resources written."""
+    for resource in snapshot.resources:
+        if resource.get("read_by") not in snapshot.reads:
+            raise ValueError(
+                f"inventory: {resource.get('arn')} comes from read {resource.get('read_by')!r},"
+                " which is not among the snapshot's successful reads"
+            )
+        unknown = set(resource) - set(INVENTORY_RESOURCE_FIELDS)
+        if unknown:
+            raise ValueError(f"inventory: not resource columns: {', '.join(sorted(unknown))}")
+    columns = ", ".join(INVENTORY_COLUMNS)
+    placeholders = ", ".join("?" * len(INVENTORY_COLUMNS))
+    with db.atomic():
+        # Every stored row of the account: a resource keeps its first_seen (and its tags,
+        # when this read could not see them) even if it moved between snapshots.
+        before = {
+            row[0]: row[1:]
+            for row in db.execute(
+                "SELECT arn, first_seen, tags, team, idle, cpu_daily FROM resources"
+                " WHERE account_id = ?",
+                [snapshot.account_id],
+            )
+        }
+        reads = sorted(snapshot.reads)
+        if reads:
+            db.execute(
+                "DELETE FROM resources WHERE account_id = ? AND snapshot_region = ?"
+                f" AND read_by IN ({', '.join('?' * len(reads))})",
+                [snapshot.account_id, snapshot.snapshot_region, *reads],
+            )
+        rows = []
+        for resource in snapshot.resources:
+            first_seen, old_tags, old_team, old_idle, old_cpu = before.get(
+                resource["arn"], (None,) * 5
+            )
+            values = {name: resource.get(name) for name in INVENTORY_RESOURCE_FIELDS}
+            if values["tags"] is None:
+                values["tags"], values["team"] = old_tags, old_team
+            elif not isinstance(values["tags"], str):
+                values["tags"] = json.dumps(values["tags"], sort_keys=True, ensure_ascii=False)
+            if values["idle"] is None:  # not assessed this time (CloudWatch failed)
+                values["idle"], values["cpu_daily"] = old_idle or 0, old_cpu
+            elif isinstance(values["cpu_daily"], dict):
+                values["cpu_daily"] = json.dumps(values["cpu_daily"], sort_keys=True)
+            values["idle"] = int(bool(values["idle"]))
+            values |= {
+                "first_seen": first_seen or snapshot.seen_at,
+                "last_seen": snapshot.seen_at,
+                "snapshot_region": snapshot.snapshot_region,
+            }
+            rows.append(tuple(values[name] for name in INVENTORY_COLUMNS))
+        # OR REPLACE: an ARN met again under another snapshot (a global resource the tagging
+        # API lists in several regions) is stored once, where it was seen last.
+        db.conn.executemany(
+            f"INSERT OR REPLACE INTO resources ({columns}) VALUES ({placeholders})", rows
+        )
+    return len(rows)

@@ -127,7 +127,9 @@ def test_first_sync_backfills_13_months_and_stores_every_dollar(fake_ce, capsys,
         [PAYER],
     ).fetchone()
     assert stored == ("2025-11-01", "2026-11-19", 2)
-    (run,) = list(db["sync_runs"].rows)
+    # The inventory ran after the cost data, and has a run of its own.
+    (run,) = list(db["sync_runs"].rows_where("source = 'cost-explorer'"))
+    assert [r["source"] for r in db["sync_runs"].rows] == ["cost-explorer", "inventory"]
     assert run["paid_requests"] == fake_ce.paid_requests
     assert run["cost_micros"] == fake_ce.paid_requests * 10_000
     assert (run["period_start"], run["period_end"], run["status"]) == (
