@@ -30,18 +30,9 @@ import ingest_bench
 import ingest_shapes_bench
 import inventory_bench
 import query_bench
-from _common import OUT, RESULTS, log, write_results
+from _common import OUT, RESULTS, SECTION_ORDER, log, write_results
 
-BENCHMARKS = (
-    "ingest",
-    "query",
-    "cost",
-    "ingest_shapes",
-    "concurrent",
-    "cost_explorer",
-    "athena",
-    "inventory",
-)
+BENCHMARKS = SECTION_ORDER
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -243,16 +243,6 @@ def data_range(db: sqlite_utils.Database) -> tuple[date, date] | None:
     return date.fromisoformat(low), date.fromisoformat(high)
 
 
-def last_source_sync_end(db: sqlite_utils.Database, source: str) -> date | None:
-    """The last day read by a successful sync of `source` (all its billing accounts at
-    once, as an Athena query reads them), or None if it has never synced."""
-    end = db.execute(
-        "SELECT max(period_end) FROM sync_runs WHERE source = ? AND status IN ('ok', 'partial')",
-        [source],
-    ).fetchone()[0]
-    return date.fromisoformat(end) if end else None
-
-
 def trailing_daily_average(
     db: sqlite_utils.Database, end: date, days: int, scope: Scope, metric: str = "effective"
 ) -> int:
@@ -354,13 +344,21 @@ def commitment_rows(
     return list(db.query(sql, [month] + ([] if billing_account is None else [billing_account])))
 
 
-def last_sync_end(db: sqlite_utils.Database, source: str, billing_account_id: str) -> date | None:
-    """The last day read by a successful sync of `source` for this billing account (a run
-    with warnings still wrote its days), or None if there has been none."""
+def last_sync_end(
+    db: sqlite_utils.Database, source: str, billing_account_id: str | None = None
+) -> date | None:
+    """The last day read by a successful sync of `source` (a run with warnings still wrote
+    its days): for one billing account (Cost Explorer syncs one payer), or for the source as
+    a whole (an Athena query reads every billing account of its table). None if none."""
+    owner = (
+        ""
+        if billing_account_id is None
+        else " AND json_extract(detail, '$.billing_account_id') = ?"
+    )
     end = db.execute(
         "SELECT max(period_end) FROM sync_runs WHERE source = ? AND status IN ('ok', 'partial')"
-        " AND json_extract(detail, '$.billing_account_id') = ?",
-        [source, billing_account_id],
+        + owner,
+        [source] + ([] if billing_account_id is None else [billing_account_id]),
     ).fetchone()[0]
     return date.fromisoformat(end) if end else None
 

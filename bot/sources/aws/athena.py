@@ -399,7 +399,7 @@ def sync_athena(
     db = open_store(db_path)
     try:
         plan = plan_sync(
-            queries.last_source_sync_end(db, SOURCE),
+            queries.last_sync_end(db, SOURCE),
             today,
             config.aws,
             days,

@@ -1,5 +1,5 @@
-"""The Athena section of the README (docs/readme-athena.md until the lead folds it into
-README.md) shows the exact queries `costbot sync athena` runs: keep it true."""
+"""The Athena section of docs/aws.md (linked from the README's "Connect AWS") shows the exact
+queries `costbot sync athena` runs: keep it true."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from bot.sources.aws.athena_query import TableShape, build_query
 from bot.sources.aws.plan import SyncPlan
 
 ROOT = Path(__file__).resolve().parents[3]
-DOC = ROOT / "docs" / "readme-athena.md"
+DOC = ROOT / "docs" / "aws.md"
 # The documented sync: tag_keys [Team], a daily sync on 2026-11-20 (November re-read).
 PLAN = SyncPlan(date(2026, 11, 1), date(2026, 11, 19), ())
 

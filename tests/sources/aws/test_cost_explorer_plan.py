@@ -1,14 +1,14 @@
-"""What a Cost Explorer sync reads: a pure function of the last sync, today and the
-settings."""
+"""What a Cost Explorer sync reads beyond the plan every AWS source shares (tests/sources/aws/
+test_plan.py): the previous month is checked by its daily totals rather than re-read by team,
+and what the paid requests cost."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
-
-import pytest
+from datetime import date
 
 from bot.config import AwsSettings
-from bot.sources.aws.cost_explorer import PaidRequests, plan_sync
+from bot.sources.aws.cost_explorer import PaidRequests
+from bot.sources.aws.plan import plan_sync
 
 SETTINGS = AwsSettings()  # restate_days 3, bill_final_day 5, backfill_months 13
 
@@ -17,55 +17,43 @@ def span(plan) -> tuple[str, str]:
     return plan.start.isoformat(), plan.end.isoformat()
 
 
-def test_the_first_sync_backfills_13_months_through_yesterday():
-    plan = plan_sync(None, date(2026, 11, 20), SETTINGS)
-    assert span(plan) == ("2025-11-01", "2026-11-19")
-    assert plan.time_period == {"Start": "2025-11-01", "End": "2026-11-20"}
-    assert len(plan.months()) == 13
-    assert plan.reasons == ("first sync: back-fill 13 months",)
+def test_until_the_bill_is_final_the_previous_month_is_checked_not_reread():
+    plan = plan_sync(date(2026, 11, 2), date(2026, 11, 3), SETTINGS, check_previous_month=True)
+    assert span(plan) == ("2026-10-31", "2026-11-02")
+    assert plan.check == (date(2026, 10, 1), date(2026, 10, 30))
+    assert plan.first_day() == date(2026, 10, 1)
+    assert "where Cost Explorer's daily totals changed" in plan.describe()
+    # On the 1st the restated days reach back into the previous month: the check stops there.
+    plan = plan_sync(date(2026, 10, 31), date(2026, 11, 1), SETTINGS, check_previous_month=True)
+    assert span(plan) == ("2026-10-29", "2026-10-31")
+    assert plan.check == (date(2026, 10, 1), date(2026, 10, 28))
+
+
+def test_once_the_bill_is_final_nothing_is_checked():
+    plan = plan_sync(date(2026, 11, 5), date(2026, 11, 6), SETTINGS, check_previous_month=True)
+    assert span(plan) == ("2026-11-03", "2026-11-05")
+    assert plan.check is None
+    assert plan.first_day() == plan.start
+
+
+def test_the_check_crosses_a_year_and_respects_bill_final_day():
+    settings = AwsSettings(bill_final_day=2)
+    plan = plan_sync(date(2027, 1, 1), date(2027, 1, 2), settings, check_previous_month=True)
+    assert span(plan) == ("2026-12-30", "2027-01-01")
+    assert plan.check == (date(2026, 12, 1), date(2026, 12, 29))
+    later = plan_sync(date(2027, 1, 2), date(2027, 1, 3), settings, check_previous_month=True)
+    assert later.check is None
+
+
+def test_a_first_sync_and_days_have_nothing_to_check():
+    assert plan_sync(None, date(2026, 11, 3), SETTINGS, check_previous_month=True).check is None
+    plan = plan_sync(date(2026, 11, 2), date(2026, 11, 3), SETTINGS, 7, check_previous_month=True)
+    assert (span(plan), plan.check) == (("2026-10-27", "2026-11-02"), None)
 
 
 def test_backfill_months_is_a_setting():
     plan = plan_sync(None, date(2026, 1, 10), AwsSettings(backfill_months=3))
     assert span(plan) == ("2025-11-01", "2026-01-09")
-
-
-def test_a_daily_sync_rereads_the_last_restate_days():
-    plan = plan_sync(date(2026, 11, 19), date(2026, 11, 20), SETTINGS)
-    assert span(plan) == ("2026-11-17", "2026-11-19")
-    # the same the next day: each day is read at 1, 2 and 3 days old
-    plan = plan_sync(date(2026, 11, 19), date(2026, 11, 21), SETTINGS)
-    assert span(plan) == ("2026-11-18", "2026-11-20")
-
-
-def test_a_gap_since_the_last_sync_is_read_with_the_days_it_left_open():
-    plan = plan_sync(date(2026, 11, 9), date(2026, 11, 20), SETTINGS)
-    # the last sync (on the 10th) read the 8th and 9th when they could still change
-    assert span(plan) == ("2026-11-08", "2026-11-19")
-    assert "the days since the last sync (through 2026-11-09)" in plan.reasons
-
-
-def test_the_previous_month_is_reread_until_its_bill_is_final():
-    for today in (date(2026, 11, 1), date(2026, 11, 5)):
-        plan = plan_sync(today - timedelta(days=2), today, SETTINGS)
-        assert span(plan) == ("2026-10-01", (today - timedelta(days=1)).isoformat())
-    plan = plan_sync(date(2026, 11, 5), date(2026, 11, 6), SETTINGS)
-    assert span(plan) == ("2026-11-03", "2026-11-05")
-    plan = plan_sync(date(2026, 12, 31), date(2027, 1, 2), AwsSettings(bill_final_day=2))
-    assert span(plan) == ("2026-12-01", "2027-01-01")
-
-
-def test_a_very_old_last_sync_reads_no_further_back_than_the_backfill():
-    plan = plan_sync(date(2023, 1, 31), date(2026, 11, 20), SETTINGS)
-    assert span(plan) == ("2025-11-01", "2026-11-19")
-
-
-def test_days_rereads_the_last_n_days():
-    plan = plan_sync(date(2026, 11, 19), date(2026, 11, 20), SETTINGS, days=7)
-    assert span(plan) == ("2026-11-13", "2026-11-19")
-    assert plan.describe() == "2026-11-13 .. 2026-11-19 (7 days): --days 7"
-    with pytest.raises(ValueError):
-        plan_sync(None, date(2026, 11, 20), SETTINGS, days=0)
 
 
 def test_the_paid_request_line():
