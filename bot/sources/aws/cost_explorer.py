@@ -131,7 +131,7 @@ def sync_cost_explorer(
     payer = caller_account(session)
     last_end = _last_sync_end(Path(db_path), payer)
     try:
-        plan = plan_sync(last_end, today, config.aws, days, check_previous_month=True)
+        plan = plan_sync(last_end, today, config.aws, days, check_earlier_days=True)
     except ValueError as error:
         raise AwsProblem(str(error)) from None
     result = CostExplorerSync(plan, payer, paid, dry_run=dry_run)
@@ -255,9 +255,10 @@ def _changed_days(
     client, paid: PaidRequests, check: tuple[date, date], db_path: Path, payer: str
 ) -> list[tuple[date, date]]:
     """The days of `check` whose total (amortized or unblended) Cost Explorer now reports
-    differently from what is stored, as runs of consecutive days. One request (plus pages) of
-    daily totals with no grouping: a month of totals is 31 groups, where re-reading the month
-    by team x service and team x account would be tens of pages.
+    differently from what is stored (or without a usable total), as runs of consecutive days.
+    One request (plus pages) of daily totals with no grouping: a month of totals is 31
+    groups, where re-reading the month by team x service and team x account would be tens of
+    pages.
 
     The stored total of a day is the sum of its team x service rows, each rounded to the
     micro-dollar on its own; a difference within that rounding is no change."""
@@ -271,16 +272,23 @@ def _changed_days(
     for page in pages(client, paid, **request):
         for period in page.get("ResultsByTime", []):
             day = date.fromisoformat(period["TimePeriod"]["Start"])
-            figures = [amount({"Metrics": period.get("Total") or {}}, m)[0] for m in METRICS]
+            try:
+                figures = [amount({"Metrics": period.get("Total") or {}}, m)[0] for m in METRICS]
+            except AwsProblem:
+                continue  # no usable total for the day: it is re-read, not trusted
             totals[day] = (to_micros(figures[0]), to_micros(figures[1]))
     stored = _stored_totals(db_path, payer, first, last)
     changed: list[tuple[date, date]] = []
     day = first
     while day <= last:
         effective, billed, rows = stored.get(day, (0, 0, 0))
-        reported = totals.get(day, (0, 0))
+        reported = totals.get(day)
         tolerance = rows // 2 + 1
-        if abs(reported[0] - effective) > tolerance or abs(reported[1] - billed) > tolerance:
+        if (
+            reported is None
+            or abs(reported[0] - effective) > tolerance
+            or abs(reported[1] - billed) > tolerance
+        ):
             if changed and changed[-1][1] == day - timedelta(days=1):
                 changed[-1] = (changed[-1][0], day)
             else:

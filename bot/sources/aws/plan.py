@@ -9,10 +9,12 @@ since the last sync, and the whole previous month until its bill is final (day o
 A source that pays by the month it reads rather than by the day (Athena scans whole
 `billing_period` partitions) re-reads the whole current month too: it costs the same.
 
-A source that pays by the page of groups (Cost Explorer) re-reads the previous month only
-where it changed: with `check_previous_month`, the plan names the previous month's days as
-`check` (one cheap request of daily totals compares them with what is stored) instead of
-re-reading every group of every day.
+A source that pays by the page of groups (Cost Explorer) re-reads earlier days only where they
+changed: with `check_earlier_days`, the plan names as `check` the days of the current month
+before the restated ones, and the whole previous month until its bill is final (one cheap
+request of daily totals compares them with what is stored; the days that differ are re-read)
+instead of re-reading every group of every day of the previous month. It also catches a
+restatement older than `restate_days`.
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ class SyncPlan:
     end: date
     reasons: tuple[str, ...]
     # Days (first, last) to compare with the source's daily totals and re-read where they
-    # differ: the previous month until its bill is final (`check_previous_month`).
+    # differ: the current month before the restated days, and the previous month until its
+    # bill is final (`check_earlier_days`).
     check: tuple[date, date] | None = None
 
     @property
@@ -60,10 +63,7 @@ class SyncPlan:
         text = f"{self.start} .. {self.end} ({days}): {'; '.join(self.reasons)}"
         if self.check:
             first, last = self.check
-            text += (
-                f"; and {first} .. {last} where Cost Explorer's daily totals changed"
-                " (the previous month's bill is not final yet)"
-            )
+            text += f"; and {first} .. {last} where Cost Explorer's daily totals changed"
         return text
 
 
@@ -85,7 +85,7 @@ def plan_sync(
     days: int | None = None,
     *,
     whole_current_month: bool = False,
-    check_previous_month: bool = False,
+    check_earlier_days: bool = False,
 ) -> SyncPlan:
     """What to read, from the end of the last successful sync (None: never synced), today
     (never read: incomplete), the settings and `--days`. `whole_current_month`: also re-read
@@ -112,14 +112,15 @@ def plan_sync(
         reasons.append(f"the days since the last sync (through {last_end})")
     previous_month = months_back(today, 1)
     check = None
-    if today.day <= settings.bill_final_day and previous_month < start:
-        if check_previous_month:
-            check = (max(previous_month, backfill_start), start - timedelta(days=1))
-        else:
-            start = previous_month
-            reasons.append(
-                f"{previous_month:%Y-%m} until its bill is final (day {settings.bill_final_day})"
-            )
+    if check_earlier_days:
+        still_open_month = previous_month if today.day <= settings.bill_final_day else None
+        check_from = max(still_open_month or end.replace(day=1), backfill_start)
+        check = (check_from, start - timedelta(days=1))
+    elif today.day <= settings.bill_final_day and previous_month < start:
+        start = previous_month
+        reasons.append(
+            f"{previous_month:%Y-%m} until its bill is final (day {settings.bill_final_day})"
+        )
     if start < backfill_start:
         start = backfill_start
         reasons.append(f"no further back than {settings.backfill_months} months")

@@ -18,36 +18,41 @@ def span(plan) -> tuple[str, str]:
 
 
 def test_until_the_bill_is_final_the_previous_month_is_checked_not_reread():
-    plan = plan_sync(date(2026, 11, 2), date(2026, 11, 3), SETTINGS, check_previous_month=True)
+    plan = plan_sync(date(2026, 11, 2), date(2026, 11, 3), SETTINGS, check_earlier_days=True)
     assert span(plan) == ("2026-10-31", "2026-11-02")
     assert plan.check == (date(2026, 10, 1), date(2026, 10, 30))
     assert plan.first_day() == date(2026, 10, 1)
     assert "where Cost Explorer's daily totals changed" in plan.describe()
     # On the 1st the restated days reach back into the previous month: the check stops there.
-    plan = plan_sync(date(2026, 10, 31), date(2026, 11, 1), SETTINGS, check_previous_month=True)
+    plan = plan_sync(date(2026, 10, 31), date(2026, 11, 1), SETTINGS, check_earlier_days=True)
     assert span(plan) == ("2026-10-29", "2026-10-31")
     assert plan.check == (date(2026, 10, 1), date(2026, 10, 28))
 
 
-def test_once_the_bill_is_final_nothing_is_checked():
-    plan = plan_sync(date(2026, 11, 5), date(2026, 11, 6), SETTINGS, check_previous_month=True)
+def test_once_the_bill_is_final_the_current_month_is_checked():
+    plan = plan_sync(date(2026, 11, 5), date(2026, 11, 6), SETTINGS, check_earlier_days=True)
     assert span(plan) == ("2026-11-03", "2026-11-05")
+    assert plan.check == (date(2026, 11, 1), date(2026, 11, 2))
+    plan = plan_sync(date(2026, 11, 19), date(2026, 11, 20), SETTINGS, check_earlier_days=True)
+    assert plan.check == (date(2026, 11, 1), date(2026, 11, 16))
+    # Nothing before the restated days in this month: nothing to check.
+    settings = AwsSettings(restate_days=7)
+    plan = plan_sync(date(2026, 11, 6), date(2026, 11, 7), settings, check_earlier_days=True)
     assert plan.check is None
-    assert plan.first_day() == plan.start
 
 
 def test_the_check_crosses_a_year_and_respects_bill_final_day():
     settings = AwsSettings(bill_final_day=2)
-    plan = plan_sync(date(2027, 1, 1), date(2027, 1, 2), settings, check_previous_month=True)
+    plan = plan_sync(date(2027, 1, 1), date(2027, 1, 2), settings, check_earlier_days=True)
     assert span(plan) == ("2026-12-30", "2027-01-01")
     assert plan.check == (date(2026, 12, 1), date(2026, 12, 29))
-    later = plan_sync(date(2027, 1, 2), date(2027, 1, 3), settings, check_previous_month=True)
-    assert later.check is None
+    later = plan_sync(date(2027, 1, 2), date(2027, 1, 3), settings, check_earlier_days=True)
+    assert later.check is None  # the restated days (Dec 31 .. Jan 2) start before January
 
 
 def test_a_first_sync_and_days_have_nothing_to_check():
-    assert plan_sync(None, date(2026, 11, 3), SETTINGS, check_previous_month=True).check is None
-    plan = plan_sync(date(2026, 11, 2), date(2026, 11, 3), SETTINGS, 7, check_previous_month=True)
+    assert plan_sync(None, date(2026, 11, 3), SETTINGS, check_earlier_days=True).check is None
+    plan = plan_sync(date(2026, 11, 2), date(2026, 11, 3), SETTINGS, 7, check_earlier_days=True)
     assert (span(plan), plan.check) == (("2026-10-27", "2026-11-02"), None)
 
 

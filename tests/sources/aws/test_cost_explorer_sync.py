@@ -200,9 +200,10 @@ def test_a_daily_sync_rereads_only_the_days_that_can_change(fake_ce, capsys):
 
     assert code == 0
     assert out[-1] == paid_line(fake_ce.paid_requests)
-    assert {(r["TimePeriod"]["Start"], r["TimePeriod"]["End"]) for r in cost_requests(fake_ce)} == {
-        ("2026-11-18", "2026-11-21")
-    }
+    requests = cost_requests(fake_ce)
+    assert _periods(requests, grouped=True) == {("2026-11-18", "2026-11-21")}
+    # The month's earlier days: one request of daily totals, unchanged, so not re-read.
+    assert _periods(requests, grouped=False) == {("2026-11-01", "2026-11-18")}
     november = (date(2026, 11, 1), date(2026, 11, 20))
     answer = ask(capsys, "/cost team payments 2026-11", next_day)
     assert truth(fake_ce, *november, team="payments") in answer
@@ -216,6 +217,23 @@ def _periods(requests: list[dict], grouped: bool) -> set[tuple[str, str]]:
         for r in requests
         if bool(r.get("GroupBy")) == grouped
     }
+
+
+def test_a_restatement_older_than_the_restated_days_is_caught_by_the_daily_totals(fake_ce, capsys):
+    assert sync(capsys)[0] == 0
+    fake_ce.reset_counts()
+    fake_ce.restate(date(2026, 11, 9), factor="3", team="search")
+    next_day = TODAY + timedelta(days=1)
+
+    assert sync(capsys, next_day)[0] == 0
+
+    assert _periods(cost_requests(fake_ce), grouped=True) == {
+        ("2026-11-09", "2026-11-10"),
+        ("2026-11-18", "2026-11-21"),
+    }
+    november = (date(2026, 11, 1), date(2026, 11, 20))
+    answer = ask(capsys, "/cost team search 2026-11", next_day)
+    assert truth(fake_ce, *november, team="search") in answer
 
 
 def test_early_in_the_month_the_previous_month_is_reread_where_it_changed(fake_ce, capsys):
