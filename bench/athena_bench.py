@@ -177,7 +177,7 @@ def measure(quick: bool) -> Section:
     ratio = elapsed / baseline
     return Section(
         key="athena",
-        title=f"Athena sync: loading {count:,} result rows",
+        title=f"7. Athena sync: loading {count:,} result rows",
         setup=[
             f"A query result of {count:,} rows (50 days x 40 teams x 25 services, each row twice"
             " with the team tag in another case, costs with 12 decimals) queued in moto's Athena;"

@@ -195,7 +195,8 @@ def measure(quick: bool) -> Section:
     )
     figures.append(
         Figure(
-            f"daily sync ({next_day}: last {settings.restate_days} days)",
+            f"daily sync ({next_day}: last {settings.restate_days} days, and the month's"
+            " daily totals)",
             dollars(main["daily"]),
             naive + ", month to date",
             dollars(naive_daily),

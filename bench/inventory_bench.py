@@ -278,7 +278,7 @@ def measure(quick: bool) -> Section:
     naive_total = listing + per_instance * len(instances)
     section = Section(
         key="inventory",
-        title="6. AWS resource inventory of 10,000 resources (moto)"
+        title="8. AWS resource inventory of 10,000 resources (moto)"
         if not quick
         else "6. AWS resource inventory (moto, quick)",
         setup=[

@@ -194,6 +194,7 @@ def _sync_athena(args: argparse.Namespace) -> int:
 
 
 def _sync(args: argparse.Namespace) -> int:
+    _quiet_aws_logs(args)
     if args.source == "aws":
         return _sync_aws(args)
     if args.source == "athena":

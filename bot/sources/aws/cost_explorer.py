@@ -139,8 +139,10 @@ def sync_cost_explorer(
     months = len(plan.months())
     say(
         "  requests: GetCostAndUsage DAILY by team x service and by team x account (1 each,"
-        " +1 per further page); spot share, Savings Plans coverage and utilization over"
-        f" {months} month(s), the month's forecast (1 each)"
+        " +1 per further page)"
+        + ("; the earlier days' daily totals (1, +2 per run of changed days)" if plan.check else "")
+        + f"; spot share, Savings Plans coverage and utilization over {months} month(s), the"
+        " month's forecast (1 each)"
     )
     if dry_run:
         say("  dry run: no request made")

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import boto3
@@ -60,8 +61,13 @@ def client_config() -> BotoConfig:
 
 
 def base_session(region: str | None = None) -> boto3.session.Session:
-    """The standard credential chain (environment, shared files, SSO, instance role)."""
-    return boto3.session.Session(region_name=region) if region else boto3.session.Session()
+    """The standard credential chain (environment, shared files, SSO, instance role). The
+    region: `region`, else the profile's or AWS_DEFAULT_REGION (what boto3 reads), else
+    AWS_REGION (what the other AWS SDKs and most deployments set, and boto3 ignores)."""
+    session = boto3.session.Session(region_name=region) if region else boto3.session.Session()
+    if session.region_name is None and os.environ.get("AWS_REGION"):
+        session = boto3.session.Session(region_name=os.environ["AWS_REGION"])
+    return session
 
 
 def make_client(session: boto3.session.Session, service: str, region: str | None = None):
@@ -135,7 +141,10 @@ def describe_aws_error(error: BaseException, action: str, account: str | None = 
             " see README 'Connect AWS'"
         )
     if isinstance(error, NoRegionError):
-        return "no AWS region configured: set AWS_REGION or aws.regions in costbot.yml"
+        return (
+            "no AWS region configured: set AWS_REGION (or AWS_DEFAULT_REGION, or a profile's"
+            " region) or aws.regions in costbot.yml"
+        )
     if isinstance(error, EndpointConnectionError):
         return (
             f"{action}{where}: cannot reach the AWS endpoint ({error.kwargs.get('endpoint_url')})"
