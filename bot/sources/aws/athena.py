@@ -53,6 +53,7 @@ from bot.sources.aws.athena_query import (
 )
 from bot.sources.aws.plan import SyncPlan, plan_sync
 from bot.sources.aws.session import AwsProblem, base_session, describe_aws_error, make_client
+from bot.sources.focus import CANONICAL_VALUES
 from bot.store import open_store, queries
 from bot.store.schema import daily_row
 from bot.store.writers import SourceLoad, record_sync_run, write_source_rows
@@ -336,6 +337,9 @@ def daily_rows(records: Iterator[dict], config: Config) -> DailyRows:
         values = dict(zip(DIMENSION_COLUMNS, key, strict=True))
         values["date"] = values.pop("usage_date")
         values["currency"] = (values["currency"] or "USD").upper()
+        for column, spellings in CANONICAL_VALUES.items():  # as the FOCUS file ingest does
+            if values[column]:
+                values[column] = spellings.get(values[column].lower(), values[column])
         micros = to_micros(effective), to_micros(billed), to_micros(listed)
         rows.append(
             (

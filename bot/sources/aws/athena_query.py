@@ -15,6 +15,7 @@ from datetime import date, timedelta
 from bot.config import AthenaSettings, ConfigError
 from bot.sources.aws.plan import SyncPlan
 from bot.sources.focus import COST_CENTER_TAG_KEYS, ENVIRONMENT_TAG_KEYS, PRODUCT_TAG_KEYS
+from bot.store.schema import COMMITMENT_DIMENSIONS
 
 COST_TYPE = "DECIMAL(38, 12)"
 
@@ -219,6 +220,9 @@ def _cur2_select(c: _Columns, tag_keys: tuple[str, ...]) -> Select:
             if c.shape.has("bill_billing_period_start_date")
             else c.month("line_item_usage_start_date")
         ),
+        # CUR 2.0 has no FOCUS pricing / commitment columns: the commitment summary reads
+        # these rows as "says nothing about commitments" (Cost Explorer's figures, if synced).
+        **{column: "CAST(NULL AS VARCHAR)" for column in COMMITMENT_DIMENSIONS},
     }
     unblended = c.cost("line_item_unblended_cost")
     ri_arn = c.text("reservation_reservation_a_r_n", default="NULL")
@@ -271,6 +275,11 @@ def _focus_select(c: _Columns, tag_keys: tuple[str, ...]) -> Select:
             if c.shape.has("billingperiodstart")
             else c.month("chargeperiodstart")
         ),
+        # Kept as FOCUS files keep them (spellings made canonical when the rows are stored).
+        "pricing_category": c.text("pricingcategory"),
+        "commitment_discount_category": c.text("commitmentdiscountcategory"),
+        "commitment_discount_type": c.text("commitmentdiscounttype"),
+        "commitment_discount_status": c.text("commitmentdiscountstatus"),
     }
     listed = effective
     if c.shape.has("listcost"):
@@ -299,6 +308,7 @@ DIMENSION_COLUMNS = (
     "charge_category",
     "currency",
     "billing_period",
+    *COMMITMENT_DIMENSIONS,
 )
 
 

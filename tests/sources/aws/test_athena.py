@@ -30,7 +30,7 @@ from bot.config import load_config
 from bot.sources.aws.athena import QueryFailed, start_query, wait_for_query
 from bot.sources.aws.session import make_client
 from bot.store import open_store
-from bot.store.schema import daily_row
+from bot.store.schema import COMMITMENT_DIMENSIONS, daily_row
 from bot.store.writers import SourceLoad, write_source_rows
 
 PAYER = "111111111111"
@@ -218,9 +218,11 @@ def athena_answer(lines: list[Line], start: date, end: date) -> list[list[str | 
     ]
 
 
-def queue_result(moto_url: str, rows: list[list[str | None]]) -> None:
+def queue_result(
+    moto_url: str, rows: list[list[str | None]], columns: tuple[str, ...] = RESULT_COLUMNS
+) -> None:
     """Queue the answer of the next query in moto (header row first, as Athena sends it)."""
-    header = {"Data": [{"VarCharValue": name} for name in RESULT_COLUMNS]}
+    header = {"Data": [{"VarCharValue": name} for name in columns]}
     data = [
         {"Data": [{} if value is None else {"VarCharValue": value} for value in row]}
         for row in rows
@@ -229,7 +231,7 @@ def queue_result(moto_url: str, rows: list[list[str | None]]) -> None:
         "results": [
             {
                 "rows": [header, *data],
-                "column_info": [{"Name": n, "Type": "varchar"} for n in RESULT_COLUMNS],
+                "column_info": [{"Name": n, "Type": "varchar"} for n in columns],
             }
         ]
     }
@@ -323,7 +325,7 @@ def test_first_sync_backfills_cur2_and_answers_to_the_cent(front, site, capsys):
     assert "WHEN 'DiscountedUsage' THEN CAST(reservation_effective_cost" in query
     assert "WHEN 'SavingsPlanNegation' THEN 0" in query
     assert "sum(CAST(line_item_unblended_cost AS DECIMAL(38, 12))) AS billed_cost" in query
-    assert query.rstrip().endswith("GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14")
+    assert query.rstrip().endswith("GROUP BY " + ", ".join(str(n) for n in range(1, 19)))
 
     db = sqlite_utils.Database(site / "costbot.db")
     (run,) = list(db["sync_runs"].rows)
@@ -458,6 +460,63 @@ def test_results_over_a_thousand_rows_are_paged(front, site, capsys):
     stored = db.execute("SELECT sum(effective_micros) FROM daily_cost").fetchone()[0]
     assert Decimal(stored) / 10**6 == truth.quantize(Decimal("0.000001"))
     assert money_text(to_cent(truth)) in ask("/cost team search 90d", capsys)
+
+
+def test_a_focus_table_keeps_pricing_and_commitment_columns(front, site, capsys):
+    """The FOCUS columns the commitment summary reads come through Athena as through files,
+    in FOCUS 1.0 spelling (1.0-preview's "Commitment-Based" is "Committed")."""
+    create_table("focus", FOCUS_COLUMNS)
+    config = yaml.safe_load((site / "costbot.yml").read_text())
+    config["aws"]["athena"]["table"] = "focus"
+    (site / "costbot.yml").write_text(yaml.safe_dump(config))
+    columns = (*RESULT_COLUMNS, *COMMITMENT_DIMENSIONS)
+    common = [PAYER, PROD, "search", None, None, None, "Amazon Elastic Compute Cloud"]
+    rest = ["Compute", "us-east-1", "Usage", "USD", "2026-10", "Acme Corp", "acme-prod"]
+    rows = [
+        [
+            "2026-10-05",
+            "AWS",
+            *common,
+            *rest,
+            "8.25",
+            "8.25",
+            "10.00",
+            "4",
+            "Commitment-Based",
+            "Spend",
+            "Savings Plan",
+            "Used",
+        ],
+        [
+            "2026-10-05",
+            "AWS",
+            *common,
+            *rest,
+            "1.50",
+            "1.50",
+            "1.50",
+            "2",
+            "Standard",
+            None,
+            None,
+            None,
+        ],
+    ]
+    queue_result(front.moto_url, rows, columns)
+
+    assert main(["sync", "athena", "--today", TODAY.isoformat()]) == 0
+
+    (query,) = executed_queries()
+    assert "nullif(trim(CAST(pricingcategory AS VARCHAR)), '') AS pricing_category" in query
+    db = sqlite_utils.Database(site / "costbot.db")
+    stored = db.execute(
+        "SELECT pricing_category, commitment_discount_type, commitment_discount_status,"
+        " effective_micros FROM daily_cost WHERE source = 'athena' ORDER BY effective_micros"
+    ).fetchall()
+    assert stored == [
+        ("Standard", None, None, 1_500_000),
+        ("Committed", "Savings Plan", "Used", 8_250_000),
+    ]
 
 
 def test_a_failed_query_writes_no_cost(front, site, capsys):

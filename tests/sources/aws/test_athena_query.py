@@ -13,6 +13,7 @@ from athena_tables import CUR2_COLUMNS, FOCUS_COLUMNS
 from bot.config import AthenaSettings, ConfigError, parse_config
 from bot.sources.aws.athena import athena_cost_micros, format_bytes
 from bot.sources.aws.athena_query import (
+    DIMENSION_COLUMNS,
     TableShape,
     build_query,
     normalise_tag_key,
@@ -124,13 +125,13 @@ def test_what_a_query_costs():
 )
 def test_every_query_parses_as_trino_sql(columns, table_format, partitions):
     """Athena's engine is Trino; no Athena runs offline, so the query is at least parsed by a
-    Trino-dialect parser: one SELECT, its lambdas, its GROUP BY of the 14 dimensions."""
+    Trino-dialect parser: one SELECT, its lambdas, its GROUP BY of every dimension."""
     query = build_query(
         TableShape(columns, partitions), table_format, SETTINGS, PLAN, ("Team", "owner")
     )
     tree = sqlglot.parse_one(query, read="trino")
     assert isinstance(tree, sqlglot.exp.Select)
-    assert len(tree.args["group"].expressions) == 14
+    assert len(tree.args["group"].expressions) == len(DIMENSION_COLUMNS)
     assert len(list(tree.find_all(sqlglot.exp.Lambda))) >= 2
     # The sums read only decimals: no cost is summed as a float.
     for total in tree.find_all(sqlglot.exp.Sum):
