@@ -343,7 +343,9 @@ def _serve(args: argparse.Namespace) -> int:
     except BoltError as error:  # Slack refused the token at start (auth.test)
         raise UsageProblem(f"Slack rejected the bot token: {error}") from None
     if not args.no_scheduler:
-        log.info("no scheduled jobs are defined yet; the scheduler has nothing to run")
+        # The built-in scheduler is not there yet: the daily sync runs from cron or a
+        # scheduled task, e.g. `costbot run sync` at 06:00 UTC.
+        log.info("no built-in scheduler yet: run `costbot run sync` daily (cron, a scheduled task)")
     if app_token:
         # The container's health check still gets GET /healthz on the same port.
         serve_socket_mode(app, app_token, health_port=port)
