@@ -53,7 +53,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from bot.config import Config
-from bot.money import to_micros
+from bot.money import format_money, to_micros
 from bot.sources.aws.commitments import commitment_rows, read_commitments
 from bot.sources.aws.cost_explorer_api import PaidRequests, amount, pages
 from bot.sources.aws.plan import SyncPlan, plan_sync
@@ -66,7 +66,7 @@ from bot.sources.aws.session import (
     make_client,
 )
 from bot.store import open_store, queries
-from bot.store.schema import daily_row
+from bot.store.schema import DAILY_COLUMNS, daily_row
 from bot.store.writers import SourceLoad, record_sync_run, write_commitments, write_source_rows
 
 SOURCE = "cost-explorer"
@@ -194,6 +194,8 @@ def sync_cost_explorer(
         )
     finally:
         db.close()
+    for line in _month_totals(rows):
+        say(line)
     say(f"Stored {result.rows:,} rows of daily cost ({_describe_spans(spans)})")
     return result
 
@@ -240,6 +242,27 @@ def _record_failure(
         record_sync_run(db, **_run_fields(result, started_at, "failed", error=problem))
     finally:
         db.close()
+
+
+def _month_totals(rows: list[tuple]) -> list[str]:
+    """Per month and currency, the amortized and unblended totals of the days read, to the
+    cent (from the team x service rows: each dollar once), to check against the console."""
+    month, currency = DAILY_COLUMNS.index("billing_period"), DAILY_COLUMNS.index("currency")
+    effective, billed = (
+        DAILY_COLUMNS.index("effective_micros"),
+        DAILY_COLUMNS.index("billed_micros"),
+    )
+    totals: dict[tuple[str, str], list[int]] = {}
+    for row in rows:
+        if row[-1] == "team,service":
+            sums = totals.setdefault((row[month], row[currency]), [0, 0])
+            sums[0] += row[effective]
+            sums[1] += row[billed]
+    return [
+        f"  {period} (days read): {format_money(e, code)} amortized,"
+        f" {format_money(b, code)} unblended"
+        for (period, code), (e, b) in sorted(totals.items())
+    ]
 
 
 def _describe_spans(spans: list[tuple[date, date]]) -> str:

@@ -138,6 +138,9 @@ def test_first_sync_backfills_13_months_and_stores_every_dollar(fake_ce, capsys,
         "ok",
     )
     assert json.loads(run["detail"])["requests"] == dict(fake_ce.answered)
+    # What was read, per month, to the cent: to check against the Cost Explorer console.
+    october = truth(fake_ce, date(2026, 10, 1), date(2026, 10, 31))
+    assert any(line.startswith(f"  2026-10 (days read): {october} amortized") for line in out)
 
     start, end = date(2025, 11, 1), date(2026, 11, 19)
 
