@@ -209,8 +209,13 @@ def _sync_aws(args: argparse.Namespace) -> int:
     from jobs import sync
 
     _quiet_aws_logs(args)
-    context = AppContext(config=load_config(), db_path=str(db_path_from_env()))
     report = sync.SyncReport(args.today or utc_today())
+    try:
+        config = load_config()
+    except ConfigError:
+        print(report.paid.line())  # the last line of every run, this one too: nothing paid
+        raise
+    context = AppContext(config=config, db_path=str(db_path_from_env()))
     # Cost Explorer and the inventory; `costbot sync athena` (and the sync job) read Athena.
     code, _ = _run_sync(
         lambda: sync.run(context, report.date, days=args.days, report=report, athena=False)

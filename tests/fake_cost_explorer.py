@@ -139,6 +139,15 @@ class FakeCostExplorer:
         ):
             self.deny(operation, "ExpiredTokenException", 400)
 
+    def retag(self, day: date, team: str | None, to_team: str | None) -> None:
+        """Move `day`'s cost of `team` to `to_team`, as a back-filled cost allocation tag
+        does: the day's total stays the same."""
+        with self._lock:
+            self._by_day[day] = [
+                replace(row, team=to_team) if row.team == team else row
+                for row in self._by_day.get(day, [])
+            ]
+
     def restate(self, day: date, factor: str = "1.1", **match: str | None) -> None:
         """Multiply the amounts of `day`'s rows matching `match` (account, team, service)."""
         with self._lock:

@@ -363,6 +363,24 @@ def last_sync_end(
     return date.fromisoformat(end) if end else None
 
 
+def first_sync_start(
+    db: sqlite_utils.Database, source: str, billing_account_id: str | None = None
+) -> date | None:
+    """The earliest day read by a successful sync of `source` (for one billing account, or
+    the source as a whole), or None if none."""
+    owner = (
+        ""
+        if billing_account_id is None
+        else " AND json_extract(detail, '$.billing_account_id') = ?"
+    )
+    start = db.execute(
+        "SELECT min(period_start) FROM sync_runs WHERE source = ? AND status IN ('ok', 'partial')"
+        + owner,
+        [source] + ([] if billing_account_id is None else [billing_account_id]),
+    ).fetchone()[0]
+    return date.fromisoformat(start) if start else None
+
+
 def source_month_to_date(
     db: sqlite_utils.Database,
     source: str,
@@ -383,26 +401,27 @@ def source_month_to_date(
     ).fetchone()[0]
 
 
-def source_daily_totals(
+def source_team_daily_totals(
     db: sqlite_utils.Database,
     source: str,
     billing_account_id: str,
     first: date,
     last: date,
     grain: str | None = None,
-) -> dict[date, tuple[int, int, int]]:
-    """Per day, what one source holds for a billing account (superseded or not): effective
-    and billed micro-dollars and the number of rows summed (each rounded to the micro-dollar
-    on its own). `grain`: the one grouping of a grouped source, so each dollar counts once."""
+) -> dict[tuple[date, str | None], tuple[int, int, int]]:
+    """Per (day, team), what one source holds for a billing account (superseded or not):
+    effective and billed micro-dollars and the number of rows summed (each rounded to the
+    micro-dollar on its own). `grain`: the one grouping of a grouped source, so each dollar
+    counts once."""
     grain_clause = "grain IS NULL" if grain is None else "grain = ?"
     rows = db.execute(
-        "SELECT date, coalesce(sum(effective_micros), 0), coalesce(sum(billed_micros), 0),"
+        "SELECT date, team, coalesce(sum(effective_micros), 0), coalesce(sum(billed_micros), 0),"
         " count(*) FROM daily_cost WHERE source = ? AND billing_account_id = ?"
-        f" AND date BETWEEN ? AND ? AND {grain_clause} GROUP BY date",
+        f" AND date BETWEEN ? AND ? AND {grain_clause} GROUP BY date, team",
         [source, billing_account_id, first.isoformat(), last.isoformat()]
         + ([] if grain is None else [grain]),
     )
-    return {date.fromisoformat(day): (e, b, n) for day, e, b, n in rows}
+    return {(date.fromisoformat(day), team): (e, b, n) for day, team, e, b, n in rows}
 
 
 # ---- resource inventory: what /untagged, the tag policy and the digests read

@@ -129,9 +129,11 @@ def sync_cost_explorer(
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     session = base_session()
     payer = caller_account(session)
-    last_end = _last_sync_end(Path(db_path), payer)
+    first_start, last_end = _synced_days(Path(db_path), payer)
     try:
-        plan = plan_sync(last_end, today, config.aws, days, check_earlier_days=True)
+        plan = plan_sync(
+            last_end, today, config.aws, days, check_earlier_days=True, first_start=first_start
+        )
     except ValueError as error:
         raise AwsProblem(str(error)) from None
     result = CostExplorerSync(plan, payer, paid, dry_run=dry_run)
@@ -153,7 +155,7 @@ def sync_cost_explorer(
     try:
         spans = [(plan.start, plan.end)]
         if plan.check:
-            changed = _changed_days(client, paid, plan.check, Path(db_path), payer)
+            changed = _changed_days(client, paid, plan.check, Path(db_path), payer, tag_key, config)
             say(f"  {plan.check[0]} .. {plan.check[1]}: {_describe_changed(changed)}")
             spans += changed
         rows, accounts = _read_cost(client, paid, spans, tag_key, config, payer)
@@ -200,12 +202,16 @@ def sync_cost_explorer(
     return result
 
 
-def _last_sync_end(db_path: Path, payer: str) -> date | None:
+def _synced_days(db_path: Path, payer: str) -> tuple[date | None, date | None]:
+    """The first and the last day read by this payer's successful syncs (None, None: never)."""
     if not db_path.exists():
-        return None  # created when there is something to write, not before
+        return None, None  # created when there is something to write, not before
     db = open_store(db_path)
     try:
-        return queries.last_sync_end(db, SOURCE, payer)
+        return (
+            queries.first_sync_start(db, SOURCE, payer),
+            queries.last_sync_end(db, SOURCE, payer),
+        )
     finally:
         db.close()
 
@@ -277,43 +283,52 @@ def _describe_changed(changed: list[tuple[date, date]]) -> str:
 
 
 def _changed_days(
-    client, paid: PaidRequests, check: tuple[date, date], db_path: Path, payer: str
+    client,
+    paid: PaidRequests,
+    check: tuple[date, date],
+    db_path: Path,
+    payer: str,
+    tag_key: str,
+    config: Config,
 ) -> list[tuple[date, date]]:
-    """The days of `check` whose total (amortized or unblended) Cost Explorer now reports
-    differently from what is stored (or without a usable total), as runs of consecutive days.
-    One request (plus pages) of daily totals with no grouping: a month of totals is 31
-    groups, where re-reading the month by team x service and team x account would be tens of
-    pages.
+    """The days of `check` where Cost Explorer now reports a team's total (amortized or
+    unblended) differently from what is stored, or reports nothing usable, as runs of
+    consecutive days. One request (plus pages) grouped by the team tag alone: days x teams
+    groups (a month of 40 teams is 2 pages), where re-reading the month by team x service and
+    team x account would be tens of pages. Per team, not per day: AWS restates by moving cost
+    between teams too (a cost allocation tag back-filled), which leaves a day's total as it
+    was.
 
-    The stored total of a day is the sum of its team x service rows, each rounded to the
-    micro-dollar on its own; a difference within that rounding is no change."""
+    The stored total of a (day, team) is the sum of its team x service rows, each rounded to
+    the micro-dollar on its own; a difference within that rounding is no change."""
     first, last = check
-    totals: dict[date, tuple[int, int]] = {}
+    reported: dict[date, dict[str | None, list[Decimal]]] = {}
+    unusable: set[date] = set()
     request = {
         "TimePeriod": {"Start": first.isoformat(), "End": (last + timedelta(days=1)).isoformat()},
         "Granularity": "DAILY",
         "Metrics": list(METRICS),
+        "GroupBy": [{"Type": "TAG", "Key": tag_key}],
     }
     for page in pages(client, paid, **request):
         for period in page.get("ResultsByTime", []):
             day = date.fromisoformat(period["TimePeriod"]["Start"])
-            try:
-                figures = [amount({"Metrics": period.get("Total") or {}}, m)[0] for m in METRICS]
-            except AwsProblem:
-                continue  # no usable total for the day: it is re-read, not trusted
-            totals[day] = (to_micros(figures[0]), to_micros(figures[1]))
+            teams = reported.setdefault(day, {})
+            for group in period.get("Groups", []):
+                try:
+                    team = config.canonical_team(_tag_value(group["Keys"][0], tag_key))
+                    figures = [amount(group, metric)[0] for metric in METRICS]
+                except (AwsProblem, KeyError, IndexError):
+                    unusable.add(day)  # not understood: the day is re-read, not trusted
+                    continue
+                sums = teams.setdefault(team, [Decimal(0), Decimal(0)])
+                sums[0] += figures[0]
+                sums[1] += figures[1]
     stored = _stored_totals(db_path, payer, first, last)
     changed: list[tuple[date, date]] = []
     day = first
     while day <= last:
-        effective, billed, rows = stored.get(day, (0, 0, 0))
-        reported = totals.get(day)
-        tolerance = rows // 2 + 1
-        if (
-            reported is None
-            or abs(reported[0] - effective) > tolerance
-            or abs(reported[1] - billed) > tolerance
-        ):
+        if day in unusable or day not in reported or _day_differs(reported[day], stored, day):
             if changed and changed[-1][1] == day - timedelta(days=1):
                 changed[-1] = (changed[-1][0], day)
             else:
@@ -322,12 +337,28 @@ def _changed_days(
     return changed
 
 
+def _day_differs(
+    reported: dict[str | None, list[Decimal]], stored: dict[tuple, tuple[int, int, int]], day: date
+) -> bool:
+    teams = set(reported) | {team for (stored_day, team) in stored if stored_day == day}
+    for team in teams:
+        effective, billed, rows = stored.get((day, team), (0, 0, 0))
+        amortized, unblended = reported.get(team, [Decimal(0), Decimal(0)])
+        tolerance = rows // 2 + 1
+        if (
+            abs(to_micros(amortized) - effective) > tolerance
+            or abs(to_micros(unblended) - billed) > tolerance
+        ):
+            return True
+    return False
+
+
 def _stored_totals(db_path: Path, payer: str, first: date, last: date) -> dict:
     if not db_path.exists():
         return {}
     db = open_store(db_path)
     try:
-        return queries.source_daily_totals(db, SOURCE, payer, first, last, "team,service")
+        return queries.source_team_daily_totals(db, SOURCE, payer, first, last, "team,service")
     finally:
         db.close()
 

@@ -86,6 +86,7 @@ def plan_sync(
     *,
     whole_current_month: bool = False,
     check_earlier_days: bool = False,
+    first_start: date | None = None,
 ) -> SyncPlan:
     """What to read, from the end of the last successful sync (None: never synced), today
     (never read: incomplete), the settings and `--days`. `whole_current_month`: also re-read
@@ -96,7 +97,9 @@ def plan_sync(
         if days < 1:
             raise ValueError("--days must be at least 1")
         return SyncPlan(today - timedelta(days=days), end, (f"--days {days}",))
-    if last_end is None:
+    # `first_start`: the earliest day a successful sync read. Later than the back-fill's
+    # start (only `--days` runs so far, or `backfill_months` raised): back-fill now.
+    if last_end is None or (first_start is not None and first_start > backfill_start):
         months = settings.backfill_months
         return SyncPlan(backfill_start, end, (f"first sync: back-fill {months} months",))
     start = today - timedelta(days=settings.restate_days)

@@ -56,6 +56,17 @@ def test_a_first_sync_and_days_have_nothing_to_check():
     assert (span(plan), plan.check) == (("2026-10-27", "2026-11-02"), None)
 
 
+def test_a_store_synced_only_with_days_is_still_backfilled():
+    # `costbot sync aws --days 10` on an empty store, then the daily sync: back-fill then.
+    plan = plan_sync(
+        date(2026, 11, 19), date(2026, 11, 20), SETTINGS, first_start=date(2026, 11, 10)
+    )
+    assert span(plan) == ("2025-11-01", "2026-11-19")
+    # Back-filled once: later months' syncs are daily ones (the window moves on).
+    plan = plan_sync(date(2026, 12, 9), date(2026, 12, 10), SETTINGS, first_start=date(2025, 11, 1))
+    assert span(plan) == ("2026-12-07", "2026-12-09")
+
+
 def test_backfill_months_is_a_setting():
     plan = plan_sync(None, date(2026, 1, 10), AwsSettings(backfill_months=3))
     assert span(plan) == ("2025-11-01", "2026-01-09")

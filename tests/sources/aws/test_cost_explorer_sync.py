@@ -215,10 +215,12 @@ def test_a_daily_sync_rereads_only_the_days_that_can_change(fake_ce, capsys):
 
 
 def _periods(requests: list[dict], grouped: bool) -> set[tuple[str, str]]:
+    """The days of the requests by team x service / account (`grouped`), or of the checks
+    of daily totals by team (not `grouped`)."""
     return {
         (r["TimePeriod"]["Start"], r["TimePeriod"]["End"])
         for r in requests
-        if bool(r.get("GroupBy")) == grouped
+        if (len(r.get("GroupBy") or []) == 2) == grouped
     }
 
 
@@ -237,6 +239,24 @@ def test_a_restatement_older_than_the_restated_days_is_caught_by_the_daily_total
     november = (date(2026, 11, 1), date(2026, 11, 20))
     answer = ask(capsys, "/cost team search 2026-11", next_day)
     assert truth(fake_ce, *november, team="search") in answer
+
+
+def test_cost_moved_between_teams_is_caught_though_the_day_total_is_the_same(fake_ce, capsys):
+    assert sync(capsys)[0] == 0
+    # A cost allocation tag back-filled: Nov 10's untagged cost now belongs to search.
+    fake_ce.retag(date(2026, 11, 10), None, "search")
+    next_day = TODAY + timedelta(days=1)
+
+    assert sync(capsys, next_day)[0] == 0
+
+    november = (date(2026, 11, 1), date(2026, 11, 20))
+    answer = ask(capsys, "/cost team search 2026-11", next_day)
+    assert truth(fake_ce, *november, team="search") in answer
+    # Early next month, the same happens to a day of November: caught by the month's check.
+    fake_ce.retag(date(2026, 11, 12), None, "platform")
+    assert sync(capsys, date(2026, 12, 2))[0] == 0
+    answer = ask(capsys, "/cost team platform 2026-11", date(2026, 12, 2))
+    assert truth(fake_ce, date(2026, 11, 1), date(2026, 11, 30), team="platform") in answer
 
 
 def test_early_in_the_month_the_previous_month_is_reread_where_it_changed(fake_ce, capsys):
