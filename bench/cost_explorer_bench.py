@@ -196,7 +196,7 @@ def measure(quick: bool) -> Section:
     figures.append(
         Figure(
             f"daily sync ({next_day}: last {settings.restate_days} days, and the month's"
-            " daily totals)",
+            " daily totals by team)",
             dollars(main["daily"]),
             naive + ", month to date",
             dollars(naive_daily),
@@ -208,7 +208,7 @@ def measure(quick: bool) -> Section:
     figures.append(
         Figure(
             f"daily sync on days 1-{settings.bill_final_day} ({MONTH_START}: also the previous"
-            f" month's daily totals, and its {len(RESTATED_DAYS)} restated days by team)",
+            f" month's daily totals by team, and its {len(RESTATED_DAYS)} restated days)",
             dollars(main["month"]),
             naive + ", previous month and month to date",
             dollars(naive_month),
@@ -223,7 +223,7 @@ def measure(quick: bool) -> Section:
         f"Over a 30-day month: {30 - final_day} daily syncs of {main['daily']} and {final_day}"
         f" of {main['month']} requests = {month} requests (${month / 100:,.2f}), {month / 30:.1f}"
         " a day on average. On days 1-5 the previous month is checked with one request of"
-        " daily totals and re-read by team only on the days whose totals changed (here"
+        " daily totals by team and re-read by team only on the days that changed (here"
         f" {', '.join(str(d) for d in RESTATED_DAYS)}: 2 requests each), instead of re-reading"
         " the whole month by team (about 26 pages at 1,000 groups a page)."
     )

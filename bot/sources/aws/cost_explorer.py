@@ -142,7 +142,11 @@ def sync_cost_explorer(
     say(
         "  requests: GetCostAndUsage DAILY by team x service and by team x account (1 each,"
         " +1 per further page)"
-        + ("; the earlier days' daily totals (1, +2 per run of changed days)" if plan.check else "")
+        + (
+            "; the earlier days' daily totals by team (1, +2 per run of changed days)"
+            if plan.check
+            else ""
+        )
         + f"; spot share, Savings Plans coverage and utilization over {months} month(s), the"
         " month's forecast (1 each)"
     )
@@ -277,9 +281,9 @@ def _describe_spans(spans: list[tuple[date, date]]) -> str:
 
 def _describe_changed(changed: list[tuple[date, date]]) -> str:
     if not changed:
-        return "daily totals unchanged, nothing more to re-read"
+        return "daily totals by team unchanged, nothing more to re-read"
     days = sum((last - first).days + 1 for first, last in changed)
-    return f"daily totals changed on {days} day(s): re-reading {_describe_spans(changed)}"
+    return f"daily totals by team changed on {days} day(s): re-reading {_describe_spans(changed)}"
 
 
 def _changed_days(

@@ -63,7 +63,7 @@ class SyncPlan:
         text = f"{self.start} .. {self.end} ({days}): {'; '.join(self.reasons)}"
         if self.check:
             first, last = self.check
-            text += f"; and {first} .. {last} where Cost Explorer's daily totals changed"
+            text += f"; and {first} .. {last} where Cost Explorer's daily totals by team changed"
         return text
 
 
