@@ -22,7 +22,7 @@ def test_until_the_bill_is_final_the_previous_month_is_checked_not_reread():
     assert span(plan) == ("2026-10-31", "2026-11-02")
     assert plan.check == (date(2026, 10, 1), date(2026, 10, 30))
     assert plan.first_day() == date(2026, 10, 1)
-    assert "where Cost Explorer's daily totals changed" in plan.describe()
+    assert "where Cost Explorer's daily totals by team changed" in plan.describe()
     # On the 1st the restated days reach back into the previous month: the check stops there.
     plan = plan_sync(date(2026, 10, 31), date(2026, 11, 1), SETTINGS, check_earlier_days=True)
     assert span(plan) == ("2026-10-29", "2026-10-31")
