@@ -6,7 +6,7 @@ data" (no Savings Plans, too little history) is not a failure."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -16,6 +16,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from bot.config import Config
 from bot.money import to_micros
 from bot.sources.aws.cost_explorer_api import PaidRequests, amount, call, pages
+from bot.sources.aws.plan import months_of, next_month, time_period
 from bot.sources.aws.session import describe_aws_error, error_code
 from bot.store import queries
 
@@ -35,18 +36,6 @@ FORECAST_INTERVAL = 80  # percent: the prediction interval kept with the forecas
 NO_DATA_CODES = {"DataUnavailableException"}
 
 
-def _next_month(day: date) -> date:
-    return date(day.year + day.month // 12, day.month % 12 + 1, 1)
-
-
-def _months(start: date, end: date) -> list[str]:
-    months, cursor = [], start.replace(day=1)
-    while cursor <= end:
-        months.append(cursor.strftime("%Y-%m"))
-        cursor = _next_month(cursor)
-    return months
-
-
 def read_commitments(
     client,
     paid: PaidRequests,
@@ -60,9 +49,9 @@ def read_commitments(
     days `start`..`end`, from the 1st of the first) and the current month's forecast, each
     call on its own: one that fails adds a line to `warnings`."""
     first = start.replace(day=1)
-    period = {"Start": first.isoformat(), "End": (end + timedelta(days=1)).isoformat()}
+    period = time_period(first, end)
     metric = config.cost_metric
-    figures: dict[str, Any] = {"months": {m: {} for m in _months(start, end)}}
+    figures: dict[str, Any] = {"months": {m: {} for m in months_of(start, end)}}
 
     def attempt(operation: str, read: Callable[[], None]) -> None:
         try:
@@ -145,7 +134,7 @@ def read_commitments(
             client,
             paid,
             "GetCostForecast",
-            TimePeriod={"Start": today.isoformat(), "End": _next_month(today).isoformat()},
+            TimePeriod={"Start": today.isoformat(), "End": next_month(today).isoformat()},
             Metric=FORECAST_METRIC[metric],
             Granularity="MONTHLY",
             PredictionIntervalLevel=FORECAST_INTERVAL,

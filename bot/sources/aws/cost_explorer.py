@@ -56,7 +56,7 @@ from bot.config import Config
 from bot.money import format_money, to_micros
 from bot.sources.aws.commitments import commitment_rows, read_commitments
 from bot.sources.aws.cost_explorer_api import PaidRequests, amount, pages
-from bot.sources.aws.plan import SyncPlan, plan_sync
+from bot.sources.aws.plan import SyncPlan, plan_sync, time_period
 from bot.sources.aws.session import (
     COST_EXPLORER_REGION,
     AwsProblem,
@@ -309,7 +309,7 @@ def _changed_days(
     reported: dict[date, dict[str | None, list[Decimal]]] = {}
     unusable: set[date] = set()
     request = {
-        "TimePeriod": {"Start": first.isoformat(), "End": (last + timedelta(days=1)).isoformat()},
+        "TimePeriod": time_period(first, last),
         "Granularity": "DAILY",
         "Metrics": list(METRICS),
         "GroupBy": [{"Type": "TAG", "Key": tag_key}],
@@ -382,10 +382,7 @@ def _read_cost(
     accounts: set[tuple[str, str, str, str]] = set()
     for (first, last), (grain, dimension) in itertools.product(spans, GROUPINGS):
         request = {
-            "TimePeriod": {
-                "Start": first.isoformat(),
-                "End": (last + timedelta(days=1)).isoformat(),
-            },
+            "TimePeriod": time_period(first, last),
             "Granularity": "DAILY",
             "Metrics": list(METRICS),
             "GroupBy": [

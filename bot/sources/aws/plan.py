@@ -43,16 +43,11 @@ class SyncPlan:
 
     @property
     def time_period(self) -> dict[str, str]:
-        """As Cost Explorer takes it: `End` is exclusive."""
-        return {"Start": self.start.isoformat(), "End": (self.end + timedelta(days=1)).isoformat()}
+        return time_period(self.start, self.end)
 
     def months(self) -> list[str]:
         """The months (YYYY-MM) the days fall in, in order."""
-        months, cursor = [], self.start.replace(day=1)
-        while cursor <= self.end:
-            months.append(cursor.strftime("%Y-%m"))
-            cursor = next_month(cursor)
-        return months
+        return months_of(self.start, self.end)
 
     def first_day(self) -> date:
         """The earliest day this plan may re-read (checked days included)."""
@@ -65,6 +60,20 @@ class SyncPlan:
             first, last = self.check
             text += f"; and {first} .. {last} where Cost Explorer's daily totals by team changed"
         return text
+
+
+def time_period(first: date, last: date) -> dict[str, str]:
+    """The days `first`..`last` as Cost Explorer takes them: `End` is exclusive."""
+    return {"Start": first.isoformat(), "End": (last + timedelta(days=1)).isoformat()}
+
+
+def months_of(first: date, last: date) -> list[str]:
+    """The months (YYYY-MM) the days `first`..`last` fall in, in order."""
+    months, cursor = [], first.replace(day=1)
+    while cursor <= last:
+        months.append(cursor.strftime("%Y-%m"))
+        cursor = next_month(cursor)
+    return months
 
 
 def next_month(day: date) -> date:
