@@ -100,6 +100,22 @@ _SCHEMA: dict[str, Any] = {
                 },
             },
         },
+        "anomalies": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "channel": {"type": "string", "minLength": 1},
+                "min_score": {"type": "number", "exclusiveMinimum": 0},
+                "min_increase_percent": {"type": "number", "minimum": 0},
+                "min_increase_per_day": {"type": ["number", "string"]},
+                "team_floor_share": {"type": "number", "minimum": 0, "maximum": 1},
+                "noise_floor": {"type": "number", "exclusiveMinimum": 0, "maximum": 2},
+                "baseline_days": {"type": "integer", "minimum": 14, "maximum": 365},
+                "shift_days": {"type": "integer", "minimum": 1, "maximum": 30},
+                "follow_up_growth": {"type": "number", "minimum": 1},
+                "mute_days": {"type": "integer", "minimum": 1, "maximum": 90},
+            },
+        },
         "shared_costs": {
             "type": "object",
             "additionalProperties": False,
@@ -170,6 +186,24 @@ class AwsSettings:
 
 
 @dataclass(frozen=True)
+class AnomalySettings:
+    """`anomalies:` in costbot.yml: where alerts go and when a day is worth one. An alert needs
+    all three: the statistical score, the increase per day in money, and in percent."""
+
+    # Untagged spend, and teams without a channel of their own, are alerted here.
+    channel: str = "#finops"
+    min_score: float = 5.0  # robust z-score of the day's log cost against its baseline
+    min_increase_percent: float = 20.0  # actual over expected, in percent
+    min_increase_per_day_micros: int = 25_000_000  # $25.00 a day, in the config currency
+    team_floor_share: float = 0.02  # ... and at least this share of the team's daily spend
+    noise_floor: float = 0.05  # the smallest noise scale on log cost (about 5%)
+    baseline_days: int = 56  # the days the expected level is learnt from
+    shift_days: int = 5  # a raised level that lasts this many days is the new normal
+    follow_up_growth: float = 2.0  # an episode is alerted again when its excess grows this much
+    mute_days: int = 7  # what "Mute" mutes a series for
+
+
+@dataclass(frozen=True)
 class Config:
     teams: tuple[Team, ...] = ()
     tag_keys: tuple[str, ...] = DEFAULT_TAG_KEYS
@@ -179,6 +213,7 @@ class Config:
     shared: SharedCosts = field(default_factory=SharedCosts)
     slack: SlackSettings = field(default_factory=SlackSettings)
     aws: AwsSettings = field(default_factory=AwsSettings)
+    anomalies: AnomalySettings = field(default_factory=AnomalySettings)
     source: str = "defaults"
 
     def team(self, name: str) -> Team | None:
@@ -223,15 +258,15 @@ def normalise_name(value: str) -> str:
     return re.sub(r"\s+", " ", value.strip()).lower()
 
 
-def _budget_micros(raw: Any, where: str) -> int | None:
+def _amount_micros(raw: Any, where: str, name: str = "monthly_budget") -> int | None:
     if raw is None:
         return None
     try:
         amount = Decimal(str(raw).replace(",", "").replace("$", ""))
     except InvalidOperation:
-        raise ConfigError(f"{where}: monthly_budget {raw!r} is not an amount") from None
+        raise ConfigError(f"{where}: {name} {raw!r} is not an amount") from None
     if amount < 0:
-        raise ConfigError(f"{where}: monthly_budget must not be negative")
+        raise ConfigError(f"{where}: {name} must not be negative")
     return to_micros(amount)
 
 
@@ -262,7 +297,7 @@ def parse_config(data: Any, source: str = "costbot.yml") -> Config:
             name=normalise_name(raw["name"]),
             channel=raw.get("channel"),
             aliases=tuple(raw.get("aliases", [])),
-            monthly_budget_micros=_budget_micros(raw.get("monthly_budget"), where),
+            monthly_budget_micros=_amount_micros(raw.get("monthly_budget"), where),
             timezone=_check_timezone(raw.get("timezone", default_tz), where),
             members=tuple(raw.get("members", [])),
         )
@@ -293,6 +328,7 @@ def parse_config(data: Any, source: str = "costbot.yml") -> Config:
         shared=shared,
         slack=SlackSettings(**data.get("slack", {})),
         aws=_aws_settings(data.get("aws", {})),
+        anomalies=_anomaly_settings(data.get("anomalies", {}), source),
         source=source,
     )
 
@@ -304,6 +340,16 @@ def _aws_settings(raw: dict[str, Any]) -> AwsSettings:
     # YAML reads 012345678901 as a number: account ids are 12-digit strings.
     settings["accounts"] = tuple(str(a).zfill(12) for a in raw.get("accounts", ()))
     return AwsSettings(**settings, athena=AthenaSettings(**athena) if athena else None)
+
+
+def _anomaly_settings(raw: dict[str, Any], source: str) -> AnomalySettings:
+    settings = {key: value for key, value in raw.items() if key != "min_increase_per_day"}
+    if "min_increase_per_day" in raw:
+        floor = _amount_micros(
+            raw["min_increase_per_day"], f"{source}: anomalies", "min_increase_per_day"
+        )
+        settings["min_increase_per_day_micros"] = floor
+    return AnomalySettings(**settings)
 
 
 def load_config(path: str | os.PathLike | None = None) -> Config:

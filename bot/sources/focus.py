@@ -31,6 +31,10 @@ REQUIRED_COLUMNS = (
     "ChargePeriodStart",
     "ServiceName",
 )
+# What was used, most telling first: AWS's usage type ("USE1-BoxUsage:m5.large", in AWS's
+# FOCUS exports), FOCUS 1.1's SkuMeter, the charge description, the opaque SkuId. The first one
+# a charge has is its `sku` (root causes of anomalies read it).
+SKU_COLUMNS = ("x_UsageType", "SkuMeter", "ChargeDescription", "SkuId")
 # Read when present; a missing optional column reads as null.
 OPTIONAL_COLUMNS = (
     "ListCost",
@@ -50,6 +54,7 @@ OPTIONAL_COLUMNS = (
     "CommitmentDiscountCategory",
     "CommitmentDiscountType",
     "CommitmentDiscountStatus",
+    *SKU_COLUMNS,
 )
 COST_COLUMNS = ("EffectiveCost", "BilledCost", "ListCost")
 # Columns that only a later FOCUS version has: the newest one present names the version.
@@ -171,6 +176,7 @@ DIMENSION_COLUMNS = (
     "CommitmentDiscountCategory",
     "CommitmentDiscountType",
     "CommitmentDiscountStatus",
+    *SKU_COLUMNS,
 )
 # The dimensions of a charge, parsed from the text of its columns, once per row.
 DIMENSIONS_SQL = """
@@ -194,7 +200,11 @@ DIMENSIONS_SQL = """
     PricingCategory_text AS pricing_category,
     CommitmentDiscountCategory_text AS commitment_discount_category,
     CommitmentDiscountType_text AS commitment_discount_type,
-    CommitmentDiscountStatus_text AS commitment_discount_status
+    CommitmentDiscountStatus_text AS commitment_discount_status,
+    -- a charge description can be a sentence: stored cut to 120 characters
+    left(coalesce(nullif(trim(x_UsageType_text), ''), nullif(trim(SkuMeter_text), ''),
+                  nullif(trim(ChargeDescription_text), ''), nullif(trim(SkuId_text), '')),
+         120) AS sku
 """
 # Known values of the pricing and commitment columns, by their lower-case text, in the spelling
 # of FOCUS 1.0-1.2 (which agree). FOCUS 1.0-preview wrote "On-Demand" and "Commitment-Based"
@@ -318,6 +328,7 @@ DAILY_SET = (
     "commitment_discount_category",
     "commitment_discount_type",
     "commitment_discount_status",
+    "sku",
 )
 RESOURCE_SET = (
     "month",

@@ -334,7 +334,7 @@ _DAILY_SQL = f"""
     SELECT strftime(day, '%Y-%m-%d') AS date, provider, billing_account_id, account_id, team,
            service, service_category, region, charge_category, environment, product,
            cost_center, currency, strftime(billing_start, '%Y-%m') AS billing_period,
-           {", ".join(f"{canonical_value_sql(c)} AS {c}" for c in COMMITMENT_DIMENSIONS)},
+           {", ".join(f"{canonical_value_sql(c)} AS {c}" for c in COMMITMENT_DIMENSIONS)}, sku,
            {_micros("sum(effective)")} AS effective_micros,
            {_micros("sum(billed)")} AS billed_micros,
            {_micros("sum(list)")} AS list_micros

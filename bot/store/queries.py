@@ -511,3 +511,39 @@ def resource_counts(
 def inventory_seen_at(db: sqlite_utils.Database) -> str | None:
     """When the inventory last saw a resource (ISO 8601 UTC): how fresh it is."""
     return db.execute("SELECT max(last_seen) FROM resources").fetchone()[0]
+
+
+# ---- anomaly episodes (jobs/anomalies.py, handlers/actions)
+
+
+def anomaly_episode(db: sqlite_utils.Database, episode_id: int) -> dict | None:
+    rows = list(db.query("SELECT * FROM anomaly_episodes WHERE id = ?", [episode_id]))
+    return rows[0] if rows else None
+
+
+def anomaly_episodes_since(db: sqlite_utils.Database, day: date) -> list[dict]:
+    """Episodes still open or marked expected, and those whose last anomalous day is `day` or
+    later: what a run must continue rather than alert again. Oldest first."""
+    return list(
+        db.query(
+            "SELECT * FROM anomaly_episodes WHERE status IN ('open', 'expected') OR last_day >= ?"
+            " ORDER BY start, id",
+            [day.isoformat()],
+        )
+    )
+
+
+def anomaly_mutes(db: sqlite_utils.Database, day: date) -> dict[str, str]:
+    """series -> the last muted day, for the mutes still running on `day`."""
+    return {
+        row["series"]: row["until"]
+        for row in db.query(
+            "SELECT series, until FROM anomaly_mutes WHERE until >= ?", [day.isoformat()]
+        )
+    }
+
+
+def anomaly_actions(db: sqlite_utils.Database, episode_id: int) -> list[dict]:
+    return list(
+        db.query("SELECT * FROM anomaly_actions WHERE episode_id = ? ORDER BY id", [episode_id])
+    )

@@ -34,8 +34,12 @@ COMMITMENT_DIMENSIONS = (
     "commitment_discount_type",
     "commitment_discount_status",
 )
+# What was used (m007), for the root cause of an anomaly ("78% from EC2 BoxUsage in
+# us-east-1"): AWS's usage type (x_UsageType) when the export has it, else FOCUS 1.1's
+# SkuMeter, else the charge description, else the SkuId. NULL where the source does not say.
+USAGE_DIMENSIONS = ("sku",)
 # Later dimensions are appended: sources build rows by column name (`daily_row`).
-DAILY_DIMENSIONS = (*BASE_DAILY_DIMENSIONS, *COMMITMENT_DIMENSIONS)
+DAILY_DIMENSIONS = (*BASE_DAILY_DIMENSIONS, *COMMITMENT_DIMENSIONS, *USAGE_DIMENSIONS)
 AMOUNT_COLUMNS = ("effective_micros", "billed_micros", "list_micros")
 
 # Daily aggregate columns in the order the FOCUS reader returns them and writers insert them.
@@ -303,3 +307,66 @@ def m006_commitment_dimensions(db: sqlite_utils.Database) -> None:
     # commitments (NULL), which the commitment summary tells apart from "on demand".
     for column in COMMITMENT_DIMENSIONS:
         db.execute(f"ALTER TABLE daily_cost ADD COLUMN {column} TEXT")
+
+
+# What became of an anomaly (anomaly_episodes.status).
+EPISODE_STATUSES = ("open", "closed", "expected")
+
+
+@migrations()
+def m007_anomalies(db: sqlite_utils.Database) -> None:
+    db.execute("ALTER TABLE daily_cost ADD COLUMN sku TEXT")
+    # One row per anomaly event of one series (team x service x account x currency, or a
+    # team's roll-up: service and account NULL). A run that finds the series anomalous again
+    # continues the open episode instead of alerting twice; the state survives restarts, so a
+    # re-run changes nothing.
+    db["anomaly_episodes"].create(
+        {
+            "id": int,
+            "series": str,  # the series key, e.g. "payments|Amazon DynamoDB|111122223333|USD"
+            "team": str,  # NULL: untagged spend
+            "service": str,  # NULL for a team roll-up
+            "account_id": str,
+            "currency": str,
+            "kind": str,  # spike | shift | drift | new
+            "start": str,  # the first anomalous day (YYYY-MM-DD)
+            "last_day": str,  # the last day the series was still anomalous
+            "detected_on": str,  # the run day of the first alert
+            "status": str,  # open | closed | expected
+            "expected_micros": int,  # per day, the baseline when alerted
+            "actual_micros": int,  # per day, the mean over the anomalous days when alerted
+            "alerted_excess_micros": int,  # actual - expected at the last alert (follow-ups)
+            "alerts": int,  # alerts posted for it: 1, then follow-ups
+            "root_cause": str,  # JSON list of {service, account, region, sku, share}
+            "channel": str,
+            "delivery_key": str,  # the message it was posted in (deliveries.key)
+            "acknowledged_by": str,
+            "acknowledged_at": str,
+            "assigned_to": str,
+            "assigned_by": str,
+            "expected_by": str,  # who pressed Expected: the new level is normal from `start`
+            "expected_at": str,
+            "updated_at": str,
+        },
+        pk="id",
+        not_null={"series", "kind", "start", "status"},
+    )
+    db["anomaly_episodes"].create_index(["series", "start"], unique=True)
+    db["anomaly_episodes"].create_index(["status"])
+    # "Mute 7 days": no alert for the series until `until` (inclusive).
+    db["anomaly_mutes"].create(
+        {"series": str, "until": str, "muted_by": str, "muted_at": str, "episode_id": int},
+        pk="series",
+    )
+    # Who pressed what, for the record (Acknowledge, Expected, Mute, Assign).
+    db["anomaly_actions"].create(
+        {
+            "id": int,
+            "episode_id": int,
+            "action": str,  # acknowledge | expected | mute | assign
+            "user_id": str,
+            "detail": str,  # the assignee, the mute's last day
+            "at": str,  # ISO 8601 UTC
+        },
+        pk="id",
+    )

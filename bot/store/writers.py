@@ -418,3 +418,91 @@ def write_inventory_snapshot(db: sqlite_utils.Database, snapshot: InventorySnaps
             f"INSERT OR REPLACE INTO resources ({columns}) VALUES ({placeholders})", rows
         )
     return len(rows)
+
+
+# ---- anomaly episodes, mutes and who pressed what (jobs/anomalies.py, handlers/actions)
+
+ANOMALY_ACTIONS = ("acknowledge", "expected", "mute", "assign")
+
+
+def _stamp() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def open_episode(db: sqlite_utils.Database, **fields: object) -> int:
+    """Record a new anomaly episode (`fields` are anomaly_episodes columns); its id."""
+    row = {"status": "open", "alerts": 1, **fields, "updated_at": _stamp()}
+    with db.atomic():
+        db["anomaly_episodes"].insert(row)
+        return int(db.execute("SELECT last_insert_rowid()").fetchone()[0])
+
+
+def update_episode(db: sqlite_utils.Database, episode_id: int, **fields: object) -> None:
+    fields["updated_at"] = _stamp()
+    assignments = ", ".join(f"{name} = ?" for name in fields)
+    with db.atomic():
+        db.execute(
+            f"UPDATE anomaly_episodes SET {assignments} WHERE id = ?",
+            [*fields.values(), episode_id],
+        )
+
+
+def record_anomaly_action(
+    db: sqlite_utils.Database,
+    episode_id: int,
+    action: str,
+    user_id: str,
+    *,
+    today: date,
+    assignee: str | None = None,
+    mute_days: int = 7,
+) -> dict | None:
+    """What a button press on an alert does, in one transaction: the episode says who
+    acknowledged / assigned / expected it, a mute silences its series through
+    `today + mute_days - 1`, and every press is in anomaly_actions. The episode as it now is,
+    or None when there is no such episode (nothing is written)."""
+    if action not in ANOMALY_ACTIONS:
+        raise ValueError(f"unknown anomaly action {action!r}")
+    stamp = _stamp()
+    with db.atomic():
+        rows = list(db.query("SELECT * FROM anomaly_episodes WHERE id = ?", [episode_id]))
+        if not rows:
+            return None
+        episode = rows[0]
+        detail = None
+        if action == "acknowledge":
+            changes = {"acknowledged_by": user_id, "acknowledged_at": stamp}
+        elif action == "assign":
+            changes = {"assigned_to": assignee, "assigned_by": user_id}
+            detail = assignee
+        elif action == "expected":
+            changes = {"status": "expected", "expected_by": user_id, "expected_at": stamp}
+        else:
+            until = (today + timedelta(days=mute_days - 1)).isoformat()
+            db["anomaly_mutes"].upsert(
+                {
+                    "series": episode["series"],
+                    "until": until,
+                    "muted_by": user_id,
+                    "muted_at": stamp,
+                    "episode_id": episode_id,
+                },
+                pk="series",
+            )
+            changes, detail = {}, until
+        if changes:
+            assignments = ", ".join(f"{name} = ?" for name in [*changes, "updated_at"])
+            db.execute(
+                f"UPDATE anomaly_episodes SET {assignments} WHERE id = ?",
+                [*changes.values(), stamp, episode_id],
+            )
+        db["anomaly_actions"].insert(
+            {
+                "episode_id": episode_id,
+                "action": action,
+                "user_id": user_id,
+                "detail": detail,
+                "at": stamp,
+            }
+        )
+        return next(iter(db.query("SELECT * FROM anomaly_episodes WHERE id = ?", [episode_id])))
