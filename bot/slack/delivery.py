@@ -95,14 +95,16 @@ class Delivery:
         *,
         key: str,
         kind: str = "message",
+        thread_ts: str | None = None,
     ) -> Delivered:
-        """Post `message` (with `chart`, if any) to `channel` once per `key`."""
+        """Post `message` (with `chart`, if any) to `channel` once per `key`; with `thread_ts`,
+        as a reply in that message's thread."""
         if not self._claim(key, kind=kind, channel=channel):
             log.info("Delivery %s was already made; not posting it again", key)
             return Delivered(key, "duplicate")
         prepared, chart_state, file_id = self._with_chart(message, chart)
         try:
-            sent, chart_state = self._post_falling_back(channel, prepared, chart_state)
+            sent, chart_state = self._post_falling_back(channel, prepared, chart_state, thread_ts)
         except Exception as error:
             code = _error_code(error)
             log.warning("Posting %s to %s failed: %s", key, channel, code)
@@ -202,11 +204,12 @@ class Delivery:
         return _put_chart_block(message, image), "inline", file_id
 
     def _post_falling_back(
-        self, channel: str, message: Message, chart_state: str
+        self, channel: str, message: Message, chart_state: str, thread_ts: str | None = None
     ) -> tuple[dict[str, Any], str]:
+        threading = {"thread_ts": thread_ts} if thread_ts else {}
         try:
             response = self._client.chat_postMessage(
-                channel=channel, text=message["text"], blocks=message["blocks"]
+                channel=channel, text=message["text"], blocks=message["blocks"], **threading
             )
             return response.data if isinstance(response.data, dict) else {}, chart_state
         except SlackApiError as error:
@@ -214,7 +217,10 @@ class Delivery:
                 raise
             log.warning("Slack refused the chart in a message to %s; posting without it", channel)
         response = self._client.chat_postMessage(
-            channel=channel, text=message["text"], blocks=_without_images(message)["blocks"]
+            channel=channel,
+            text=message["text"],
+            blocks=_without_images(message)["blocks"],
+            **threading,
         )
         return response.data if isinstance(response.data, dict) else {}, "refused"
 

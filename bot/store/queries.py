@@ -547,3 +547,13 @@ def anomaly_actions(db: sqlite_utils.Database, episode_id: int) -> list[dict]:
     return list(
         db.query("SELECT * FROM anomaly_actions WHERE episode_id = ? ORDER BY id", [episode_id])
     )
+
+
+def account_name(db: sqlite_utils.Database, account_id: str) -> str | None:
+    """The name ingest recorded for an account id (a sub-account's own name first)."""
+    row = db.execute(
+        "SELECT name FROM accounts WHERE account_id = ? AND name IS NOT NULL"
+        " ORDER BY kind = 'sub' DESC LIMIT 1",
+        [account_id],
+    ).fetchone()
+    return row[0] if row else None
