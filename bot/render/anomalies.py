@@ -21,7 +21,7 @@ from typing import Any
 from bot.analytics.anomalies import DAYS_PER_MONTH, Alert, Cause
 from bot.money import cent_delta, format_money, to_micros
 from bot.render import blocks
-from bot.render.cost import CHART_PLACEHOLDER
+from bot.render.cost import CHART_PLACEHOLDER, Chart
 
 ACKNOWLEDGE_ACTION_ID = "anomaly_acknowledge"
 EXPECTED_ACTION_ID = "anomaly_expected"
@@ -238,6 +238,22 @@ def chart_placeholder(alert: Alert) -> blocks.Block:
         f"Chart of {series_label(alert)}: daily cost against the expected band",
         slack_file_id=CHART_PLACEHOLDER,
     )
+
+
+def with_chart_file(message: Mapping[str, Any], chart: Chart, file_id: str) -> dict[str, Any]:
+    """The message with its chart placeholder showing `chart` as the file `file_id`, titled
+    and described as `Delivery.post` shows it: for previews, where nothing is uploaded."""
+    image = blocks.image(chart.alt_text, slack_file_id=file_id, title=chart.title)
+    return {
+        **message,
+        "blocks": [
+            image
+            if block.get("type") == "image"
+            and block.get("slack_file", {}).get("id") == CHART_PLACEHOLDER
+            else block
+            for block in message.get("blocks", [])
+        ],
+    }
 
 
 def _alert_blocks(alert: Alert, *, with_chart: bool, mute_days: int) -> list[blocks.Block]:
