@@ -120,7 +120,7 @@ def amounts_line(alert: Alert) -> str:
     if percent is None:
         return f"Nothing was expected, got {got}/day ({increase}/day)"
     expected = format_money(alert.expected_micros, currency)
-    return f"Expected {expected}/day, got {got}/day ({percent:+}%, {increase}/day)"
+    return f"Expected {expected}/day, got {got}/day ({percent:+,}%, {increase}/day)"
 
 
 def _share(share: Decimal) -> str:
@@ -178,7 +178,7 @@ def brief_text(alert: Alert) -> str:
     percent = alert.increase_percent
     change = f"{_signed(shown_increase_micros(alert), currency)}/day"
     if percent is not None:
-        change += f" ({percent:+}%)"
+        change += f" ({percent:+,}%)"
     return f"{kind}: {series_label(alert)}, {change} since {long_day(alert.start, with_year=False)}"
 
 

@@ -416,8 +416,9 @@ def anomaly_alt_text(alert: Alert) -> str:
     if len(flagged) > 5:
         marked += f" and {len(flagged) - 5} more"
     percent = alert.increase_percent
-    increase = format_money(shown_increase_micros(alert), currency) + "/day"
-    increase = f"+{increase}" + (f", {percent:+}%" if percent is not None else "")
+    shown = shown_increase_micros(alert)
+    increase = ("+" if shown >= 0 else "") + format_money(shown, currency) + "/day"
+    increase += f", {percent:+,}%" if percent is not None else ""
     days_text = (
         f"{len(flagged)} anomalous day{'s' if len(flagged) != 1 else ''} in red: {marked}"
         if flagged

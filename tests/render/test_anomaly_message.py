@@ -361,3 +361,10 @@ def test_dates_in_the_past_year_keep_their_year():
     text = sections(anomaly_message([alert(start=date(2025, 12, 30))], DAY, team_label=None))[0]
     assert "Started Tuesday 30 December 2025" in text
     assert long_day(DAY - timedelta(days=0)) == "Thursday 5 March 2026"
+
+
+def test_large_increases_read_with_separators():
+    (text,) = sections(anomaly_message([alert(expected=1_000_000, actual=150_001_000_000)], DAY,
+                                       team_label=None))  # fmt: skip
+    assert "Expected $1.00/day, got $150,001.00/day (+15,000,000%, +$150,000.00/day)" in text
+    assert "about *$4,500,000.00 a month*" in text
