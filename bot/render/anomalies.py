@@ -235,7 +235,7 @@ def alert_buttons(episode_id: int, *, mute_days: int = 7) -> blocks.Block:
 def chart_placeholder(alert: Alert) -> blocks.Block:
     """Where the chart goes: `Delivery.post` swaps in the uploaded chart (or a note)."""
     return blocks.image(
-        f"Chart of {series_label(alert)}: daily cost against the expected band",
+        blocks.plain_safe(f"Chart of {series_label(alert)}: daily cost against the expected band"),
         slack_file_id=CHART_PLACEHOLDER,
     )
 

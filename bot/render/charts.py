@@ -448,6 +448,7 @@ def anomaly_chart(alert: Alert) -> Chart:
     """The chart of an alert's series, for the message's chart placeholder."""
     # Imported here: bot.render.cost and bot.render.anomalies import this module.
     from bot.render.anomalies import series_label
+    from bot.render.blocks import plain_safe
     from bot.render.cost import Chart
 
     band = _require_band(alert)
@@ -464,7 +465,8 @@ def anomaly_chart(alert: Alert) -> Chart:
     slug = "".join(ch if ch.isalnum() else "-" for ch in label.lower()).strip("-")[:60]
     return Chart(
         png=to_png(figure),
-        title=title,
-        alt_text=anomaly_alt_text(alert),
+        # Plain-text fields in Slack (the image's title and alt text): never a raw `<!here>`.
+        title=plain_safe(title),
+        alt_text=plain_safe(anomaly_alt_text(alert)),
         filename=f"anomaly-{slug.strip('-') or 'series'}-{alert.day.isoformat()}.png",
     )

@@ -166,3 +166,11 @@ def test_dollar_signs_and_long_names_stay_in_the_title_line():
 def test_an_alert_without_a_band_cannot_be_charted():
     with pytest.raises(ValueError, match="no band"):
         anomaly_chart(spike(None))
+
+
+def test_names_from_data_never_reach_slack_raw_in_the_title_or_alt_text():
+    key = SeriesKey("<!channel> R&D", "<https://evil.test|click>", "1", "USD")
+    chart = anomaly_chart(spike(weekly_band(60), key))
+    for text in (chart.title, chart.alt_text):
+        assert "<" not in text and ">" not in text
+    assert chart.title.startswith("‹!channel› R&D · ‹https://evil.test|click› · account 1: ")
