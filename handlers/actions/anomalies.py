@@ -103,7 +103,9 @@ def anomaly_button_pressed(
     }
     error = delivery.send_to_response_url(press.response_url, updated)
     if error is not None:
+        # The press is recorded either way: the presser at least hears that it was.
         log.warning("Updating anomaly alert %s in place failed: %s", episode["id"], error)
+        _tell(delivery, press.response_url, f"{status} (the alert itself could not be updated)")
 
 
 def _tell(delivery: Delivery, response_url: str, note: str) -> None:

@@ -187,7 +187,7 @@ def press_body(
 
 def press(server: str, fake_slack: FakeSlack, body: str, name: str) -> dict[str, Any]:
     assert post_signed(server, body) == 200
-    fake_slack.wait_for(lambda c: c.method == RESPONSE_URL and c.target == name)
+    fake_slack.wait_for(lambda c: c.method == RESPONSE_URL and c.target == name and c.status == 200)
     (response,) = fake_slack.responses_posted(name)
     return response
 
@@ -357,3 +357,22 @@ def test_a_forged_press_gets_401_and_writes_nothing(server, fake_slack, db_path,
         episode, actions, mutes = stored(db_path, alert.episode_id)
         assert actions == [] and mutes == {} and episode["status"] == "open"
     assert fake_slack.calls(RESPONSE_URL) == []
+
+
+def test_when_slack_refuses_the_update_the_presser_still_hears_it_was_recorded(
+    server, fake_slack, db_path, posted
+):
+    message, alerts = posted
+    ec2 = alerts[0].episode_id
+    fake_slack.fail_next(RESPONSE_URL, status=400)
+    body = press_body(
+        message, message.blocks, ec2, ACKNOWLEDGE_ACTION_ID, ALICE, fake_slack.response_url("no")
+    )
+
+    told = press(server, fake_slack, body, "no")
+
+    assert told["response_type"] == "ephemeral" and told["replace_original"] is False
+    assert told["text"] == (
+        f"✅ Acknowledged by <@{ALICE}> (the alert itself could not be updated)"
+    )
+    assert stored(db_path, ec2)[0]["acknowledged_by"] == ALICE
