@@ -256,13 +256,16 @@ def with_chart_file(message: Mapping[str, Any], chart: Chart, file_id: str) -> d
     }
 
 
-def _alert_blocks(alert: Alert, *, with_chart: bool, mute_days: int) -> list[blocks.Block]:
+def _alert_blocks(
+    alert: Alert, *, with_chart: bool, mute_days: int, statuses: Mapping[int, str]
+) -> list[blocks.Block]:
     content = [blocks.section(alert_text(alert))]
     if with_chart:
         content.append(chart_placeholder(alert))
     if alert.episode_id is not None:
+        status = statuses.get(alert.episode_id) or OPEN_STATUS
         content.append(alert_buttons(alert.episode_id, mute_days=mute_days))
-        content.append(blocks.context([OPEN_STATUS], block_id=status_block_id(alert.episode_id)))
+        content.append(blocks.context([status], block_id=status_block_id(alert.episode_id)))
     return content
 
 
@@ -272,12 +275,19 @@ def largest_first(alerts: Sequence[Alert]) -> list[Alert]:
 
 
 def anomaly_message(
-    alerts: Sequence[Alert], day: date, *, team_label: str | None, mute_days: int = 7
+    alerts: Sequence[Alert],
+    day: date,
+    *,
+    team_label: str | None,
+    mute_days: int = 7,
+    statuses: Mapping[int, str] | None = None,
 ) -> dict[str, Any]:
     """The one message for one channel and one day: {"text", "blocks"}. `team_label` names the
     channel's team (None: the default channel, for untagged spend and teams without one). The
     chart placeholder goes under the largest alert, whose chart `anomaly_chart` draws. In a
-    dry run (alerts without `episode_id`) there are no buttons."""
+    dry run (alerts without `episode_id`) there are no buttons. `statuses`: episode id ->
+    `anomaly_status_text` of episodes already acted on (a follow-up keeps saying who
+    acknowledged or was assigned it); the others are "Open"."""
     if not alerts:
         raise ValueError("an anomaly message needs at least one alert")
     ranked = largest_first(alerts)
@@ -289,7 +299,9 @@ def anomaly_message(
     for index, alert in enumerate(shown):
         if index:
             content.append(blocks.divider())
-        content += _alert_blocks(alert, with_chart=index == 0, mute_days=mute_days)
+        content += _alert_blocks(
+            alert, with_chart=index == 0, mute_days=mute_days, statuses=statuses or {}
+        )
     if cut:
         more = blocks.bulleted_list([brief_text(alert) for alert in cut])
         content.append(blocks.section(f"*…and {len(cut):,} more {_noun(len(cut))}:*\n{more}"))

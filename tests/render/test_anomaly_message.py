@@ -369,3 +369,22 @@ def test_large_increases_read_with_separators():
                                        team_label=None))  # fmt: skip
     assert "Expected $1.00/day, got $150,001.00/day (+15,000,000%, +$150,000.00/day)" in text
     assert "about *$4,500,000.00 a month*" in text
+
+
+def test_a_follow_up_keeps_saying_who_acted_on_its_episode():
+    acted = anomaly_status_text({"acknowledged_by": "U0ALICE"})
+    payload = anomaly_message(
+        [alert(episode_id=3, follow_up=True), alert(SeriesKey("x", "y", "z", "USD"), episode_id=4)],
+        DAY,
+        team_label=None,
+        statuses={3: acted},
+    )
+    statuses = {
+        b["block_id"]: b["elements"][0]["text"]
+        for b in of_type(payload, "context")
+        if "block_id" in b
+    }
+    assert statuses == {
+        "anomaly_status:3": "✅ Acknowledged by <@U0ALICE>",
+        "anomaly_status:4": OPEN_STATUS,
+    }
