@@ -378,21 +378,40 @@ def _as_sent(block: Mapping[str, Any]) -> dict[str, Any]:
     return kept
 
 
+def episodes_in(message_blocks: Sequence[Mapping[str, Any]]) -> list[int]:
+    """The episodes an alert message has buttons for, in message order."""
+    found = []
+    for block in message_blocks:
+        block_id = str(block.get("block_id") or "")
+        if block_id.startswith(ACTIONS_BLOCK_PREFIX):
+            episode_id = episode_id_from({"block_id": block_id})
+            if episode_id is not None:
+                found.append(episode_id)
+    return found
+
+
+def with_statuses(
+    message_blocks: Sequence[Mapping[str, Any]], statuses: Mapping[int, str]
+) -> list[dict[str, Any]]:
+    """The message's blocks with each listed episode's status line replaced (or put back under
+    its buttons if it is missing); every other block as it was."""
+    updated = [_as_sent(block) for block in message_blocks]
+    for episode_id, status in statuses.items():
+        target = status_block_id(episode_id)
+        line = blocks.context([status], block_id=target)
+        index = next((i for i, b in enumerate(updated) if b.get("block_id") == target), None)
+        if index is not None:
+            updated[index] = line
+            continue
+        buttons = actions_block_id(episode_id)
+        index = next((i for i, b in enumerate(updated) if b.get("block_id") == buttons), None)
+        if index is not None and len(updated) < blocks.MESSAGE_BLOCKS_MAX:
+            updated.insert(index + 1, line)
+    return updated
+
+
 def with_episode_status(
     message_blocks: Sequence[Mapping[str, Any]], episode_id: int, status: str
 ) -> list[dict[str, Any]]:
-    """The message's blocks with the episode's status line replaced by `status` (inserted
-    under its buttons if the line is missing); every other block as it was."""
-    target = status_block_id(episode_id)
-    line = blocks.context([status], block_id=target)
-    updated = [_as_sent(block) for block in message_blocks]
-    for index, block in enumerate(updated):
-        if block.get("block_id") == target:
-            updated[index] = line
-            return updated
-    for index, block in enumerate(updated):
-        if block.get("block_id") == actions_block_id(episode_id):
-            if len(updated) < blocks.MESSAGE_BLOCKS_MAX:
-                updated.insert(index + 1, line)
-            return updated
-    return updated
+    """`with_statuses` for one episode."""
+    return with_statuses(message_blocks, {episode_id: status})

@@ -11,6 +11,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+import sqlite_utils
 from slack_bolt import Ack, App
 
 from bot.context import AppContext
@@ -19,7 +20,8 @@ from bot.render.anomalies import (
     ASSIGN_ACTION_ID,
     anomaly_status_text,
     episode_id_from,
-    with_episode_status,
+    episodes_in,
+    with_statuses,
 )
 from bot.slack.delivery import Delivery
 from bot.store import queries, writers
@@ -70,7 +72,8 @@ def anomaly_button_pressed(
     if press.action == "assign" and not press.assignee:
         _tell(delivery, press.response_url, NO_ASSIGNEE_NOTE)
         return
-    episode, actions = None, []
+    message = body.get("message") or {}
+    episode, statuses = None, {}
     if press.episode_id is not None:
         db = app_context.open_writer()
         try:
@@ -84,14 +87,16 @@ def anomaly_button_pressed(
                 mute_days=app_context.config.anomalies.mute_days,
             )
             if episode is not None:
-                actions = queries.anomaly_actions(db, press.episode_id)
+                # Every alert in the message from the store, not from the payload: a press on
+                # another alert a moment ago may not be in this payload's copy yet.
+                others = episodes_in(message.get("blocks") or [])
+                statuses = current_statuses(db, [press.episode_id, *others])
         finally:
             db.close()
     if episode is None:
         _tell(delivery, press.response_url, UNKNOWN_EPISODE_NOTE)
         return
-    status = anomaly_status_text(episode, actions)
-    message = body.get("message") or {}
+    status = statuses[press.episode_id]
     if not message.get("blocks"):
         # No message to rewrite (Slack sends none for some surfaces): say it to the presser.
         _tell(delivery, press.response_url, status)
@@ -99,13 +104,25 @@ def anomaly_button_pressed(
     updated = {
         "replace_original": True,
         "text": message.get("text") or status,
-        "blocks": with_episode_status(message["blocks"], episode["id"], status),
+        "blocks": with_statuses(message["blocks"], statuses),
     }
     error = delivery.send_to_response_url(press.response_url, updated)
     if error is not None:
         # The press is recorded either way: the presser at least hears that it was.
         log.warning("Updating anomaly alert %s in place failed: %s", episode["id"], error)
         _tell(delivery, press.response_url, f"{status} (the alert itself could not be updated)")
+
+
+def current_statuses(db: sqlite_utils.Database, episode_ids: list[int]) -> dict[int, str]:
+    """episode id -> its status line as the store has it (episodes no longer there: left out,
+    so their line stays as it is)."""
+    statuses = {}
+    for episode_id in dict.fromkeys(episode_ids):
+        episode = queries.anomaly_episode(db, episode_id)
+        if episode is not None:
+            actions = queries.anomaly_actions(db, episode_id)
+            statuses[episode_id] = anomaly_status_text(episode, actions)
+    return statuses
 
 
 def _tell(delivery: Delivery, response_url: str, note: str) -> None:

@@ -376,3 +376,23 @@ def test_when_slack_refuses_the_update_the_presser_still_hears_it_was_recorded(
         f"✅ Acknowledged by <@{ALICE}> (the alert itself could not be updated)"
     )
     assert stored(db_path, ec2)[0]["acknowledged_by"] == ALICE
+
+
+def test_presses_on_two_alerts_of_one_message_do_not_undo_each_other(
+    server, fake_slack, db_path, posted
+):
+    message, alerts = posted
+    ec2, s3 = (alert.episode_id for alert in alerts)
+    url = fake_slack.response_url
+    press(
+        server, fake_slack,
+        press_body(message, message.blocks, ec2, ACKNOWLEDGE_ACTION_ID, ALICE, url("a")), "a",
+    )  # fmt: skip
+    # Bob's press arrives with the message as it was before Alice's update reached him.
+    update = press(
+        server, fake_slack,
+        press_body(message, message.blocks, s3, MUTE_ACTION_ID, BOB, url("b")), "b",
+    )  # fmt: skip
+
+    assert status_of(update["blocks"], ec2) == f"✅ Acknowledged by <@{ALICE}>"
+    assert status_of(update["blocks"], s3) == f"🔕 Muted until Friday 11 December by <@{BOB}>"

@@ -21,6 +21,7 @@ from bot.render.anomalies import (
     anomaly_message,
     anomaly_status_text,
     episode_id_from,
+    episodes_in,
     long_day,
     with_episode_status,
 )
@@ -388,3 +389,15 @@ def test_a_follow_up_keeps_saying_who_acted_on_its_episode():
         "anomaly_status:3": "✅ Acknowledged by <@U0ALICE>",
         "anomaly_status:4": OPEN_STATUS,
     }
+
+
+def test_the_episodes_a_message_has_buttons_for():
+    payload = anomaly_message(
+        [alert(episode_id=3), alert(SeriesKey("x", "y", "z", "USD"), actual=10**9, episode_id=9)],
+        DAY,
+        team_label=None,
+    )
+    assert episodes_in(payload["blocks"]) == [9, 3]  # largest first
+    assert (
+        episodes_in(anomaly_message([alert(episode_id=None)], DAY, team_label=None)["blocks"]) == []
+    )
