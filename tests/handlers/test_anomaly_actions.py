@@ -396,3 +396,17 @@ def test_presses_on_two_alerts_of_one_message_do_not_undo_each_other(
 
     assert status_of(update["blocks"], ec2) == f"✅ Acknowledged by <@{ALICE}>"
     assert status_of(update["blocks"], s3) == f"🔕 Muted until Friday 11 December by <@{BOB}>"
+
+
+def test_assign_without_a_person_changes_nothing(server, fake_slack, db_path, posted):
+    message, alerts = posted
+    s3 = alerts[1].episode_id
+    body = press_body(
+        message, message.blocks, s3, ASSIGN_ACTION_ID, ALICE, fake_slack.response_url("nobody")
+    )
+
+    told = press(server, fake_slack, body, "nobody")
+
+    assert told["text"] == "Pick the person to assign it to: nothing was changed."
+    assert told["response_type"] == "ephemeral"
+    assert stored(db_path, s3)[1] == []
