@@ -12,8 +12,10 @@ of their data: the same input gives the same PNG bytes. One chart shows one curr
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Sequence
 from datetime import date, timedelta
+from typing import TYPE_CHECKING
 
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -23,7 +25,12 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
+from bot.analytics.anomalies import Alert, Band
 from bot.money import DEFAULT_CURRENCY, MICROS_PER_DOLLAR, format_money, format_money_short
+from bot.periods import format_day, format_range
+
+if TYPE_CHECKING:
+    from bot.render.cost import Chart
 
 # 8 x 3.33 inches at 150 dpi: 1200 x 500 px, wide enough for 400 days and sharp on retina
 # screens, while fonts stay big enough to read in Slack's scaled-down preview.
@@ -44,6 +51,9 @@ NO_COST_TEXT = "No cost in this period"
 MARGINS = {"left": 0.085, "right": 0.985, "top": 0.88, "bottom": 0.12}
 RANKING_LABEL_MAX = 28
 BAR_WIDTH = 0.8  # in days
+ANOMALY_COLOR = BUDGET_COLOR
+EXPECTED_COLOR = "#1d1c1d"
+BAND_COLOR = "#f2b134"
 LEGEND_ROW_CHARS = 110
 BARS_MAX_DAYS = 93  # beyond about a quarter, daily bars get too thin to read
 
@@ -147,15 +157,21 @@ def _set_amount_axis(
         set_limits(0.0, high)
 
 
-def _draw_bars(axes: Axes, x: Sequence[float], heights: Sequence[float]) -> None:
+def _draw_bars(
+    axes: Axes,
+    x: Sequence[float],
+    heights: Sequence[float],
+    colors: Sequence[str] | None = None,
+) -> None:
     """Daily bars as one PolyCollection: `axes.bar` makes an artist per bar, which costs
-    about half the render time of a 90-day chart."""
+    about half the render time of a 90-day chart. Credits are green unless `colors` says."""
     half = BAR_WIDTH / 2
     rectangles = [
         [(left - half, 0.0), (left - half, height), (left + half, height), (left + half, 0.0)]
         for left, height in zip(x, heights, strict=True)
     ]
-    colors = [CREDIT_COLOR if height < 0 else COST_COLOR for height in heights]
+    if colors is None:
+        colors = [CREDIT_COLOR if height < 0 else COST_COLOR for height in heights]
     axes.add_collection(PolyCollection(rectangles, facecolors=colors, linewidths=0))
     axes.update_datalim([(min(x) - half, min(0.0, *heights)), (max(x) + half, max(0.0, *heights))])
 
@@ -323,3 +339,134 @@ def ranking_figure(
 def ranking_bar_chart(labels: list[str], amounts_micros: list[int], title: str, **options) -> bytes:
     """`ranking_figure` rendered as PNG bytes."""
     return to_png(ranking_figure(labels, amounts_micros, title, **options))
+
+
+# ---- anomalies
+
+ANOMALY_CHART_DAYS = 60
+FIGURE_TITLE_CHARS = 80
+
+
+def anomaly_figure(
+    band: Band, title: str, *, currency: str = DEFAULT_CURRENCY, days: int = ANOMALY_CHART_DAYS
+) -> Figure:
+    """The last `days` days of one series: daily cost bars (the anomalous days in red), the
+    expected level as a line and its usual range shaded behind. A day the detector had no
+    expectation for yet (NaN) leaves a gap in the line and band."""
+    count = min(days, len(band.actual))
+    first = band.first_day + timedelta(days=len(band.actual) - count)
+    actual = [float(value) for value in band.actual[-count:]]
+    expected = [float(value) for value in band.expected[-count:]]
+    low = [float(value) for value in band.low[-count:]]
+    high = [float(value) for value in band.high[-count:]]
+    anomalous = [bool(value) for value in band.anomalous[-count:]]
+    dates = [first + timedelta(days=offset) for offset in range(count)]
+    finite = [v for v in (*actual, *expected, *low, *high) if math.isfinite(v)]
+    if not dates or not any(finite):
+        return _no_cost_figure(title)
+
+    figure, axes = _new_figure()
+    _style_axes(axes, title, value_axis="y")
+    x = date2num(dates)
+    colors = [
+        ANOMALY_COLOR if flagged else CREDIT_COLOR if value < 0 else COST_COLOR
+        for value, flagged in zip(actual, anomalous, strict=True)
+    ]
+    _draw_bars(axes, x, [v if math.isfinite(v) else 0.0 for v in actual], colors)
+    # Over the bars, translucent, and stepped like them: each day's range covers its own bar.
+    axes.fill_between(
+        x, low, high, step="mid", color=BAND_COLOR, alpha=0.55, linewidth=0, label="Usual range"
+    )
+    axes.plot(
+        x, expected, drawstyle="steps-mid", color=EXPECTED_COLOR, linewidth=1.4, label="Expected"
+    )
+    if min(finite) < 0:
+        axes.axhline(0, color="#999999", linewidth=0.8)
+    _set_amount_axis(axes, "y", finite, currency)
+    _set_date_axis(axes, count)
+    padding = 0.7 + max(0.0, 7 - count) / 2
+    axes.set_xlim(min(x) - padding, max(x) + padding)
+    handles = [Patch(color=COST_COLOR, label="Daily cost")]
+    if any(anomalous):
+        handles.append(Patch(color=ANOMALY_COLOR, label="Anomalous days"))
+    handles += axes.get_legend_handles_labels()[0]
+    axes.legend(handles=handles, loc="upper left", fontsize=LABEL_SIZE, frameon=False,
+                ncols=len(handles))  # fmt: skip
+    if max(finite) > 0:
+        axes.set_ylim(top=axes.get_ylim()[1] * 1.15)
+    return figure
+
+
+def anomaly_alt_text(alert: Alert) -> str:
+    """What the chart shows, in words: the series, the period, expected against actual, the
+    increase and the days marked."""
+    from bot.render.anomalies import series_label, shown_increase_micros
+
+    band = _require_band(alert)
+    currency = alert.key.currency
+    count = min(ANOMALY_CHART_DAYS, len(band.actual))
+    first = band.first_day + timedelta(days=len(band.actual) - count)
+    last = first + timedelta(days=count - 1)
+    flagged = [
+        first + timedelta(days=offset)
+        for offset, value in enumerate(band.anomalous[-count:])
+        if bool(value)
+    ]
+    marked = ", ".join(format_day(day, with_year=False) for day in flagged[:5])
+    if len(flagged) > 5:
+        marked += f" and {len(flagged) - 5} more"
+    percent = alert.increase_percent
+    shown = shown_increase_micros(alert)
+    increase = ("+" if shown >= 0 else "") + format_money(shown, currency) + "/day"
+    increase += f", {percent:+,}%" if percent is not None else ""
+    days_text = (
+        f"{len(flagged)} anomalous day{'s' if len(flagged) != 1 else ''} in red: {marked}"
+        if flagged
+        else "no day marked anomalous"
+    )
+    return (
+        f"Bar chart of daily cost for {series_label(alert)}, {format_range(first, last)}, "
+        f"with the expected level as a line and its usual range shaded: expected "
+        f"{format_money(alert.expected_micros, currency)}/day, actual "
+        f"{format_money(alert.actual_micros, currency)}/day since "
+        f"{format_day(alert.start)} ({increase}); {days_text}."
+    )
+
+
+def _short_title(text: str, limit: int) -> str:
+    limit = max(limit, 12)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _require_band(alert: Alert) -> Band:
+    if alert.band is None:
+        raise ValueError("the alert has no band to chart (Alert.band is None)")
+    return alert.band
+
+
+def anomaly_chart(alert: Alert) -> Chart:
+    """The chart of an alert's series, for the message's chart placeholder."""
+    # Imported here: bot.render.cost and bot.render.anomalies import this module.
+    from bot.render.anomalies import series_label
+    from bot.render.blocks import plain_safe
+    from bot.render.cost import Chart
+
+    band = _require_band(alert)
+    count = min(ANOMALY_CHART_DAYS, len(band.actual))
+    first = band.first_day + timedelta(days=len(band.actual) - count)
+    period = format_range(first, first + timedelta(days=max(count, 1) - 1))
+    label = series_label(alert)
+    currency_note = f" ({alert.key.currency})" if alert.key.currency != DEFAULT_CURRENCY else ""
+    suffix = f": daily cost vs expected{currency_note}, {period}"
+    title = f"{label}{suffix}"
+    # The figure's title line holds about 80 characters: the name gives way, not the dates.
+    shown = f"{_short_title(label, FIGURE_TITLE_CHARS - len(suffix))}{suffix}"
+    figure = anomaly_figure(band, shown, currency=alert.key.currency)
+    slug = "".join(ch if ch.isalnum() else "-" for ch in label.lower()).strip("-")[:60]
+    return Chart(
+        png=to_png(figure),
+        # Plain-text fields in Slack (the image's title and alt text): never a raw `<!here>`.
+        title=plain_safe(title),
+        alt_text=plain_safe(anomaly_alt_text(alert)),
+        filename=f"anomaly-{slug.strip('-') or 'series'}-{alert.day.isoformat()}.png",
+    )

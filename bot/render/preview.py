@@ -164,7 +164,42 @@ def _img(element: Mapping[str, Any], resolve: ImageResolver, css_class: str) -> 
 def _button(element: Mapping[str, Any]) -> str:
     style = element.get("style")
     css = f"button {style}" if style in ("primary", "danger") else "button"
-    return f'<span class="{css}">{text_object_to_html(element.get("text"))}</span>'
+    confirm = element.get("confirm")
+    # Slack asks before acting on a button with `confirm`: say so on hover.
+    asks = (
+        f' title="Asks first: {html.escape(str(confirm["title"].get("text", "")), quote=True)}"'
+        if isinstance(confirm, Mapping) and isinstance(confirm.get("title"), Mapping)
+        else ""
+    )
+    return f'<span class="{css}"{asks}>{text_object_to_html(element.get("text"))}</span>'
+
+
+# Select menus: what Slack shows in front of the choice, by menu type.
+_SELECT_ICONS = {
+    "users_select": "👤",
+    "multi_users_select": "👤",
+    "conversations_select": "#",
+    "channels_select": "#",
+}
+
+
+def _select(element: Mapping[str, Any]) -> str:
+    """A select menu as Slack shows it closed: its current choice, else its placeholder."""
+    kind = str(element.get("type"))
+    chosen = element.get("initial_user") or element.get("initial_conversation")
+    chosen = chosen or element.get("initial_channel")
+    if chosen:
+        shown = f'<span class="mention">@{html.escape(str(chosen), quote=False)}</span>'
+        css = "button select chosen"
+    else:
+        option = element.get("initial_option")
+        text = option.get("text") if isinstance(option, Mapping) else None
+        text = text or element.get("placeholder") or {"type": "plain_text", "text": kind}
+        shown = text_object_to_html(text)
+        css = "button select"
+    icon = _SELECT_ICONS.get(kind)
+    icon_html = f'<span class="icon">{icon}</span> ' if icon else ""
+    return f'<span class="{css}" data-type="{html.escape(kind)}">{icon_html}{shown} ▾</span>'
 
 
 def _element(element: Mapping[str, Any], resolve: ImageResolver, image_class: str) -> str:
@@ -175,8 +210,7 @@ def _element(element: Mapping[str, Any], resolve: ImageResolver, image_class: st
         return _img(element, resolve, image_class)
     if kind in ("plain_text", "mrkdwn"):
         return f"<span>{text_object_to_html(element)}</span>"
-    placeholder = element.get("placeholder") or {"type": "plain_text", "text": str(kind)}
-    return f'<span class="button select">{text_object_to_html(placeholder)} ▾</span>'
+    return _select(element)  # select menus, and anything else with a placeholder
 
 
 def _section(block: Mapping[str, Any], resolve: ImageResolver) -> str:
@@ -244,7 +278,8 @@ figcaption{font-size:12px;color:#616061}hr{border:0;border-top:1px solid #ddd}
 .button{display:inline-block;border:1px solid #bbb;border-radius:4px;padding:3px 12px;
  font-size:14px;font-weight:700;background:#fff}.button.primary{background:#007a5a;color:#fff;
  border-color:#007a5a}.button.danger{background:#e01e5a;color:#fff;border-color:#e01e5a}
-.button.select{font-weight:400}
+.button.select{font-weight:400;color:#616061}.button.select.chosen{color:#1d1c1d}
+.button .icon{font-weight:400}.button[title]{cursor:help}
 code{font:12px Menlo,Consolas,monospace;color:#c01343;background:#f6f6f6;border:1px solid #ddd;
  border-radius:3px;padding:1px 3px}pre{font:12px/1.5 Menlo,Consolas,monospace;background:#f8f8f8;
  border:1px solid #ddd;border-radius:4px;padding:8px;white-space:pre-wrap;margin:4px 0}

@@ -5,8 +5,9 @@ from __future__ import annotations
 from slack_bolt import App
 
 from bot.context import AppContext
-from handlers.actions import share
+from handlers.actions import anomalies, share
 
 
 def register(app: App, context: AppContext) -> None:
     share.register(app, context)
+    anomalies.register(app, context)

@@ -6,11 +6,14 @@ import re
 from datetime import date, timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
 from browser import images_loaded
 
+from bot.analytics.anomalies import Alert, Band, SeriesKey
 from bot.render import blocks
-from bot.render.charts import daily_cost_chart, ranking_bar_chart
+from bot.render.anomalies import anomaly_message, with_chart_file
+from bot.render.charts import anomaly_chart, daily_cost_chart, ranking_bar_chart
 from bot.render.preview import PreviewMessage, block_to_html, mrkdwn_to_html, write_preview
 
 
@@ -152,3 +155,68 @@ def test_every_chart_loads_in_a_headless_browser(tmp_path: Path) -> None:
     loaded, total = images_loaded(index, tmp_path / "profile")
     assert total == 3  # the daily chart, the ranking chart and its accessory thumbnail
     assert loaded == total
+
+
+def anomaly_alert_payload() -> tuple[dict, bytes]:
+    """An anomaly alert as the job renders it, with its chart shown as a preview file."""
+    first = date(2026, 1, 4)
+    expected = np.full(60, 120.0)
+    actual = expected.copy()
+    actual[-2:] = 480.0
+    flagged = np.zeros(60, dtype=bool)
+    flagged[-2:] = True
+    band = Band(first, actual, expected, expected * 0.9, expected * 1.1, flagged)
+    alert = Alert(
+        key=SeriesKey("payments", "Amazon EC2", "111122223333", "USD"),
+        kind="spike",
+        start=first + timedelta(days=58),
+        day=first + timedelta(days=59),
+        expected_micros=120_000_000,
+        actual_micros=480_000_000,
+        channel="#team-payments",
+        episode_id=4,
+        band=band,
+    )
+    chart = anomaly_chart(alert)
+    message = anomaly_message([alert], alert.day, team_label="payments")
+    return with_chart_file(message, chart, "anomaly.png"), chart.png
+
+
+def test_an_anomaly_alert_shows_its_buttons_and_the_person_picker() -> None:
+    payload, _ = anomaly_alert_payload()
+    (row,) = [b for b in payload["blocks"] if b["type"] == "actions"]
+    html = block_to_html(row, no_images)
+    assert html == (
+        '<div class="actions"><span class="button primary">Acknowledge</span>'
+        '<span class="button" title="Asks first: Adopt as normal?">Expected (adopt as normal)'
+        '</span><span class="button">Mute 7 days</span>'
+        '<span class="button select" data-type="users_select"><span class="icon">👤</span> '
+        "Assign to… ▾</span></div>"
+    )
+    # Once someone is picked, the picker shows them.
+    picked = {**row["elements"][3], "initial_user": "U0BOB"}
+    assert '<span class="mention">@U0BOB</span> ▾' in block_to_html(
+        blocks.actions([picked]), no_images
+    )
+    # Other menus keep their placeholder or current option, and unknown ones their type.
+    option = {
+        "type": "static_select",
+        "initial_option": {"text": {"type": "plain_text", "text": "Weekly"}},
+    }
+    assert "Weekly ▾" in block_to_html(blocks.actions([option]), no_images)
+    assert "overflow ▾" in block_to_html(blocks.actions([{"type": "overflow"}]), no_images)
+
+
+def test_an_anomaly_alert_previews_with_its_chart_and_status_line(tmp_path: Path) -> None:
+    payload, png = anomaly_alert_payload()
+    page = write_preview(
+        [PreviewMessage("Anomaly alert", "#team-payments", payload, {"anomaly.png": png})],
+        tmp_path,
+    ).read_text(encoding="utf-8")
+    assert '<img class="chart" src="charts/m01-anomaly.png" alt="Bar chart of daily cost' in page
+    assert (
+        "<figcaption>payments · Amazon EC2 · account 111122223333: daily cost vs expected" in page
+    )
+    assert "Expected $120.00/day, got $480.00/day (+300%, +$360.00/day)" in page
+    assert "Open: nobody has acted on it yet." in page
+    assert "image not available" not in page
