@@ -85,13 +85,6 @@ def load_series_micros(
         raise ValueError("a series needs at least one day")
     first = until - timedelta(days=days - 1)
     found = queries.series_day_micros(db, first, until, config.cost_metric)
-    series = np.zeros((len(found), days), dtype=np.int64)
-    if found:
-        # Every series' day numbers and sums, parsed in one pass each.
-        counts = np.array([text.count(",") + 1 for *_key, text, _sums in found], dtype=np.int64)
-        day = _integers(",".join(text for *_key, text, _sums in found))
-        micros = _integers(",".join(sums for *_key, sums in found))
-        series[np.repeat(np.arange(len(found)), counts), day] = micros
 
     # One roll-up per team x currency, placed before that team's series.
     groups: dict[tuple[str | None, str], list[int]] = {}
@@ -99,30 +92,33 @@ def load_series_micros(
         groups.setdefault((team, currency), []).append(index)
     ordered = sorted(groups, key=lambda g: (g[0] is not None, g[0] or "", g[1]))
     keys: list[SeriesKey] = []
-    source_rows: list[int] = []  # for each output row, its input row (-1: a roll-up)
     team_row: list[int] = []
+    rollups: list[int] = []
+    row_of_found = np.zeros(len(found), dtype=np.int64)  # where each series of the store goes
     for team, currency in ordered:
         rollup = len(keys)
+        rollups.append(rollup)
         keys.append(SeriesKey(team, None, None, currency))
-        source_rows.append(-1)
         team_row.append(rollup)
         for index in groups[team, currency]:
-            _team, service, account, *_rest = found[index]
+            _team, service, account, *_cells = found[index]
+            row_of_found[index] = len(keys)
             keys.append(SeriesKey(team, service, account, currency))
-            source_rows.append(index)
             team_row.append(rollup)
 
     micros = np.zeros((len(keys), days), dtype=np.int64)
-    source = np.array(source_rows, dtype=np.int64)
-    plain = np.flatnonzero(source >= 0)
-    micros[plain] = series[source[plain]]
-    rows = np.array(team_row, dtype=np.int64)
-    # Each roll-up is the exact sum of its team's rows (integers: no rounding). A team's rows
-    # follow its roll-up, whose row is still zero: one reduceat sums every group at once.
-    rollups = np.flatnonzero(source < 0)
-    if len(rollups):
+    if found:
+        # Every series' day numbers and sums, parsed in one pass each, scattered to their rows.
+        counts = np.array([text.count(",") + 1 for *_key, text, _ in found], dtype=np.int64)
+        day_numbers = _integers(",".join(text for *_key, text, _ in found))
+        day_sums = _integers(",".join(text for *_key, text in found))
+        micros[np.repeat(row_of_found, counts), day_numbers] = day_sums
+        # Each roll-up is the exact sum of its team's rows (integers: no rounding). A team's
+        # rows follow its roll-up, whose row is still zero: one reduceat sums every group.
         micros[rollups] = np.add.reduceat(micros, rollups, axis=0)
-    return MicroSeries(keys=keys, first_day=first, micros=micros, team_row=rows)
+    return MicroSeries(
+        keys=keys, first_day=first, micros=micros, team_row=np.array(team_row, dtype=np.int64)
+    )
 
 
 def _integers(text: str) -> np.ndarray:
