@@ -566,13 +566,18 @@ def series_day_micros(
 
     One row per series rather than per series-day: handing Python a string per series is
     much cheaper than a tuple per cell, and numpy parses the numbers at C speed."""
-    # `+date`: the window is most of the store, where a scan beats a walk of the date index.
+    # A window of most of the store's days is read in one scan of the table: walking an index
+    # (of dates, or the team index SQLite picks for the grouping) costs a lookup per row, 25%
+    # slower on 2M rows. A short window of a long history walks the date index.
+    held = data_range(db)
+    whole = held is not None and (last - first) * 2 >= held[1] - held[0]
     sql = (
         "SELECT team, service, account, code, group_concat(day), group_concat(micros)"
         f" FROM (SELECT team, service, account_id AS account, {CURRENCY_SQL} AS code,"
         " CAST(julianday(date) - julianday(?) AS INTEGER) AS day,"
-        f" coalesce(sum({_metric(metric)}), 0) AS micros FROM daily_cost"
-        f" WHERE {SERIES_ROWS} AND +date BETWEEN ? AND ? GROUP BY 1, 2, 3, 4, 5)"
+        f" coalesce(sum({_metric(metric)}), 0) AS micros"
+        f" FROM daily_cost{' NOT INDEXED' if whole else ''}"
+        f" WHERE {SERIES_ROWS} AND date BETWEEN ? AND ? GROUP BY 1, 2, 3, 4, 5)"
         " GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
     )
     return db.execute(sql, [first.isoformat(), first.isoformat(), last.isoformat()]).fetchall()

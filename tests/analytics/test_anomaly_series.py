@@ -322,3 +322,12 @@ def test_a_eur_payer_alone_is_its_own_currency(tmp_path):
     series = load_series_micros(db, CONFIG, UNTIL, DAYS)
     assert {key.currency for key in series.keys} == {"EUR"}
     assert _as_truth(series) == truth(charges, FIRST, UNTIL)
+
+
+@pytest.mark.parametrize("days", [1, 7, 20, 85, 120])
+def test_short_and_long_windows_read_the_same_cells(focus, days):
+    """A short window of the store is read through the date index, a long one in a scan of
+    the table: the same sums either way."""
+    db, charges = focus
+    series = load_series_micros(db, CONFIG, UNTIL, days)
+    assert _as_truth(series) == truth(charges, UNTIL - timedelta(days=days - 1), UNTIL)
