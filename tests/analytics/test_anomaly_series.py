@@ -331,3 +331,47 @@ def test_short_and_long_windows_read_the_same_cells(focus, days):
     db, charges = focus
     series = load_series_micros(db, CONFIG, UNTIL, days)
     assert _as_truth(series) == truth(charges, UNTIL - timedelta(days=days - 1), UNTIL)
+
+
+def test_athena_rows_are_full_series_and_win_over_cost_explorer(tmp_path):
+    """An Athena aggregate knows every dimension: its series have accounts. Where Cost
+    Explorer holds the same payer and months, Athena's rows count and Cost Explorer's don't."""
+    payer = "999999999999"
+    db = open_store(tmp_path / "costbot.db")
+    _write_cost_explorer(db, date(2026, 9, 1), DATA_END, payer=payer)
+    rows, day = [], date(2026, 9, 1)
+    while day <= DATA_END:
+        for (team, service, account), micros in _day_truth(day).items():
+            rows.append(
+                (
+                    *daily_row(
+                        date=day.isoformat(),
+                        provider="AWS",
+                        billing_account_id=payer,
+                        account_id=account,
+                        team=team,
+                        service=service,
+                        region="us-east-1",
+                        sku="USE1-BoxUsage:m5.large",
+                        currency="USD",
+                        billing_period=day.isoformat()[:7],
+                        effective_micros=micros,
+                        billed_micros=micros,
+                    ),
+                    None,
+                )
+            )
+        day += timedelta(days=1)
+    write_source_rows(
+        db,
+        SourceLoad("athena", "test", date(2026, 9, 1), DATA_END, rows, billing_account_id=payer),
+    )
+    series = load_series_micros(db, CONFIG, UNTIL, DAYS)
+    expected = {}
+    for day in (FIRST + timedelta(days=n) for n in range(DAYS)):
+        for (team, service, account), micros in _day_truth(day).items():
+            for key in ((team, service, account, "USD"), (team, None, None, "USD")):
+                expected.setdefault(key, {}).setdefault(day, 0)
+                expected[key][day] += micros
+    assert _as_truth(series) == expected
+    db.close()
