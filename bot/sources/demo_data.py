@@ -41,6 +41,9 @@ FOCUS_COLUMNS = (
     "RegionId", "RegionName", "ResourceId", "ResourceName", "ResourceType", "ServiceCategory",
     "ServiceName", "SkuId", "SkuPriceId", "SubAccountId", "SubAccountName", "Tags",
 )
+# AWS's "FOCUS 1.0 with AWS columns" export adds its own x_ columns; the usage type is the one
+# root causes of anomalies name ("USE1-BoxUsage:m6i.large"). Azure and GCP files have the 43.
+AWS_COLUMNS = (*FOCUS_COLUMNS, "x_UsageType")
 # fmt: on
 COST_PLACES = Decimal("1E-10")  # exports carry at most 10 decimal places
 DAYS_PER_MONTH = 30.44
@@ -179,6 +182,28 @@ SERVICES = {
         "Standard Storage US Multi-region",
         "//storage.googleapis.com/projects/_/buckets/acme-{name}"),
 }
+# AWS usage types (x_UsageType) per ServiceName, after the region's prefix ("USE1-");
+# {size} is the instance size. Spot fleets use SpotUsage instead of BoxUsage.
+AWS_USAGE_TYPES = {
+    "Amazon Elastic Compute Cloud": "BoxUsage:{size}",
+    "Amazon Relational Database Service": "Multi-AZUsage:{size}",
+    "Amazon Simple Storage Service": "TimedStorage-ByteHrs",
+    "AWS Lambda": "Lambda-GB-Second",
+    "Amazon DynamoDB": "WriteRequestUnits",
+    "Amazon CloudFront": "DataTransfer-Out-Bytes",
+    "Amazon Elastic Kubernetes Service": "AmazonEKS-Hours:perCluster",
+    "Amazon ElastiCache": "NodeUsage:{size}",
+    "Amazon Simple Queue Service": "Requests-Tier1",
+    "Amazon CloudWatch": "DataProcessing-Bytes",
+    "Amazon Redshift": "Node:ra3.4xlarge",
+    "Amazon OpenSearch Service": "ESInstance:r6g.xlarge.search",
+    "AWS Data Transfer": "USW2-AWS-Out-Bytes",
+    "Amazon SageMaker": "Host:ml.g5.2xlarge",
+    "Amazon Cognito": "CognitoUserPoolsMAU",
+}
+AWS_REGION_PREFIXES = {"us-east-1": "USE1"}
+# The Savings Plan's own lines (its fee and its unused commitment).
+SAVINGS_PLAN_USAGE_TYPE = "ComputeSP:1yrNoUpfront"
 # fmt: on
 
 
@@ -470,6 +495,8 @@ def _usage_row(
         pricing = "Standard"
     if resource.size and account.provider == "aws":
         row["AvailabilityZone"] = f"{account.region}a"
+    if account.provider == "aws":
+        row["x_UsageType"] = _usage_type(resource, spot=pricing == "Dynamic")
     return row | {
         "ChargeCategory": "Usage", "ChargeFrequency": "Usage-Based",
         "ChargeDescription": description,
@@ -487,6 +514,13 @@ def _usage_row(
     }  # fmt: skip
 
 
+def _usage_type(resource: Resource, spot: bool) -> str:
+    usage = AWS_USAGE_TYPES[resource.service.name].format(size=resource.size)
+    if spot:
+        usage = usage.replace("BoxUsage", "SpotUsage")
+    return f"{AWS_REGION_PREFIXES[resource.account.region]}-{usage}"
+
+
 def _unused_commitment_row(month_start: date, day: date, unused: Decimal) -> dict[str, str]:
     """The part of a day's Savings Plan commitment no usage consumed, as the FOCUS spec's AWS
     examples write it: a Usage row of status Unused, BilledCost 0 (the fee bills it),
@@ -498,6 +532,7 @@ def _unused_commitment_row(month_start: date, day: date, unused: Decimal) -> dic
         "CommitmentDiscountStatus": "Unused", "ChargeCategory": "Usage",
         "ChargeFrequency": "Usage-Based", "PricingCategory": "Committed",
         "ChargeDescription": "Unused Compute Savings Plan commitment",
+        "x_UsageType": SAVINGS_PLAN_USAGE_TYPE,
         "PricingQuantity": _money(unused), "PricingUnit": "USD", "ListUnitPrice": "1",
         "ContractedUnitPrice": "1", "ResourceId": SAVINGS_PLAN_ID,
         "ServiceCategory": "Compute", "ServiceName": SAVINGS_PLAN_SERVICE,
@@ -549,6 +584,7 @@ def _monthly_fee(month_start: date, service: str, amount: Decimal, commitment: b
         row |= SAVINGS_PLAN_COLUMNS
         row["ChargeDescription"] = "1 year No Upfront Compute Savings Plan recurring fee"
         row["ServiceName"] = SAVINGS_PLAN_SERVICE
+        row["x_UsageType"] = SAVINGS_PLAN_USAGE_TYPE
     return row
 
 
@@ -649,8 +685,9 @@ def generate_demo_files(out_dir: Path, end_date: date, seed: int = 7) -> DemoFil
                 rows[ACCOUNTS[account_key].provider].append(row)
         for provider in PROVIDERS:  # the key names the file: aws-2026-10.csv
             path = focus_dir / f"{provider}-{month_start:%Y-%m}.csv"
-            table = [[row.get(column, "") for column in FOCUS_COLUMNS] for row in rows[provider]]
-            _write_csv(path, FOCUS_COLUMNS, table)
+            header = AWS_COLUMNS if provider == "aws" else FOCUS_COLUMNS
+            table = [[row.get(column, "") for column in header] for row in rows[provider]]
+            _write_csv(path, header, table)
             focus_files.append(path)
         month_start = _next_month(month_start)
 

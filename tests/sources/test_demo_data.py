@@ -128,12 +128,14 @@ def test_the_focus_folder_holds_only_focus_files(demo: DemoFiles) -> None:
 
 
 def test_every_file_is_focus_1_0_with_exactly_the_43_columns(demo: DemoFiles) -> None:
+    """AWS's files add its usage type, as AWS's "FOCUS 1.0 with AWS columns" export does."""
     for path in demo.focus_files:
         with path.open(newline="", encoding="utf-8") as handle:
             reader = csv.DictReader(handle)
-            assert reader.fieldnames == FOCUS_1_0_COLUMNS, path.name
+            extra = ["x_UsageType"] if path.name.startswith("aws-") else []
+            assert reader.fieldnames == FOCUS_1_0_COLUMNS + extra, path.name
             for row in reader:
-                assert None not in row and None not in row.values(), path.name  # 43 fields
+                assert None not in row and None not in row.values(), path.name  # every field
                 assert row["BillingCurrency"] == "USD"
                 assert row["ProviderName"] in {"AWS", "Microsoft", "Google Cloud"}
                 for column in ("ChargePeriodStart", "ChargePeriodEnd", "BillingPeriodStart"):
@@ -341,3 +343,20 @@ def test_a_couple_of_teams_are_heading_over_budget(
         if month_to_date[team.name] / elapsed * 1_000_000 > team.monthly_budget_micros
     }
     assert 2 <= len(over) <= 3, over
+
+
+def test_aws_usage_carries_its_usage_type(rows: list[dict[str, str]]) -> None:
+    """What root causes name ("78% from USE1-BoxUsage:m6i.xlarge"): every AWS usage row has
+    a usage type of its region and instance size; spot fleets run SpotUsage."""
+    aws_usage = [r for r in rows if r["ProviderName"] == "AWS" and r["ChargeCategory"] == "Usage"]
+    plan = [r for r in aws_usage if r["CommitmentDiscountStatus"] == "Unused"]
+    assert plan and {r["x_UsageType"] for r in plan} == {"ComputeSP:1yrNoUpfront"}
+    aws_usage = [r for r in aws_usage if r["CommitmentDiscountStatus"] != "Unused"]
+    assert aws_usage and all(r["x_UsageType"].startswith("USE1-") for r in aws_usage)
+    for row in aws_usage:
+        if row["ServiceName"] == "Amazon Elastic Compute Cloud":
+            kind = "SpotUsage" if row["PricingCategory"] == "Dynamic" else "BoxUsage"
+            assert row["x_UsageType"] == f"USE1-{kind}:{row['ChargeDescription'].split()[-3]}"
+    types = {r["x_UsageType"] for r in aws_usage}
+    assert {"USE1-WriteRequestUnits", "USE1-TimedStorage-ByteHrs"} <= types
+    assert all(r.get("x_UsageType") in (None, "") for r in rows if r["ProviderName"] != "AWS")

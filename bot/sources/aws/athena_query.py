@@ -14,7 +14,12 @@ from datetime import date, timedelta
 
 from bot.config import AthenaSettings, ConfigError
 from bot.sources.aws.plan import SyncPlan
-from bot.sources.focus import COST_CENTER_TAG_KEYS, ENVIRONMENT_TAG_KEYS, PRODUCT_TAG_KEYS
+from bot.sources.focus import (
+    COST_CENTER_TAG_KEYS,
+    ENVIRONMENT_TAG_KEYS,
+    PRODUCT_TAG_KEYS,
+    SKU_COLUMNS,
+)
 from bot.store.schema import COMMITMENT_DIMENSIONS
 
 COST_TYPE = "DECIMAL(38, 12)"
@@ -196,6 +201,22 @@ def _tag_columns(tag_keys: tuple[str, ...]) -> dict[str, str]:
 Select = tuple[dict[str, str], dict[str, str], dict[str, str]]
 
 
+# The FOCUS file ingest's SKU_COLUMNS as Athena names them (lower case): AWS's usage type,
+# FOCUS 1.1's SkuMeter, the charge description, the SkuId; the first a charge has is its sku.
+FOCUS_SKU_COLUMNS = tuple(name.lower() for name in SKU_COLUMNS)
+# As the file ingest stores it: a charge description can be a sentence.
+SKU_MAX_CHARS = 120
+
+
+def _sku_sql(c: _Columns, columns: tuple[str, ...]) -> str:
+    """The first of `columns` (those the table has) with a value, cut to SKU_MAX_CHARS."""
+    present = [c.text(name) for name in columns if c.shape.has(name)]
+    if not present:
+        return "CAST(NULL AS VARCHAR)"
+    first = present[0] if len(present) == 1 else f"coalesce({', '.join(present)})"
+    return f"substr({first}, 1, {SKU_MAX_CHARS})"
+
+
 def _cur2_select(c: _Columns, tag_keys: tuple[str, ...]) -> Select:
     """The dimensions, the account names and the sums of a CUR 2.0 table."""
     line_type = "line_item_line_item_type"
@@ -223,6 +244,8 @@ def _cur2_select(c: _Columns, tag_keys: tuple[str, ...]) -> Select:
         # CUR 2.0 has no FOCUS pricing / commitment columns: the commitment summary reads
         # these rows as "says nothing about commitments" (Cost Explorer's figures, if synced).
         **{column: "CAST(NULL AS VARCHAR)" for column in COMMITMENT_DIMENSIONS},
+        # What was used ("USE1-BoxUsage:m5.large"): the root cause of an anomaly names it.
+        "sku": _sku_sql(c, ("line_item_usage_type",)),
     }
     unblended = c.cost("line_item_unblended_cost")
     ri_arn = c.text("reservation_reservation_a_r_n", default="NULL")
@@ -280,6 +303,7 @@ def _focus_select(c: _Columns, tag_keys: tuple[str, ...]) -> Select:
         "commitment_discount_category": c.text("commitmentdiscountcategory"),
         "commitment_discount_type": c.text("commitmentdiscounttype"),
         "commitment_discount_status": c.text("commitmentdiscountstatus"),
+        "sku": _sku_sql(c, FOCUS_SKU_COLUMNS),
     }
     listed = effective
     if c.shape.has("listcost"):
@@ -309,6 +333,7 @@ DIMENSION_COLUMNS = (
     "currency",
     "billing_period",
     *COMMITMENT_DIMENSIONS,
+    "sku",
 )
 
 

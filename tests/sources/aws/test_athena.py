@@ -58,6 +58,7 @@ RESULT_COLUMNS = (
     "charge_category",
     "currency",
     "billing_period",
+    "sku",
     "billing_account_name",
     "account_name",
     "effective_cost",
@@ -91,6 +92,7 @@ class Line:
     public: Decimal | None = None
     payer: str = PAYER
     extra_tags: dict = field(default_factory=dict)
+    usage_type: str | None = None  # line_item_usage_type
 
 
 def amortized(line: Line) -> Decimal:
@@ -107,6 +109,9 @@ def canonical(team: str | None) -> str | None:
         return None
     team = team.strip().lower()
     return "payments" if team == "pay" else team
+
+
+BOX_USAGE = "USE1-BoxUsage:m5.xlarge"
 
 
 def month_lines(start: date, end: date) -> list[Line]:
@@ -127,12 +132,27 @@ def month_lines(start: date, end: date) -> list[Line]:
                 ec2,
                 effective=(ec2 * Decimal("0.72")).quantize(Decimal("1e-10")),
                 public=ec2,
+                usage_type=BOX_USAGE,
             ),
             Line(
-                day, PROD, "Payments", "Amazon Elastic Compute Cloud", "SavingsPlanNegation", -ec2
+                day,
+                PROD,
+                "Payments",
+                "Amazon Elastic Compute Cloud",
+                "SavingsPlanNegation",
+                -ec2,
+                usage_type=BOX_USAGE,
             ),
             # The alias, spelled another way, on the same service and day as "Payments".
-            Line(day, PROD, "pay ", "Amazon Elastic Compute Cloud", "Usage", Decimal("0.5")),
+            Line(
+                day,
+                PROD,
+                "pay ",
+                "Amazon Elastic Compute Cloud",
+                "Usage",
+                Decimal("0.5"),
+                usage_type=BOX_USAGE,
+            ),
             Line(
                 day,
                 PROD,
@@ -141,6 +161,7 @@ def month_lines(start: date, end: date) -> list[Line]:
                 "Usage",
                 Decimal(f"12.{n:02d}00000007"),
                 public=Decimal(f"12.{n:02d}00000007"),
+                usage_type="USE1-InstanceUsage:db.r6g.large",
             ),
             Line(
                 day,
@@ -151,6 +172,7 @@ def month_lines(start: date, end: date) -> list[Line]:
                 Decimal(0),
                 effective=Decimal(f"7.7{n % 10}31415926"),
                 public=Decimal("11"),
+                usage_type="USE1-BoxUsage:c6i.large",
             ),
             Line(
                 day,
@@ -160,6 +182,7 @@ def month_lines(start: date, end: date) -> list[Line]:
                 "Usage",
                 Decimal(f"0.0{n % 9}99999999"),
                 public=Decimal(f"0.0{n % 9}99999999"),
+                usage_type="USE1-TimedStorage-ByteHrs",
             ),
         ]
         if day.day == 1:
@@ -204,6 +227,7 @@ def athena_answer(lines: list[Line], start: date, end: date) -> list[list[str | 
             category,
             "USD",
             line.day.strftime("%Y-%m"),
+            line.usage_type,
             "Acme Corp",
             {PROD: "acme-prod", STAGING: "acme-staging"}[line.account],
         )
@@ -325,7 +349,8 @@ def test_first_sync_backfills_cur2_and_answers_to_the_cent(front, site, capsys):
     assert "WHEN 'DiscountedUsage' THEN CAST(reservation_effective_cost" in query
     assert "WHEN 'SavingsPlanNegation' THEN 0" in query
     assert "sum(CAST(line_item_unblended_cost AS DECIMAL(38, 12))) AS billed_cost" in query
-    assert query.rstrip().endswith("GROUP BY " + ", ".join(str(n) for n in range(1, 19)))
+    assert query.rstrip().endswith("GROUP BY " + ", ".join(str(n) for n in range(1, 20)))
+    assert "nullif(trim(CAST(line_item_usage_type AS VARCHAR)), ''), 1, 120) AS sku" in query
 
     db = sqlite_utils.Database(site / "costbot.db")
     (run,) = list(db["sync_runs"].rows)
@@ -337,6 +362,15 @@ def test_first_sync_backfills_cur2_and_answers_to_the_cent(front, site, capsys):
     assert detail["line_items"] == sum(1 for line in lines if start <= line.day <= end)
     sources = {(r[0], r[1]) for r in db.execute("SELECT DISTINCT source, grain FROM daily_cost")}
     assert sources == {("athena", None)}
+    # What was used is kept for root causes; the tax line has no usage type.
+    skus = {r[0] for r in db.execute("SELECT DISTINCT sku FROM daily_cost")}
+    assert skus == {
+        BOX_USAGE,
+        "USE1-InstanceUsage:db.r6g.large",
+        "USE1-BoxUsage:c6i.large",
+        "USE1-TimedStorage-ByteHrs",
+        None,
+    }
     # "Payments", "pay " and "PAY" are one team: one stored row per day and service.
     assert (
         db.execute(
@@ -435,6 +469,7 @@ def test_results_over_a_thousand_rows_are_paged(front, site, capsys):
                     "Usage",
                     "USD",
                     day.strftime("%Y-%m"),
+                    f"{service} usage",
                     "Acme Corp",
                     "acme-prod",
                     f"{cost:.12f}",
@@ -471,7 +506,8 @@ def test_a_focus_table_keeps_pricing_and_commitment_columns(front, site, capsys)
     (site / "costbot.yml").write_text(yaml.safe_dump(config))
     columns = (*RESULT_COLUMNS, *COMMITMENT_DIMENSIONS)
     common = [PAYER, PROD, "search", None, None, None, "Amazon Elastic Compute Cloud"]
-    rest = ["Compute", "us-east-1", "Usage", "USD", "2026-10", "Acme Corp", "acme-prod"]
+    rest = ["Compute", "us-east-1", "Usage", "USD", "2026-10", "USE1-BoxUsage:m5.large"]
+    rest += ["Acme Corp", "acme-prod"]
     rows = [
         [
             "2026-10-05",
@@ -508,6 +544,7 @@ def test_a_focus_table_keeps_pricing_and_commitment_columns(front, site, capsys)
 
     (query,) = executed_queries()
     assert "nullif(trim(CAST(pricingcategory AS VARCHAR)), '') AS pricing_category" in query
+    assert "coalesce(nullif(trim(CAST(x_usagetype AS VARCHAR)), '')" in query
     db = sqlite_utils.Database(site / "costbot.db")
     stored = db.execute(
         "SELECT pricing_category, commitment_discount_type, commitment_discount_status,"
@@ -517,6 +554,8 @@ def test_a_focus_table_keeps_pricing_and_commitment_columns(front, site, capsys)
         ("Standard", None, None, 1_500_000),
         ("Committed", "Savings Plan", "Used", 8_250_000),
     ]
+    skus = db.execute("SELECT DISTINCT sku FROM daily_cost WHERE source = 'athena'").fetchall()
+    assert skus == [("USE1-BoxUsage:m5.large",)]
 
 
 def test_a_failed_query_writes_no_cost(front, site, capsys):
