@@ -189,8 +189,10 @@ class Alert:
 
 # A day further than this many noise scales from the first fit is left out of the second.
 _OUTLIER_SCALES = 3.0
-# A day is a candidate for the replay when it scores this much against the run's day fit.
-_CANDIDATE_SCORE = 2.0
+# A day is a candidate for the replay when it scores this much against the run's day fit (an
+# ongoing event missed on one day is found again the next with the same start: the replay
+# keeps no state between runs).
+_CANDIDATE_SCORE = 3.0
 # An event goes on while its days score at least this much (and it is above its expected).
 _CONTINUE_SCORE = 2.0
 # An event ends after this many days in a row under _CONTINUE_SCORE.
@@ -206,6 +208,8 @@ _SPARSE_SCALES = 4.0  # a sparse series' noise is at least this many noise floor
 _RECENT_DAYS = 14
 _DRIFT_GAP = 14
 _BEFORE_DAYS = 28
+# A rise is a step, not a drift, when this share of it happened from one week to the next.
+_STEP_SHARE = 0.6
 # Month-start charges: the month starts of the last _MONTH_STARTS months are what day 1 is
 # expected to be like.
 _MONTH_STARTS = 3
@@ -214,12 +218,19 @@ _MAD_TO_SIGMA = 1.4826
 # level (median of 56) added to the noise of the day judged.
 _ESTIMATE_ERROR = 1.11
 _NEW_SCORE_CAP = 99.0
+_stats: dict[str, int] = {}
 
 
 def _scan_days(settings: AnomalySettings) -> int:
     """How far back the replay starts: far enough that a shift adopted as normal is still
     known when the drift check's window sees it."""
     return _RECENT_DAYS + _DRIFT_GAP + _BEFORE_DAYS + settings.shift_days + 2
+
+
+def _event_replay_days(settings: AnomalySettings) -> int:
+    """How far back the replay of events starts: an event going on began at most shift_days
+    (plus its quiet days) ago; the weeks before settle the level it is judged against."""
+    return 3 * settings.shift_days + 7
 
 
 def _masked_median(values: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -266,30 +277,45 @@ def _fit_window(
     of the latest part, its count of days, the weekday effects (rows x 7), the noise scale,
     and the old part's level."""
     dows = columns % 7
+    rows, width = y.shape
+    weeks = width // 7
+    any_regime, all_regime = regime.any(), regime.all()
     keep = valid
+    nowhere = np.full(rows, np.nan), np.zeros(rows, int)
     for _ in range(2):
-        old, _ = _masked_median(y, keep & ~regime)
-        new, new_count = _masked_median(y, keep & regime)
-        base = np.where(regime, new[:, None], old[:, None])
+        old, _ = nowhere if all_regime else _masked_median(y, keep & ~regime)
+        new, new_count = _masked_median(y, keep & regime) if any_regime else nowhere
+        base = np.where(regime, new[:, None], old[:, None]) if any_regime else old[:, None]
         resid = y - base
-        dow = np.zeros((y.shape[0], 7))
-        for k in range(7):
-            cols = dows == k
-            med, count = _masked_median(resid[:, cols], keep[:, cols])
-            dow[:, k] = np.where(count >= 2, med, 0.0)
+        dow = np.zeros((rows, 7))
+        if width == weeks * 7:  # whole weeks: every weekday's median in one sort
+            med, count = _masked_median(
+                resid.reshape(rows, weeks, 7).transpose(0, 2, 1),
+                keep.reshape(rows, weeks, 7).transpose(0, 2, 1),
+            )
+            dow[:, dows[:7]] = np.where(count >= 2, med, 0.0)
+        else:
+            for k in range(7):
+                cols = dows == k
+                med, count = _masked_median(resid[:, cols], keep[:, cols])
+                dow[:, k] = np.where(count >= 2, med, 0.0)
         resid = resid - dow[:, dows]
         # The noise: from the differences between the same weekday a week apart (level and
         # weekday effects cancel, nothing is fitted, so nothing is overfitted), and from the
         # residuals while there is less than two weeks of history.
-        mad, count = _masked_median(np.abs(resid), keep)
         week_apart = keep[:, 7:] & keep[:, :-7]
         weekly, pairs = _masked_median(np.abs(y[:, 7:] - y[:, :-7]), week_apart)
-        noise = np.where(pairs >= 5, weekly / np.sqrt(2), mad) * _MAD_TO_SIGMA
+        noise = weekly / np.sqrt(2)
+        few = pairs < 5
+        if few.any():
+            mad, _ = _masked_median(np.abs(resid[few]), keep[few])
+            noise[few] = mad
         # A day's expected cost is itself estimated (its level and weekday effect): its error
         # adds to the day's own noise.
-        noise = noise * _ESTIMATE_ERROR
+        noise = noise * (_MAD_TO_SIGMA * _ESTIMATE_ERROR)
         scale = np.maximum(np.nan_to_num(noise, nan=noise_floor), noise_floor)
-        keep = valid & (np.abs(np.nan_to_num(resid, nan=0.0)) <= _OUTLIER_SCALES * scale[:, None])
+        with np.errstate(invalid="ignore"):
+            keep = valid & ~(np.abs(resid) > _OUTLIER_SCALES * scale[:, None])
     latest = np.where(new_count > 0, new, old)
     return latest, new_count, dow, scale, old
 
@@ -301,10 +327,12 @@ def _fit_day(
     month_start: np.ndarray,
     masked: np.ndarray | None = None,
     regime_start: np.ndarray | None = None,
+    older: np.ndarray | None = None,
 ) -> _Fit:
     """The baseline of column `day` of `logs` (rows x columns, nan = no cost), from the
     `baseline_days` columns before it. `masked` (rows x columns): days left out (anomalous);
-    `regime_start` (rows): the first day of the current normal level (a shift adopted)."""
+    `regime_start` (rows): the first day of the current normal level (a shift adopted);
+    `older` (rows): log of the largest cost of a day before the window, nan if none."""
     rows = logs.shape[0]
     lo = max(day - settings.baseline_days, 0)
     columns = np.arange(lo, day)
@@ -333,6 +361,12 @@ def _fit_day(
     span = np.maximum(y.shape[1] - first, 1)
     share = has_cost.sum(axis=1) / span
     sparse = history & (share < _DENSE_SHARE)
+    if older is not None:
+        # No cost in the window but some before it: a very sparse series, not new spend.
+        quiet = ~history & ~np.isnan(older)
+        history |= quiet
+        sparse |= quiet
+        level = np.where(quiet, older, level)
     # A sparse series' charges vary more than its few days can tell.
     scale = np.where(sparse, np.maximum(scale, _SPARSE_SCALES * settings.noise_floor), scale)
     expected = level + dow[:, day % 7]
@@ -340,28 +374,46 @@ def _fit_day(
         # Judged against the largest charge of the window: a sparse series is unusual only
         # when it charges more than it ever did lately.
         largest = np.nanmax(np.where(valid, y, -np.inf), axis=1)
+        if older is not None:
+            largest = np.where(np.isfinite(largest), largest, older)
         expected = np.where(sparse & np.isfinite(largest), largest, expected)
     # Month-start charges: day 1 is expected to be like the month starts before it, when they
     # were above the usual level.
     if month_start[day]:
-        past = np.flatnonzero(month_start[:day])[-_MONTH_STARTS:]
-        past = past[past >= day - 100]
-        if past.size:
-            previous = logs[:, past]
-            fee, fee_count = _masked_median(previous, ~np.isnan(previous))
-            spread = np.nanmax(previous, axis=1) - np.nanmin(
-                np.where(np.isnan(previous), np.inf, previous), axis=1
-            )
-            # A fee: the past month starts were well above the usual day (as far as an
-            # outlier is), not a noisy day that happened to fall on the 1st.
-            has_fee = (fee_count > 0) & (fee > expected + _OUTLIER_SCALES * scale)
-            expected = np.where(has_fee, fee, expected)
-            spread = np.where(np.isfinite(spread), spread, 0.0)
-            scale = np.where(
-                has_fee, np.maximum(scale, np.maximum(spread, 2 * settings.noise_floor)), scale
-            )
-            history |= has_fee
+        expected, scale, has_fee = _month_start_fee(logs, day, month_start, expected, scale)
+        history |= has_fee
     return _Fit(expected, scale, history, sparse, level, dow)
+
+
+def _month_start_fee(
+    logs: np.ndarray,
+    day: int,
+    month_start: np.ndarray,
+    expected: np.ndarray,
+    scale: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Day 1 of a month: the fee each past month start added to the days before it (its
+    cost over the median of the 3 days before), when those were fees, is added to the day's
+    usual expected cost. Returns (expected, scale, has a fee)."""
+    past = np.flatnonzero(month_start[:day])[-_MONTH_STARTS:]
+    past = past[past >= max(day - 100, 3)]
+    if past.size == 0:
+        return expected, scale, np.zeros(logs.shape[0], bool)
+    cost = np.nan_to_num(np.exp(logs), nan=0.0)
+    before = np.stack([np.median(cost[:, p - 3 : p], axis=1) for p in past], axis=1)
+    excess = cost[:, past] - before
+    fee = np.median(excess, axis=1)
+    usual = np.exp(expected)
+    # A fee: the past month starts were well above their usual days (as far as an outlier
+    # is), not noisy days that happened to fall on the 1st.
+    has_fee = np.isfinite(usual) & (fee > usual * np.expm1(_OUTLIER_SCALES * scale))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        total = usual + fee
+        spread = (excess.max(axis=1) - excess.min(axis=1)) / total
+        fee_expected = np.log(total)
+    expected = np.where(has_fee, fee_expected, expected)
+    scale = np.where(has_fee, np.maximum(scale, np.nan_to_num(spread, nan=0.0)), scale)
+    return expected, scale, has_fee
 
 
 def _gates(
@@ -424,6 +476,7 @@ def _replay(
     settings: AnomalySettings,
     month_start: np.ndarray,
     adopted: np.ndarray,
+    older: np.ndarray,
 ) -> _Replay:
     """Judge columns first..last of `rows` in order, as live runs on those days would have:
     events (a run of anomalous days, allowing _GAP_DAYS quiet days), levels adopted as normal
@@ -455,7 +508,7 @@ def _replay(
             event_start = np.where(adopt_today, -1, event_start)
             masked[adopt_today, day:] = False
             drift_from = np.where(adopt_today, day, drift_from)
-        fit = _fit_day(lg, day, settings, month_start, masked, regime)
+        fit = _fit_day(lg, day, settings, month_start, masked, regime, older)
         actual = c[:, day]
         # Events are statistical: a rise too small in money to alert is still an event (its
         # days kept out of the baseline, adopted as normal after shift_days), so that it
@@ -564,7 +617,12 @@ def _drift(
 
 
 def _drift_start(
-    logs: np.ndarray, dow: np.ndarray, before: np.ndarray, scale: np.ndarray, last: int
+    logs: np.ndarray,
+    dow: np.ndarray,
+    before: np.ndarray,
+    scale: np.ndarray,
+    last: int,
+    month_start: np.ndarray,
 ) -> np.ndarray:
     """Where a drift began: the start of the last positive run of a CUSUM of the days
     (weekday effects removed) against the level before, over the drift's window."""
@@ -572,6 +630,8 @@ def _drift_start(
     total = np.zeros(logs.shape[0])
     start = np.full(logs.shape[0], lo)
     for day in range(lo, last + 1):
+        if month_start[day]:
+            continue
         value = logs[:, day] - dow[:, day % 7]
         step = np.nan_to_num(value - before - scale / 2, nan=0.0)
         total = np.maximum(total + step, 0.0)
@@ -591,6 +651,11 @@ def detect(
     n, days = cost.shape
     if n == 0 or days == 0:
         return []
+    # The largest day before the baseline window: spend after a long quiet is not new.
+    before_window = cost[:, : max(days - 1 - settings.baseline_days, 0)]
+    largest = before_window.max(axis=1) if before_window.shape[1] else np.zeros(n)
+    with np.errstate(divide="ignore"):
+        older = np.where(largest > 0, np.log(np.maximum(largest, 1e-300)), np.nan)
     last = days - 1
     first_col = max(last - settings.baseline_days - _scan_days(settings), 0)
     # Only the columns the replay and its baselines can see.
@@ -608,19 +673,28 @@ def detect(
             adopted[row] = max(column, 0)
 
     # 1. The run's day over every series: the candidates.
-    fit = _fit_day(logs, last, settings, month_start)
+    fit = _fit_day(logs, last, settings, month_start, older=older)
     actual = cost[:, last]
     score, _, alert, new = _gates(actual, fit, floors, settings)
-    drift_score, _, _ = _drift(logs, fit.dow, fit.scale, last, month_start, np.full(n, -1))
+    drift_score, recent, before = _drift(
+        logs, fit.dow, fit.scale, last, month_start, np.full(n, -1)
+    )
     loose = (score >= _CANDIDATE_SCORE) | new | alert
-    drifting = np.nan_to_num(drift_score, nan=0.0) >= settings.min_score
+    with np.errstate(invalid="ignore"):
+        drifting = (
+            (drift_score >= settings.min_score)
+            & (np.expm1(recent - before) * 100 >= settings.min_increase_percent)
+            & (np.exp(recent) - np.exp(before) >= floors)
+        )
     candidates = np.flatnonzero(loose | drifting | (adopted >= 0))
+    _stats["candidates"] = candidates.size
 
     findings: list[Finding] = []
     if candidates.size == 0:
         return findings
-    # 2. The candidates replayed day by day.
-    begin = max(last - _scan_days(settings) + 1, 0)
+    # 2. The candidates replayed day by day over the last few weeks: an event still going on
+    # began at most shift_days (and its quiet days) ago, so these weeks tell its start.
+    begin = max(last - _event_replay_days(settings) + 1, 0)
     replay = _replay(
         cost,
         logs,
@@ -631,70 +705,100 @@ def detect(
         settings,
         month_start,
         adopted[candidates],
-    )
-    # Drift within the current level (a shift alerted and adopted as normal is not a drift).
-    fit_c = _fit_day(
-        logs[candidates],
-        last,
-        settings,
-        month_start,
-        np.pad(replay.anomalous, ((0, 0), (begin, 0))),
-        replay.regime_start,
-    )
-    d_score, d_recent, d_before = _drift(
-        logs[candidates], fit_c.dow, fit_c.scale, last, month_start, replay.drift_from
+        older[candidates],
     )
     today_anomalous = replay.anomalous[:, -1] & (replay.event_start >= 0)
-    for i, row in enumerate(candidates):
-        row = int(row)
-        if today_anomalous[i] and replay.event_alertable[i]:
-            start = int(replay.event_start[i])
-            span = slice(start - begin, None)
-            days_in = last - start + 1
-            on = replay.anomalous[i, span]  # the event's days (not its quiet days between)
-            kind = (
-                "new"
-                if replay.event_new[i]
-                else "shift"
-                if days_in >= _SHIFT_KIND_DAYS
-                else "spike"
-            )
-            act = float(cost[row, start:][on].mean())
-            exp = float(replay.expected[i, span][on].mean())
-            event_score = float(replay.score[i, span].max())
-            if kind == "new":
-                event_score = min(act / floors[row], _NEW_SCORE_CAP)
-            findings.append(
-                Finding(row, kind, series.day_of(start + offset), exp, act, event_score)
-            )
-            continue
-        ds = d_score[i]
-        if not (np.isfinite(ds) and ds >= settings.min_score):
-            continue
-        before_level = np.exp(d_before[i])
-        recent_level = np.exp(d_recent[i])
-        if (recent_level / before_level - 1) * 100 < settings.min_increase_percent:
-            continue
-        if recent_level - before_level < floors[row]:
-            continue
-        start = int(
-            _drift_start(
-                logs[row : row + 1],
-                fit_c.dow[i : i + 1],
-                d_before[i : i + 1],
-                fit_c.scale[i : i + 1],
-                last,
-            )[0]
+    events = today_anomalous & replay.event_alertable
+    for i in np.flatnonzero(events):
+        row = int(candidates[i])
+        start = int(replay.event_start[i])
+        span = slice(start - begin, None)
+        days_in = last - start + 1
+        on = replay.anomalous[i, span]  # the event's days (not its quiet days between)
+        kind = "new" if replay.event_new[i] else "shift" if days_in >= _SHIFT_KIND_DAYS else "spike"
+        act = float(cost[row, start:][on].mean())
+        exp = float(replay.expected[i, span][on].mean())
+        event_score = float(replay.score[i, span].max())
+        if kind == "new":
+            event_score = min(act / floors[row], _NEW_SCORE_CAP)
+        findings.append(Finding(row, kind, series.day_of(start + offset), exp, act, event_score))
+    # 3. Drifts: the rows that look like one on the run's day and have no event to alert.
+    maybe = candidates[~events & drifting[candidates]]
+    if maybe.size:
+        findings += _drifts(
+            series, cost, logs, maybe, last, offset, floors, settings, month_start, adopted, fit
         )
-        # Amounts over the recent days (the rate it has drifted to), not since the start
-        # (which would average the rise away).
-        recent = np.arange(max(start, last - _RECENT_DAYS + 1), last + 1)
-        exp = float(np.mean(np.exp(d_before[i] + fit_c.dow[i, recent % 7])))
-        act = float(cost[row, recent].mean())
-        findings.append(Finding(row, "drift", series.day_of(start + offset), exp, act, float(ds)))
     # What each series rose by today against its own expected level (new spend: all of it).
     expected_today = np.nan_to_num(np.exp(fit.expected), nan=0.0)
     return _without_explained_rollups(series, findings, cost[:, last] - expected_today)
+
+
+def _drifts(
+    series: SeriesSet,
+    cost: np.ndarray,
+    logs: np.ndarray,
+    rows: np.ndarray,
+    last: int,
+    offset: int,
+    floors: np.ndarray,
+    settings: AnomalySettings,
+    month_start: np.ndarray,
+    adopted: np.ndarray,
+    fit: _Fit,
+) -> list[Finding]:
+    """The drifts among `rows` (their run's day `fit`): a rise over the drift window that is
+    gradual. A step (most of the rise within a week) is a shift: alerted as one when it
+    happened, then adopted as normal, so not a drift now. Sparse series do not drift."""
+    since = np.where(adopted[rows] >= 0, adopted[rows], -1)
+    dow, scale = fit.dow[rows], fit.scale[rows]
+    score, recent, before = _drift(logs[rows], dow, scale, last, month_start, since)
+    with np.errstate(invalid="ignore"):
+        found = (
+            ~fit.sparse[rows]
+            & (score >= settings.min_score)
+            & (np.expm1(recent - before) * 100 >= settings.min_increase_percent)
+            & (np.exp(recent) - np.exp(before) >= floors[rows])
+        )
+    if found.any():
+        found[found] = ~_is_step(
+            logs[rows[found]], dow[found], recent[found] - before[found], last, month_start
+        )
+    if not found.any():
+        return []
+    starts = _drift_start(
+        logs[rows[found]], dow[found], before[found], scale[found], last, month_start
+    )
+    findings = []
+    for i, start in zip(np.flatnonzero(found), starts, strict=True):
+        row, start = int(rows[i]), int(start)
+        # Amounts over the recent days (the rate it has drifted to), not since the start
+        # (which would average the rise away).
+        recent_days = np.arange(max(start, last - _RECENT_DAYS + 1), last + 1)
+        exp = float(np.mean(np.exp(before[i] + dow[i, recent_days % 7])))
+        act = float(cost[row, recent_days].mean())
+        findings.append(
+            Finding(row, "drift", series.day_of(start + offset), exp, act, float(score[i]))
+        )
+    return findings
+
+
+def _is_step(
+    logs: np.ndarray, dow: np.ndarray, rise: np.ndarray, last: int, month_start: np.ndarray
+) -> np.ndarray:
+    """Whether most (_STEP_SHARE) of a rise happened from one week to the next: the largest
+    difference between the medians of two adjacent weeks over the drift window."""
+    lo = max(last - _RECENT_DAYS - _DRIFT_GAP - _BEFORE_DAYS + 1, 0)
+    columns = np.arange(lo, last + 1)
+    y = logs[:, lo : last + 1] - dow[:, columns % 7]
+    valid = ~np.isnan(y) & ~month_start[lo : last + 1]
+    weeks = np.lib.stride_tricks.sliding_window_view(y, 7, axis=1)
+    kept = np.lib.stride_tricks.sliding_window_view(valid, 7, axis=1)
+    weekly, count = _masked_median(weeks, kept)
+    weekly = np.where(count >= 4, weekly, np.nan)
+    steps = weekly[:, 7:] - weekly[:, :-7]
+    with np.errstate(invalid="ignore"):
+        largest = np.nanmax(np.where(np.isnan(steps), -np.inf, steps), axis=1)
+    return largest >= _STEP_SHARE * rise
 
 
 def _without_explained_rollups(
@@ -750,6 +854,7 @@ def expected_band(
         settings,
         month_start,
         np.array([-1]),
+        np.array([np.nan]),
     )
     keep = slice(total - days - begin, None)
     expected = replay.expected[0, keep]
