@@ -236,6 +236,7 @@ class Score:
     seconds: float = 0.0
     missed: list[Event] = field(default_factory=list)
     false_examples: list[tuple[int, int]] = field(default_factory=list)
+    repeat_examples: list[tuple[int, int]] = field(default_factory=list)
 
     @property
     def precision(self) -> float:
@@ -296,7 +297,7 @@ def score(
                 continue
             episode_start[row] = start
             result.alerts += 1
-            rows = [row] + team_members.get(row, [])
+            rows = [row, *team_members.get(row, [])]
             matched = [
                 e
                 for r in rows
@@ -307,6 +308,8 @@ def score(
                 result.true_alerts += 1
                 if all(event_index[id(e)] in first_alert for e in matched):
                     result.repeats += 1  # an event alerted before, alerted again
+                    if len(result.repeat_examples) < 30:
+                        result.repeat_examples.append((row, day))
                 for event in matched:
                     first_alert.setdefault(event_index[id(event)], day)
             else:

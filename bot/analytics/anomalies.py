@@ -460,10 +460,6 @@ class _Replay:
     event_new: np.ndarray  # bool: the event is new spend
     event_alertable: np.ndarray  # bool: the event passes the money gates
     regime_start: np.ndarray  # column of the current normal level (-1: the whole window)
-    # The level a drift is measured from begins here: only events big enough to alert (or a
-    # press of "Expected") make a new level normal for the drift check; a rise adopted in
-    # steps too small to alert each is still a drift.
-    drift_from: np.ndarray
 
 
 def _replay(
@@ -492,7 +488,6 @@ def _replay(
     event_new = np.zeros(m, bool)
     last_seen = np.full(m, -1)
     fall_start = np.full(m, -1)
-    drift_from = regime.copy()
     sum_actual = np.zeros(m)
     sum_expected = np.zeros(m)
     sum_days = np.zeros(m)
@@ -501,13 +496,24 @@ def _replay(
     out_score = np.zeros((m, days))
     out_anomalous = np.zeros((m, days), bool)
     for i, day in enumerate(range(first, last + 1)):
+        # An event that has lasted shift_days days (or a fall as long): from today on, its
+        # level is the normal one.
+        lasted = (event_start >= 0) & (day - event_start >= settings.shift_days)
+        fell = (fall_start >= 0) & (day - fall_start >= settings.shift_days)
+        adopt = lasted | fell
+        if adopt.any():
+            begin = np.where(lasted, event_start, fall_start)
+            regime = np.where(adopt, begin, regime)
+            for r in np.flatnonzero(adopt):  # few rows: the days of one adopted event
+                masked[r, begin[r] : day] = False
+            event_start = np.where(adopt, -1, event_start)
+            fall_start = np.where(adopt, -1, fall_start)
         adopt_today = adopted == day
         if adopt_today.any():
             # "Expected" pressed for this level: the event ends, its days are the new normal.
             regime = np.where(adopt_today, day, regime)
             event_start = np.where(adopt_today, -1, event_start)
             masked[adopt_today, day:] = False
-            drift_from = np.where(adopt_today, day, drift_from)
         fit = _fit_day(lg, day, settings, month_start, masked, regime, older)
         actual = c[:, day]
         # Events are statistical: a rise too small in money to alert is still an event (its
@@ -540,18 +546,6 @@ def _replay(
         out_scale[:, i] = fit.scale
         out_score[:, i] = np.where(np.isfinite(score), score, 0.0)
         out_anomalous[:, i] = flagged
-        # Adoption after shift_days days: from tomorrow on, the event's level is normal.
-        lasted = (event_start >= 0) & (day - event_start + 1 >= settings.shift_days)
-        fell = (fall_start >= 0) & (day - fall_start + 1 >= settings.shift_days)
-        adopt = lasted | fell
-        if adopt.any():
-            begin = np.where(lasted, event_start, fall_start)
-            regime = np.where(adopt, begin, regime)
-            drift_from = np.where(fell | (lasted & alertable), begin, drift_from)
-            for r in np.flatnonzero(adopt):  # few rows: the days of one adopted event
-                masked[r, begin[r] : day + 1] = False
-            event_start = np.where(adopt, -1, event_start)
-            fall_start = np.where(adopt, -1, fall_start)
     return _Replay(
         rows,
         first,
@@ -563,7 +557,6 @@ def _replay(
         event_new,
         alertable & (event_start >= 0),
         regime,
-        drift_from,
     )
 
 
@@ -593,7 +586,7 @@ def _drift(
     regime_start: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Slow rises: the median of the last _RECENT_DAYS days (weekday effects removed) against
-    the _BEFORE_DAYS days that ended _DRIFT_GAP days earlier, within the current normal level. Returns (score,
+    the _BEFORE_DAYS days that ended _DRIFT_GAP days earlier, from `regime_start` on. Returns (score,
     recent level, before level) in logs; score nan where it cannot be told."""
     lo = last - _RECENT_DAYS - _DRIFT_GAP - _BEFORE_DAYS + 1
     if lo < 0:
