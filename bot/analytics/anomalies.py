@@ -230,11 +230,13 @@ def _scan_days(settings: AnomalySettings) -> int:
 def _event_replay_days(settings: AnomalySettings) -> int:
     """How far back the replay of events starts: an event going on began at most shift_days
     (plus its quiet days) ago; the weeks before settle the level it is judged against."""
-    return 3 * settings.shift_days + 7
+    return 5 * settings.shift_days + 10
 
 
 def _masked_median(values: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Median of the valid values along the last axis (nan where none), and their count."""
+    if values.shape[-1] == 0:
+        return np.full(values.shape[:-1], np.nan), np.zeros(values.shape[:-1], int)
     data = np.where(valid, values, np.nan)
     data.sort(axis=-1)  # nan sorts last
     count = valid.sum(axis=-1)
@@ -460,6 +462,8 @@ class _Replay:
     event_new: np.ndarray  # bool: the event is new spend
     event_alertable: np.ndarray  # bool: the event passes the money gates
     regime_start: np.ndarray  # column of the current normal level (-1: the whole window)
+    episode_start: np.ndarray  # the start the current event reports (a chain's first day)
+    last_alerted: np.ndarray  # the start of the latest event worth an alert, -1 when none
 
 
 def _replay(
@@ -491,6 +495,11 @@ def _replay(
     sum_actual = np.zeros(m)
     sum_expected = np.zeros(m)
     sum_days = np.zeros(m)
+    alertable = np.zeros(m, bool)
+    episode_start = np.full(m, -1)  # what the event reports as its start (chains included)
+    chain_start = np.full(m, -1)
+    chain_until = np.full(m, -1)
+    last_alerted = np.full(m, -1)
     out_expected = np.zeros((m, days))
     out_scale = np.zeros((m, days))
     out_score = np.zeros((m, days))
@@ -506,6 +515,11 @@ def _replay(
             regime = np.where(adopt, begin, regime)
             for r in np.flatnonzero(adopt):  # few rows: the days of one adopted event
                 masked[r, begin[r] : day] = False
+            # A rise alerted and adopted: a new rise in the next shift_days days is the same
+            # episode going on (a steep ramp climbs in steps), with the same start.
+            chained = lasted & alertable
+            chain_start = np.where(chained, episode_start, chain_start)
+            chain_until = np.where(chained, day + settings.shift_days, chain_until)
             event_start = np.where(adopt, -1, event_start)
             fall_start = np.where(adopt, -1, fall_start)
         adopt_today = adopted == day
@@ -527,6 +541,8 @@ def _replay(
         flagged = unusual | new | going_on
         starting = flagged & ~in_event
         event_start = np.where(starting, day, event_start)
+        chain = starting & (chain_start >= 0) & (day <= chain_until)
+        episode_start = np.where(starting, np.where(chain, chain_start, day), episode_start)
         event_new = np.where(starting, new & ~unusual, event_new)
         sum_actual = np.where(starting, 0.0, sum_actual) + np.where(flagged, actual, 0.0)
         sum_expected = np.where(starting, 0.0, sum_expected) + np.where(flagged, expected, 0.0)
@@ -534,6 +550,7 @@ def _replay(
         alertable = _passes_money_gates(
             sum_actual, sum_expected, floors, sum_days, settings, event_new
         )
+        last_alerted = np.where(alertable & (event_start >= 0), episode_start, last_alerted)
         last_seen = np.where(flagged, day, last_seen)
         masked[:, day] = flagged
         # Quiet too long: the event is over.
@@ -557,6 +574,8 @@ def _replay(
         event_new,
         alertable & (event_start >= 0),
         regime,
+        episode_start,
+        last_alerted,
     )
 
 
@@ -586,8 +605,8 @@ def _drift(
     regime_start: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Slow rises: the median of the last _RECENT_DAYS days (weekday effects removed) against
-    the _BEFORE_DAYS days that ended _DRIFT_GAP days earlier, from `regime_start` on. Returns (score,
-    recent level, before level) in logs; score nan where it cannot be told."""
+    the _BEFORE_DAYS days that ended _DRIFT_GAP days earlier (from `regime_start` on).
+    Returns (score, recent level, before level) in logs; score nan where it cannot be told."""
     lo = last - _RECENT_DAYS - _DRIFT_GAP - _BEFORE_DAYS + 1
     if lo < 0:
         nan = np.full(logs.shape[0], np.nan)
@@ -704,7 +723,7 @@ def detect(
     events = today_anomalous & replay.event_alertable
     for i in np.flatnonzero(events):
         row = int(candidates[i])
-        start = int(replay.event_start[i])
+        start = int(replay.episode_start[i])
         span = slice(start - begin, None)
         days_in = last - start + 1
         on = replay.anomalous[i, span]  # the event's days (not its quiet days between)
@@ -718,8 +737,20 @@ def detect(
     # 3. Drifts: the rows that look like one on the run's day and have no event to alert.
     maybe = candidates[~events & drifting[candidates]]
     if maybe.size:
+        alerted = replay.last_alerted[~events & drifting[candidates]]
         findings += _drifts(
-            series, cost, logs, maybe, last, offset, floors, settings, month_start, adopted, fit
+            series,
+            cost,
+            logs,
+            maybe,
+            last,
+            offset,
+            floors,
+            settings,
+            month_start,
+            adopted,
+            fit,
+            alerted,
         )
     # What each series rose by today against its own expected level (new spend: all of it).
     expected_today = np.nan_to_num(np.exp(fit.expected), nan=0.0)
@@ -738,6 +769,7 @@ def _drifts(
     month_start: np.ndarray,
     adopted: np.ndarray,
     fit: _Fit,
+    alerted: np.ndarray,
 ) -> list[Finding]:
     """The drifts among `rows` (their run's day `fit`): a rise over the drift window that is
     gradual. A step (most of the rise within a week) is a shift: alerted as one when it
@@ -762,6 +794,9 @@ def _drifts(
         logs[rows[found]], dow[found], before[found], scale[found], last, month_start
     )
     findings = []
+    # A drift of a series whose rise was alerted lately (a steep ramp's first steps) goes on
+    # with that episode's start.
+    starts = np.where(alerted[found] >= 0, alerted[found], starts)
     for i, start in zip(np.flatnonzero(found), starts, strict=True):
         row, start = int(rows[i]), int(start)
         # Amounts over the recent days (the rate it has drifted to), not since the start
