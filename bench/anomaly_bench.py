@@ -421,7 +421,8 @@ def measure(quick: bool, seed: int = RESULTS_SEED, n_series: int | None = None) 
             " anomalies --date D`); a finding opens an alert unless it continues its series'"
             f" episode (same start, or a finding on it in the last {EPISODE_GAP} days). An"
             f" alert is true when it comes from an event's start to {MATCH_AFTER} days after"
-            " its end (a drift or a shift: 28 more) on its series, or for a roll-up on one of the team's."
+            " its end (a drift or a shift: 28 more) on its series, or for a roll-up on one of"
+            " the team's."
             " Delay: days from the event's first day to its first alert (0 = the day the"
             " spend lands).",
             "Baseline: a rolling mean / 3-sigma rule (the 28 days before, the same dollar"
