@@ -214,9 +214,8 @@ _STEP_SHARE = 0.6
 # expected to be like.
 _MONTH_STARTS = 3
 _MAD_TO_SIGMA = 1.4826
-# sqrt(1 + 1.57 / 8 + 1.57 / 56): the error of a weekday effect (median of 8 days) and of the
-# level (median of 56) added to the noise of the day judged.
-_ESTIMATE_ERROR = 1.11
+# The standard deviation of a normal cut at 3 of them is 0.9866 of the whole.
+_TRUNCATED_SD = 1 / 0.9866
 _NEW_SCORE_CAP = 99.0
 _stats: dict[str, int] = {}
 
@@ -306,15 +305,21 @@ def _fit_window(
         # weekday effects cancel, nothing is fitted, so nothing is overfitted), and from the
         # residuals while there is less than two weeks of history.
         week_apart = keep[:, 7:] & keep[:, :-7]
-        weekly, pairs = _masked_median(np.abs(y[:, 7:] - y[:, :-7]), week_apart)
-        noise = weekly / np.sqrt(2)
+        apart = np.abs(y[:, 7:] - y[:, :-7])
+        weekly, pairs = _masked_median(apart, week_apart)
+        # The median gives a first, rough scale; the root mean square of the differences
+        # within 3 of those scales a steadier one (a median of 49 differences wavers by
+        # about 17%, this by about 11%: fewer false alerts on quiet series).
+        rough = weekly * _MAD_TO_SIGMA
+        inside = week_apart & (apart <= 3 * rough[:, None])
+        count = inside.sum(axis=1)
+        squares = np.where(inside, apart, 0.0) ** 2
+        rms = np.sqrt(squares.sum(axis=1) / np.maximum(count, 1)) * _TRUNCATED_SD
+        noise = np.where(count >= 5, rms, rough) / np.sqrt(2)
         few = pairs < 5
         if few.any():
             mad, _ = _masked_median(np.abs(resid[few]), keep[few])
-            noise[few] = mad
-        # A day's expected cost is itself estimated (its level and weekday effect): its error
-        # adds to the day's own noise.
-        noise = noise * (_MAD_TO_SIGMA * _ESTIMATE_ERROR)
+            noise[few] = mad * _MAD_TO_SIGMA
         scale = np.maximum(np.nan_to_num(noise, nan=noise_floor), noise_floor)
         with np.errstate(invalid="ignore"):
             keep = valid & ~(np.abs(resid) > _OUTLIER_SCALES * scale[:, None])
