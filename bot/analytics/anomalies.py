@@ -757,8 +757,10 @@ def detect(
             fit,
             alerted,
         )
-    # What each series rose by today against its own expected level (new spend: all of it).
+    # What each series rose by today against its own expected level (new spend: all of it);
+    # for the replayed ones, the level the replay expects (a shift adopted: its new level).
     expected_today = np.nan_to_num(np.exp(fit.expected), nan=0.0)
+    expected_today[candidates] = replay.expected[:, -1]
     return _without_explained_rollups(series, findings, cost[:, last] - expected_today)
 
 
