@@ -398,7 +398,7 @@ def measure(quick: bool, seed: int = RESULTS_SEED, n_series: int | None = None) 
     log(f"runtime {seconds:.2f} s ({found} findings)")
 
     def ratio(a: float, b: float) -> float | None:
-        return a / b if b else None
+        return a / b if a and b else None
 
     section = Section(
         key="anomalies",
@@ -413,8 +413,9 @@ def measure(quick: bool, seed: int = RESULTS_SEED, n_series: int | None = None) 
             " -20% to +60% a year, month-start fees on 15% of series (1-10 days of spend),"
             " 10% sparse series (cost on 5-40% of days).",
             f"Injected in the replayed window, on a quarter of the series: {_counts(data)};"
-            " sizes 3-40 times the noise (the noise counted as at least the configured"
-            " `noise_floor`), log-uniform. Recall counts the events at least"
+            " sizes 3-30 times the noise on the log scale (the noise counted as at least the"
+            " configured `noise_floor`), log-uniform, at most +900%. Recall counts the events"
+            " at least"
             f" {ELIGIBLE_NOISE_MULTIPLE:.0f}x the noise and above the dollar floor and"
             " `min_increase_percent` (the smaller ones are still true when alerted).",
             "Scoring: each day D the detector sees the series cut at D (as `costbot run"
@@ -521,7 +522,10 @@ def measure(quick: bool, seed: int = RESULTS_SEED, n_series: int | None = None) 
     missed = [e for e in ours.missed]
     if missed:
         sizes = ", ".join(
-            f"{e.kind} +{e.size:.0%} (noise {data.noise[e.row]:.0%})" for e in missed[:8]
+            f"new spend ${e.increase:,.0f}/day"
+            if e.kind == "new"
+            else f"{e.kind} +{e.size:.0%} (+${e.increase:,.0f}/day, noise {data.noise[e.row]:.0%})"
+            for e in missed[:8]
         )
         section.notes.append(
             f"Missed events ({len(missed)}): {sizes}{' ...' if len(missed) > 8 else ''}."

@@ -8,7 +8,7 @@ benchmark in `bench/anomaly_bench.py`):
   dollars (float64: statistics only; every amount shown comes from the store's exact sums).
 - `detect(series, settings, ...)` -> the `Finding`s active on the last day: the series that are
   anomalous on it (or drifting), each with its kind and the first day of its event.
-- `expected_band(row, settings, days)` -> what the chart draws for one series.
+- `expected_band(row, first_day, settings, days)` -> what the chart draws for one series.
 
 The detector sees only the columns it is given, so a run with `--date D` (the columns end on
 D) finds exactly what a live run on D found.
@@ -217,7 +217,6 @@ _MAD_TO_SIGMA = 1.4826
 # The standard deviation of a normal cut at 3 of them is 0.9866 of the whole.
 _TRUNCATED_SD = 1 / 0.9866
 _NEW_SCORE_CAP = 99.0
-_stats: dict[str, int] = {}
 
 
 def _scan_days(settings: AnomalySettings) -> int:
@@ -704,7 +703,6 @@ def detect(
             & (np.exp(recent) - np.exp(before) >= floors)
         )
     candidates = np.flatnonzero(loose | drifting | (adopted >= 0))
-    _stats["candidates"] = candidates.size
 
     findings: list[Finding] = []
     if candidates.size == 0:
