@@ -217,6 +217,8 @@ _MAD_TO_SIGMA = 1.4826
 # The standard deviation of a normal cut at 3 of them is 0.9866 of the whole.
 _TRUNCATED_SD = 1 / 0.9866
 _NEW_SCORE_CAP = 99.0
+# The data must reach this many days before a day for the day to be judged at all.
+_MIN_HISTORY_DAYS = 14
 
 
 def _scan_days(settings: AnomalySettings) -> int:
@@ -427,9 +429,11 @@ def _gates(
     fit: _Fit,
     floor: np.ndarray,
     settings: AnomalySettings,
+    day: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(score, unusual: the score alone passes, the day passes every gate, new spend: no
-    history and above the floor)."""
+    history and above the floor). Nothing is unusual in the first _MIN_HISTORY_DAYS days of
+    the data: everything would be new."""
     expected = np.exp(fit.expected)
     with np.errstate(invalid="ignore", divide="ignore"):
         ratio = actual / expected
@@ -440,6 +444,9 @@ def _gates(
     unusual = fit.history & (score >= settings.min_score)
     alert = unusual & (increase >= floor) & ((ratio - 1.0) * 100.0 >= settings.min_increase_percent)
     new = ~fit.history & (actual >= floor)
+    if day < _MIN_HISTORY_DAYS:
+        nothing = np.zeros_like(new)
+        return score, nothing, nothing, nothing
     return score, unusual, alert, new
 
 
@@ -481,6 +488,7 @@ def _replay(
     month_start: np.ndarray,
     adopted: np.ndarray,
     older: np.ndarray,
+    offset: int = 0,
 ) -> _Replay:
     """Judge columns first..last of `rows` in order, as live runs on those days would have:
     events (a run of anomalous days, allowing _GAP_DAYS quiet days), levels adopted as normal
@@ -537,7 +545,7 @@ def _replay(
         # Events are statistical: a rise too small in money to alert is still an event (its
         # days kept out of the baseline, adopted as normal after shift_days), so that it
         # does not alert later on a day its noise lifts it over the floor.
-        score, unusual, _, new = _gates(actual, fit, floors, settings)
+        score, unusual, _, new = _gates(actual, fit, floors, settings, day + offset)
         expected = np.exp(fit.expected)
         expected = np.where(np.isfinite(expected), expected, 0.0)
         in_event = event_start >= 0
@@ -691,7 +699,7 @@ def detect(
     # 1. The run's day over every series: the candidates.
     fit = _fit_day(logs, last, settings, month_start, older=older)
     actual = cost[:, last]
-    score, _, alert, new = _gates(actual, fit, floors, settings)
+    score, _, alert, new = _gates(actual, fit, floors, settings, last + offset)
     drift_score, recent, before = _drift(
         logs, fit.dow, fit.scale, last, month_start, np.full(n, -1)
     )
@@ -721,6 +729,7 @@ def detect(
         month_start,
         adopted[candidates],
         older[candidates],
+        offset,
     )
     today_anomalous = replay.anomalous[:, -1] & (replay.event_start >= 0)
     events = today_anomalous & replay.event_alertable
