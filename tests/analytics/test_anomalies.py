@@ -245,3 +245,19 @@ def test_the_band_is_what_the_detector_judged_each_day():
     marked = [int(day) + DAYS - 60 for day in np.flatnonzero(band.anomalous)]
     assert marked[0] == 190 and marked[-1] <= 192  # the spike (and the event's tail, if any)
     assert band.actual[-10] == 4000.0 and band.high[-10] < 4000.0
+
+
+def test_the_first_two_weeks_of_data_alert_nothing():
+    # A store just filled: every series would be "new" spend on its first days.
+    series = team(noisy(1000, 0.05, seed=24, days=30), noisy(500, 0.05, seed=25, days=30))
+
+    assert [findings_on(series, day) for day in range(14)] == [[]] * 14
+
+
+def test_a_charge_after_months_of_quiet_is_not_new_spend():
+    cost = np.zeros(DAYS)
+    cost[[10, 40, 75]] = 900.0  # a quarterly-ish charge, then nothing for over 8 weeks
+    cost[190] = 950.0
+    series = team(cost, noisy(3000, 0.05, seed=26))
+
+    assert of_row(findings_on(series, 190), 0) == []
