@@ -222,6 +222,7 @@ SECTION_ORDER = (
     "cost_explorer",
     "athena",
     "inventory",
+    "anomalies",
 )
 HEADER = """# Costbot benchmarks
 

@@ -1,14 +1,16 @@
 """Costbot's benchmarks, one command (`make bench`): ingest throughput, query latency, `/cost`
 compute and chart render, ingest at two shapes of export (service- and resource-level, 2M and
 6M rows), `/cost` while another process ingests, the paid requests of a Cost Explorer
-sync, loading a large Athena result, and the AWS resource inventory of 10,000 resources
-against moto. Prints every figure with its baseline and writes bench/RESULTS.md.
+sync, loading a large Athena result, the AWS resource inventory of 10,000 resources
+against moto, and the anomaly detector against labelled synthetic series. Prints every
+figure with its baseline and writes bench/RESULTS.md.
 
     .venv/bin/python bench/run.py                  # everything at full size (~10 minutes)
     .venv/bin/python bench/run.py --quick          # smoke run (~30 s); results in bench/out/
     .venv/bin/python bench/run.py --only ingest    # one benchmark (ingest, query, cost,
                                                    # ingest_shapes, concurrent,
-                                                   # cost_explorer, athena, inventory)
+                                                   # cost_explorer, athena, inventory,
+                                                   # anomalies)
 
 Generated inputs are cached in bench/out/ (git-ignored) between runs: the 5M-row FOCUS CSV
 (3.3 GiB) and Parquet file and the 4.7M-row store (1.5 GiB); the first full run spends about
@@ -22,6 +24,7 @@ import argparse
 import time
 from pathlib import Path
 
+import anomaly_bench
 import athena_bench
 import concurrent_bench
 import cost_bench
@@ -86,6 +89,8 @@ def main(argv: list[str] | None = None) -> None:
             section = cost_explorer_bench.measure(args.quick)
         elif name == "inventory":
             section = inventory_bench.measure(args.quick)
+        elif name == "anomalies":
+            section = anomaly_bench.measure(args.quick)
         elif name == "query":
             section = query_bench.measure(args.quick)
         else:
