@@ -108,12 +108,16 @@ def _add_sync_parser(commands) -> None:
 
 
 def _add_run_parser(commands) -> None:
-    run = commands.add_parser("run", help="run one job now (sync)")
-    run.add_argument("job", metavar="JOB", help="the job to run: sync")
+    run = commands.add_parser("run", help="run one job now (sync, anomalies)")
+    run.add_argument("job", metavar="JOB", help="the job to run: sync, anomalies")
     run.add_argument(
         "--date", type=date.fromisoformat, help="the job's today, YYYY-MM-DD (default: today)"
     )
-    run.add_argument("--dry-run", action="store_true", help="say what it would do; no paid call")
+    run.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="say what it would do: no paid call, no post, nothing recorded",
+    )
     run.add_argument("--json", action="store_true", help="print what it did as one JSON object")
 
 
@@ -265,17 +269,46 @@ def _run_job(args: argparse.Namespace) -> int:
     def say(line: str) -> None:
         print(line, file=out)
 
-    # `sync` is the only job so far; the jobs of the digests and reports (issue 11) return
-    # their deliveries and get their own branch here.
+    if args.job == "anomalies":
+        return _run_anomalies(context, today, args, say)
     report = SyncReport(today)
     code, problem = _run_sync(
-        lambda: JOBS["sync"](context, today, dry_run=args.dry_run, report=report, say=say)
+        lambda: JOBS["sync"](
+            context, today, dry_run=args.dry_run, report=report, say=say, anomalies=True
+        )
     )
     if args.json:
         payload = report.as_json() | ({"error": problem} if problem else {})
         _print(json.dumps(payload, indent=2))
     print(report.paid.line(), file=out)
     return code
+
+
+def _run_anomalies(context, today: date, args: argparse.Namespace, say) -> int:
+    from jobs import anomalies
+
+    if not Path(context.db_path).exists():
+        raise UsageProblem(
+            f"{context.db_path}: no cost store yet; load data with `costbot ingest focus PATH`"
+        )
+    delivery = None if args.dry_run else _job_delivery(context)
+    result = anomalies.run(context, today, dry_run=args.dry_run, delivery=delivery, say=say)
+    if args.json:
+        _print(json.dumps(result.as_json(), indent=2, ensure_ascii=False))
+    failed = [d for d in result.deliveries if d["status"] == "failed"]
+    return EXIT_ERROR if failed else EXIT_OK
+
+
+def _job_delivery(context):
+    """Posting for a job: the bot token from the environment, or one line saying what to set."""
+    from bot.slack.client import build_web_client
+    from bot.slack.delivery import Delivery
+
+    if not os.environ.get("SLACK_BOT_TOKEN"):
+        raise UsageProblem(
+            "SLACK_BOT_TOKEN is not set: alerts cannot be posted (see them with --dry-run)"
+        )
+    return Delivery(build_web_client(), context.open_writer)
 
 
 def _sync_inventory() -> int:

@@ -17,7 +17,7 @@ from bot.answers.cost import Asker, answer_cost
 from bot.config import Config, load_config
 from bot.context import utc_today
 from bot.money import format_usd
-from bot.periods import Period, format_range
+from bot.periods import Period, format_day, format_range
 from bot.render.preview import PreviewMessage, write_preview
 from bot.sources import demo_data
 from bot.sources.business_metrics import ingest_metrics
@@ -143,6 +143,31 @@ def _as_delivered(payload: dict, is_notice: bool, config: Config) -> dict:
     return {**payload, "response_type": response_type, "blocks": [*payload["blocks"], *extra]}
 
 
+def _anomaly_previews(store: DemoStore) -> list[PreviewMessage]:
+    """What the anomaly job would post on the demo's last day (its injected anomalies), with
+    the buttons; nothing is recorded, so every demo run shows them."""
+    from bot.context import AppContext
+    from bot.render.anomalies import with_chart_file
+    from jobs import anomalies
+
+    context = AppContext(config=store.config, db_path=str(store.db_path))
+    previews = []
+    for channel, message, chart in anomalies.preview(context, store.today):
+        payload, images = message, {}
+        if chart is not None:
+            payload = with_chart_file(message, chart, chart.filename)
+            images[chart.filename] = chart.png
+        previews.append(
+            PreviewMessage(
+                title=f"Anomaly alert in {channel}",
+                description="the daily anomaly job (`costbot run anomalies`), one message a day",
+                payload=payload,
+                images=images,
+            )
+        )
+    return previews
+
+
 def run_demo(out_dir: Path, *, seed: int = 7, today: date | None = None) -> str:
     store = build_demo_store(out_dir, today=today, seed=seed)
     messages = []
@@ -165,6 +190,8 @@ def run_demo(out_dir: Path, *, seed: int = 7, today: date | None = None) -> str:
                     images=images,
                 )
             )
+        alerts = _anomaly_previews(store)
+        messages.extend(alerts)
         coverage = queries.data_range(db)
         assert coverage is not None, "the demo store is empty"
         everything = queries.total(db, Period(coverage[0], coverage[1], "rolling", "all"))
@@ -179,6 +206,8 @@ def run_demo(out_dir: Path, *, seed: int = 7, today: date | None = None) -> str:
             f"Demo organisation: {teams} teams, {services} services, {accounts} accounts, "
             f"{format_range(*coverage)}, {format_usd(everything)} amortized cost",
             f"Store:   {store.db_path}",
+            f"Anomalies: {len(alerts)} alert message(s) for "
+            f"{format_day(store.today - timedelta(days=1))}, in the preview",
             f"Preview: {index} ({len(messages)} messages with their charts)",
             "Ask it yourself:",
             f"  COSTBOT_DB={store.db_path} COSTBOT_CONFIG={store.config_path} "

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from jobs import sync
+from jobs import anomalies, sync
 
 JOBS: dict[str, Callable[..., object]] = {
     "sync": sync.run,
+    "anomalies": anomalies.run,
 }

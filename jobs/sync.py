@@ -1,10 +1,12 @@
-"""The `sync` job (daily, before anomaly detection; also `costbot sync aws` and `costbot run
-sync`): pull what can still change from AWS into the store: Cost Explorer's cost, then the
-resource inventory of the configured accounts and regions, then (`costbot run sync`, when
-`aws.athena` is configured) the Athena aggregate."""
+"""The `sync` job (daily; also `costbot sync aws` and `costbot run sync`): pull what can still
+change from AWS into the store: Cost Explorer's cost, then the resource inventory of the
+configured accounts and regions, then (`costbot run sync`, when `aws.athena` is configured) the
+Athena aggregate; then (`costbot run sync`) the anomaly alerts on what it brought in."""
 
 from __future__ import annotations
 
+import logging
+import os
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from typing import Any
@@ -19,6 +21,8 @@ from bot.sources.aws.cost_explorer import (
 from bot.sources.aws.inventory import InventoryReport, sync_inventory
 from bot.store import open_store
 
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class SyncReport:
@@ -30,6 +34,7 @@ class SyncReport:
     cost_explorer: CostExplorerSync | None = None
     inventory: InventoryReport | None = None
     athena: dict[str, Any] | None = None
+    anomalies: Any = None  # jobs.anomalies.AnomalyRun, when they were looked for
 
     def as_json(self) -> dict[str, Any]:
         cost_explorer = (
@@ -40,10 +45,11 @@ class SyncReport:
         return {
             "job": "sync",
             "date": self.date.isoformat(),
-            "deliveries": [],
+            "deliveries": self.anomalies.deliveries if self.anomalies else [],
             "cost_explorer": cost_explorer,
             "inventory": self.inventory.detail() if self.inventory else None,
             **({"athena": self.athena} if self.athena is not None else {}),
+            **({"anomalies": self.anomalies.as_json()} if self.anomalies else {}),
         }
 
 
@@ -57,6 +63,8 @@ def run(
     say: Say = print,
     warn: Say | None = None,
     athena: bool = True,
+    anomalies: bool = False,
+    delivery: Any = None,
 ) -> SyncReport:
     """Cost Explorer for the days that can still change (see `plan_sync`); `now` is the job's
     today: the days before it are read. Raises `AwsProblem` when the cost data cannot be read
@@ -99,4 +107,24 @@ def run(
             "bytes_scanned": result.bytes_scanned,
             "cost_micros": result.cost_micros,
         }
+    if anomalies:
+        report.anomalies = _alert_anomalies(context, today, delivery, say)
     return report
+
+
+def _alert_anomalies(context: AppContext, today: date, delivery: Any, say: Say) -> Any:
+    """The anomaly job on the data just synced. Without a bot token the alerts are only
+    listed (nothing recorded: the first run with a token posts them). A failure here is a
+    line in the report: the cost data is stored either way."""
+    from jobs import anomalies
+
+    post = delivery is not None or bool(os.environ.get("SLACK_BOT_TOKEN"))
+    try:
+        result = anomalies.run(context, today, dry_run=not post, delivery=delivery, say=say)
+    except Exception as error:
+        log.debug("anomaly detection failed", exc_info=True)
+        say(f"Anomalies: not looked for: {type(error).__name__}: {error}")
+        return None
+    if not post:
+        say("Anomalies: not posted: SLACK_BOT_TOKEN is not set (the first run with it posts them)")
+    return result

@@ -16,6 +16,7 @@ D) finds exactly what a live run on D found.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -44,10 +45,9 @@ class SeriesKey:
 
     @property
     def text(self) -> str:
-        """The key as stored (anomaly_episodes.series, anomaly_mutes.series)."""
-        return "|".join(part or "" for part in (self.team, self.service, self.account)) + (
-            f"|{self.currency}"
-        )
+        """The key as stored (anomaly_episodes.series, anomaly_mutes.series): JSON, so that a
+        tag value with any character in it never makes two series one."""
+        return json.dumps([self.team, self.service, self.account, self.currency])
 
 
 @dataclass(frozen=True)

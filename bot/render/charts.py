@@ -372,11 +372,20 @@ def anomaly_figure(
         ANOMALY_COLOR if flagged else CREDIT_COLOR if value < 0 else COST_COLOR
         for value, flagged in zip(actual, anomalous, strict=True)
     ]
-    _draw_bars(axes, x, [v if math.isfinite(v) else 0.0 for v in actual], colors)
-    # Over the bars, translucent, and stepped like them: each day's range covers its own bar.
+    # Behind the bars, stepped like them: drawn over them, the band's tint made every bar look
+    # as short as the band's low edge.
     axes.fill_between(
-        x, low, high, step="mid", color=BAND_COLOR, alpha=0.55, linewidth=0, label="Usual range"
+        x,
+        low,
+        high,
+        step="mid",
+        color=BAND_COLOR,
+        alpha=0.55,
+        linewidth=0,
+        label="Usual range",
+        zorder=0.5,
     )
+    _draw_bars(axes, x, [v if math.isfinite(v) else 0.0 for v in actual], colors)
     axes.plot(
         x, expected, drawstyle="steps-mid", color=EXPECTED_COLOR, linewidth=1.4, label="Expected"
     )

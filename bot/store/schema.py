@@ -323,7 +323,7 @@ def m007_anomalies(db: sqlite_utils.Database) -> None:
     db["anomaly_episodes"].create(
         {
             "id": int,
-            "series": str,  # the series key, e.g. "payments|Amazon DynamoDB|111122223333|USD"
+            "series": str,  # SeriesKey.text: JSON [team, service, account, currency]
             "team": str,  # NULL: untagged spend
             "service": str,  # NULL for a team roll-up
             "account_id": str,

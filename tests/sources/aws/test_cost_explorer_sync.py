@@ -443,7 +443,8 @@ def test_run_sync_json_and_dry_run(fake_ce, capsys, tmp_path):
 
 def test_run_rejects_an_unknown_job(capsys):
     assert main(["run", "nightly-magic"]) == 2
-    assert capsys.readouterr().err.strip() == "costbot: unknown job 'nightly-magic'; jobs: sync"
+    expected = "costbot: unknown job 'nightly-magic'; jobs: anomalies, sync"
+    assert capsys.readouterr().err.strip() == expected
 
 
 def test_focus_and_cost_explorer_never_count_the_same_month_twice(fake_ce, capsys, tmp_path):
