@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import json
 import logging
 import re
 import shutil
@@ -22,7 +23,9 @@ from browser import images_loaded
 from focus_factory import to_cent
 
 from bot.cli import main
+from bot.config import load_config
 from bot.demo import build_demo_store
+from bot.sources.demo_data import demo_anomalies
 
 TODAY = date(2026, 11, 27)
 YESTERDAY = TODAY - timedelta(days=1)
@@ -184,3 +187,41 @@ def test_demo_preview_charts_load_in_a_browser(demo, tmp_path):
     loaded, total = images_loaded(out / "index.html", tmp_path / "profile")
     assert total >= 7  # one chart per answer that has one
     assert loaded == total
+
+
+def test_preview_shows_the_injected_anomaly_as_an_alert_with_buttons(demo, focus_rows):
+    """The demo's retry storm (payments' DynamoDB at 4x on its last two days) is what the
+    anomaly job would post on the demo's day, in the team's channel, with the buttons; the
+    amount got per day is the mean of those two days' FOCUS rows, to the cent."""
+    out, summary = demo
+    assert "Anomalies: 1 alert message(s) for Nov 26, 2026, in the preview" in summary
+    page = (out / "index.html").read_text(encoding="utf-8")
+    alert = unescape(preview_article(page, "Anomaly alert in #team-payments"))
+    assert "Amazon DynamoDB" in alert
+    storm = [anomaly for anomaly in demo_anomalies(YESTERDAY) if anomaly.team == "payments"]
+    [anomaly] = storm
+    days = {anomaly.first_day.isoformat(), (anomaly.last_day or YESTERDAY).isoformat()}
+    config = load_config(out / "costbot.yml")
+
+    def team_of(tags: str) -> str | None:
+        """The first of the config's tag keys present (case, `-` / `_` / space ignored)."""
+        found = {re.sub(r"[-_ ]", "", k.lower()): v for k, v in json.loads(tags or "{}").items()}
+        for key in config.tag_keys:
+            if (value := found.get(re.sub(r"[-_ ]", "", key.lower()))) is not None:
+                return config.canonical_team(value)
+        return None
+
+    got = sum(
+        (
+            Decimal(row["EffectiveCost"])
+            for row in focus_rows
+            if row["ServiceName"] == "Amazon DynamoDB"
+            and row["SubAccountId"] == "222222222222"
+            and row["ChargePeriodStart"][:10] in days
+            and team_of(row["Tags"]) == "payments"
+        ),
+        Decimal(0),
+    )
+    assert f"got ${to_cent(got / len(days)):,.2f}/day" in alert
+    for button in ("Acknowledge", "Expected (adopt as normal)", "Mute 7 days", "Assign to"):
+        assert button in alert
