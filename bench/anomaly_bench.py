@@ -313,7 +313,7 @@ def score(
                 result.true_alerts += 1
                 if all(event_index[id(e)] in first_alert for e in matched):
                     result.repeats += 1  # an event alerted before, alerted again
-                    if len(result.repeat_examples) < 30:
+                    if len(result.repeat_examples) < 1000:
                         result.repeat_examples.append((row, day))
                 for event in matched:
                     first_alert.setdefault(event_index[id(event)], day)

@@ -208,6 +208,8 @@ _SPARSE_SCALES = 4.0  # a sparse series' noise is at least this many noise floor
 _RECENT_DAYS = 14
 _DRIFT_GAP = 14
 _BEFORE_DAYS = 28
+# A drift's days are looked back on this far (to know how long it has been alerted).
+_DRIFT_LOOKBACK = 21
 # A rise is a step, not a drift, when this share of it happened from one week to the next.
 _STEP_SHARE = 0.6
 # Month-start charges: the month starts of the last _MONTH_STARTS months are what day 1 is
@@ -771,6 +773,34 @@ def detect(
     return _without_explained_rollups(series, findings, cost[:, last] - expected_today)
 
 
+def _drifting_on(
+    logs: np.ndarray,
+    rows: np.ndarray,
+    day: int,
+    floors: np.ndarray,
+    settings: AnomalySettings,
+    month_start: np.ndarray,
+    since: np.ndarray,
+    fit: _Fit,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Whether each of `rows` drifts on `day` (every gate, and not a step), with its drift
+    (score, recent level, before level)."""
+    dow, scale = fit.dow[rows], fit.scale[rows]
+    score, recent, before = _drift(logs[rows], dow, scale, day, month_start, since)
+    with np.errstate(invalid="ignore"):
+        found = (
+            ~fit.sparse[rows]
+            & (score >= settings.min_score)
+            & (np.expm1(recent - before) * 100 >= settings.min_increase_percent)
+            & (np.exp(recent) - np.exp(before) >= floors[rows])
+        )
+    if found.any():
+        found[found] = ~_is_step(
+            logs[rows[found]], dow[found], recent[found] - before[found], day, month_start
+        )
+    return found, score, recent, before
+
+
 def _drifts(
     series: SeriesSet,
     cost: np.ndarray,
@@ -787,36 +817,66 @@ def _drifts(
 ) -> list[Finding]:
     """The drifts among `rows` (their run's day `fit`): a rise over the drift window that is
     gradual. A step (most of the rise within a week) is a shift: alerted as one when it
-    happened, then adopted as normal, so not a drift now. Sparse series do not drift."""
+    happened, then adopted as normal, so not a drift now. Sparse series do not drift.
+
+    Like a shift, a drift is alerted for `shift_days` days, then is the normal level: the
+    days before the run's day are judged too (a run of drifting days, _GAP_DAYS quiet days
+    allowed), and the drift's start is the one found on the run's first day, so that it stays
+    the same from one day to the next."""
     since = np.where(adopted[rows] >= 0, adopted[rows], -1)
-    dow, scale = fit.dow[rows], fit.scale[rows]
-    score, recent, before = _drift(logs[rows], dow, scale, last, month_start, since)
-    with np.errstate(invalid="ignore"):
-        found = (
-            ~fit.sparse[rows]
-            & (score >= settings.min_score)
-            & (np.expm1(recent - before) * 100 >= settings.min_increase_percent)
-            & (np.exp(recent) - np.exp(before) >= floors[rows])
-        )
-    if found.any():
-        found[found] = ~_is_step(
-            logs[rows[found]], dow[found], recent[found] - before[found], last, month_start
-        )
+    found, score, recent, before = _drifting_on(
+        logs, rows, last, floors, settings, month_start, since, fit
+    )
     if not found.any():
         return []
-    starts = _drift_start(
-        logs[rows[found]], dow[found], before[found], scale[found], last, month_start
+    rows, since, score, recent, before = (
+        rows[found],
+        since[found],
+        score[found],
+        recent[found],
+        before[found],
     )
-    findings = []
+    first_day = last - _DRIFT_LOOKBACK
+    run_start = np.full(rows.size, last)
+    run_days = np.ones(rows.size, int)
+    last_found = np.full(rows.size, last)
+    going = np.ones(rows.size, bool)
+    for day in range(last - 1, max(first_day, 0) - 1, -1):  # backwards from the run's day
+        on_day, _, _, _ = _drifting_on(logs, rows, day, floors, settings, month_start, since, fit)
+        going &= on_day | (last_found - day <= _GAP_DAYS)
+        take = going & on_day
+        run_start = np.where(take, day, run_start)
+        run_days += take
+        last_found = np.where(take, day, last_found)
+    fresh = run_days <= settings.shift_days
+    if not fresh.any():
+        return []
+    starts = np.zeros(rows.size, int)
+    for day in np.unique(run_start[fresh]):
+        pick = fresh & (run_start == day)
+        _, _, _, then_before = _drifting_on(
+            logs, rows[pick], int(day), floors, settings, month_start, since[pick], fit
+        )
+        starts[pick] = _drift_start(
+            logs[rows[pick]],
+            fit.dow[rows[pick]],
+            then_before,
+            fit.scale[rows[pick]],
+            int(day),
+            month_start,
+        )
     # A drift of a series whose rise was alerted lately (a steep ramp's first steps) goes on
     # with that episode's start.
-    starts = np.where(alerted[found] >= 0, alerted[found], starts)
-    for i, start in zip(np.flatnonzero(found), starts, strict=True):
-        row, start = int(rows[i]), int(start)
+    alerted = alerted[found]
+    starts = np.where(alerted >= 0, alerted, starts)
+    findings = []
+    for i in np.flatnonzero(fresh):
+        row, start = int(rows[i]), int(starts[i])
+        dow = fit.dow[row]
         # Amounts over the recent days (the rate it has drifted to), not since the start
         # (which would average the rise away).
         recent_days = np.arange(max(start, last - _RECENT_DAYS + 1), last + 1)
-        exp = float(np.mean(np.exp(before[i] + dow[i, recent_days % 7])))
+        exp = float(np.mean(np.exp(before[i] + dow[recent_days % 7])))
         act = float(cost[row, recent_days].mean())
         findings.append(
             Finding(row, "drift", series.day_of(start + offset), exp, act, float(score[i]))
