@@ -208,8 +208,10 @@ _SPARSE_SCALES = 4.0  # a sparse series' noise is at least this many noise floor
 _RECENT_DAYS = 14
 _DRIFT_GAP = 14
 _BEFORE_DAYS = 28
-# A drift's days are looked back on this far (to know how long it has been alerted).
+# A drift's days are looked back on this far (to know how long it has been alerted), and a
+# drift goes on through this many quiet days (it is slow: a dip of a few days is noise).
 _DRIFT_LOOKBACK = 21
+_DRIFT_GAP_DAYS = 7
 # A rise is a step, not a drift, when this share of it happened from one week to the next.
 _STEP_SHARE = 0.6
 # Month-start charges: the month starts of the last _MONTH_STARTS months are what day 1 is
@@ -770,7 +772,17 @@ def detect(
     # for the replayed ones, the level the replay expects (a shift adopted: its new level).
     expected_today = np.nan_to_num(np.exp(fit.expected), nan=0.0)
     expected_today[candidates] = replay.expected[:, -1]
-    return _without_explained_rollups(series, findings, cost[:, last] - expected_today)
+    # The latest episode start of each team's series (their own alerts, recent or not).
+    alerted_start = np.full(n, -1)
+    members = np.array([not key.is_rollup for key in series.keys])[candidates]
+    np.maximum.at(alerted_start, series.team_row[candidates[members]], replay.last_alerted[members])
+    return _without_explained_rollups(
+        series,
+        findings,
+        cost[:, last] - expected_today,
+        {row: day + offset for row, day in enumerate(alerted_start) if day >= 0},
+        settings,
+    )
 
 
 def _drifting_on(
@@ -820,8 +832,8 @@ def _drifts(
     happened, then adopted as normal, so not a drift now. Sparse series do not drift.
 
     Like a shift, a drift is alerted for `shift_days` days, then is the normal level: the
-    days before the run's day are judged too (a run of drifting days, _GAP_DAYS quiet days
-    allowed), and the drift's start is the one found on the run's first day, so that it stays
+    days before the run's day are judged too (a run of drifting days, _DRIFT_GAP_DAYS quiet
+    days allowed), and the drift's start is the one found on the run's first day, so that it stays
     the same from one day to the next."""
     since = np.where(adopted[rows] >= 0, adopted[rows], -1)
     found, score, recent, before = _drifting_on(
@@ -843,7 +855,7 @@ def _drifts(
     going = np.ones(rows.size, bool)
     for day in range(last - 1, max(first_day, 0) - 1, -1):  # backwards from the run's day
         on_day, _, _, _ = _drifting_on(logs, rows, day, floors, settings, month_start, since, fit)
-        going &= on_day | (last_found - day <= _GAP_DAYS)
+        going &= on_day | (last_found - day <= _DRIFT_GAP_DAYS)
         take = going & on_day
         run_start = np.where(take, day, run_start)
         run_days += take
@@ -904,13 +916,19 @@ def _is_step(
 
 
 def _without_explained_rollups(
-    series: SeriesSet, findings: list[Finding], increase_today: np.ndarray
+    series: SeriesSet,
+    findings: list[Finding],
+    increase_today: np.ndarray,
+    members_alerted: dict[int, int],
+    settings: AnomalySettings,
 ) -> list[Finding]:
     """One alert per event. A team roll-up's finding is dropped when findings on the team's
-    own series explain over half of its increase (they are alerted); and when its series'
-    own increases today, each against its own expected level, do not make up half of it (a
-    sparse series charging as it usually does, a month-start fee: normal for the series that
-    has them, however large in the team's total)."""
+    own series explain over half of its increase (they are alerted); when one of its series
+    had an episode worth an alert starting at most 2 x shift_days before the roll-up's (that
+    one was alerted: its team's total rising later on is the same event); and when its
+    series' own increases today, each against its own expected level, do not make up half of
+    it (a sparse series charging as it usually does, a month-start fee: normal for the series
+    that has them, however large in the team's total)."""
     is_rollup = np.array([key.is_rollup for key in series.keys])
     members = ~is_rollup
     rises = np.zeros(len(series.keys))
@@ -926,7 +944,13 @@ def _without_explained_rollups(
         if is_rollup[finding.row]:
             increase = finding.actual_per_day - finding.expected_per_day
             today = increase_today[finding.row]
-            if explained.get(finding.row, 0.0) > 0.5 * increase or rises[finding.row] < 0.5 * today:
+            start = (finding.start - series.first_day).days
+            member = members_alerted.get(finding.row, -1)
+            if (
+                explained.get(finding.row, 0.0) > 0.5 * increase
+                or rises[finding.row] < 0.5 * today
+                or (member >= 0 and member >= start - 2 * settings.shift_days)
+            ):
                 continue
         kept.append(finding)
     return kept
