@@ -234,7 +234,7 @@ def _scan_days(settings: AnomalySettings) -> int:
 def _event_replay_days(settings: AnomalySettings) -> int:
     """How far back the replay of events starts: an event going on began at most shift_days
     (plus its quiet days) ago; the weeks before settle the level it is judged against."""
-    return 5 * settings.shift_days + 10
+    return 4 * settings.shift_days + 10
 
 
 def _masked_median(values: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
