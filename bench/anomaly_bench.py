@@ -313,7 +313,7 @@ def score(
                 result.true_alerts += 1
                 if all(event_index[id(e)] in first_alert for e in matched):
                     result.repeats += 1  # an event alerted before, alerted again
-                    if len(result.repeat_examples) < 30:
+                    if len(result.repeat_examples) < 1000:
                         result.repeat_examples.append((row, day))
                 for event in matched:
                     first_alert.setdefault(event_index[id(event)], day)
@@ -350,7 +350,7 @@ def baseline_finder(series: SeriesSet, settings: AnomalySettings) -> list[tuple[
 
 def runtime(settings: AnomalySettings, n_series: int, days: int, seed: int) -> tuple[float, int]:
     """Seconds of one `detect` over `n_series` x `days` (best of 3), and its findings."""
-    data = generate(n_series, seed, settings, days=days, events_from=days - 60)
+    data = generate(n_series, seed, settings, days=days, events_from=days - 30)
     best = math.inf
     found = 0
     for _ in range(3):

@@ -208,6 +208,10 @@ _SPARSE_SCALES = 4.0  # a sparse series' noise is at least this many noise floor
 _RECENT_DAYS = 14
 _DRIFT_GAP = 14
 _BEFORE_DAYS = 28
+# A drift's days are looked back on this far (to know how long it has been alerted), and a
+# drift goes on through this many quiet days (it is slow: a dip of a few days is noise).
+_DRIFT_LOOKBACK = 21
+_DRIFT_GAP_DAYS = 7
 # A rise is a step, not a drift, when this share of it happened from one week to the next.
 _STEP_SHARE = 0.6
 # Month-start charges: the month starts of the last _MONTH_STARTS months are what day 1 is
@@ -230,7 +234,7 @@ def _scan_days(settings: AnomalySettings) -> int:
 def _event_replay_days(settings: AnomalySettings) -> int:
     """How far back the replay of events starts: an event going on began at most shift_days
     (plus its quiet days) ago; the weeks before settle the level it is judged against."""
-    return 5 * settings.shift_days + 10
+    return 4 * settings.shift_days + 10
 
 
 def _masked_median(values: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -768,7 +772,45 @@ def detect(
     # for the replayed ones, the level the replay expects (a shift adopted: its new level).
     expected_today = np.nan_to_num(np.exp(fit.expected), nan=0.0)
     expected_today[candidates] = replay.expected[:, -1]
-    return _without_explained_rollups(series, findings, cost[:, last] - expected_today)
+    # The latest episode start of each team's series (their own alerts, recent or not).
+    alerted_start = np.full(n, -1)
+    members = np.array([not key.is_rollup for key in series.keys])[candidates]
+    np.maximum.at(alerted_start, series.team_row[candidates[members]], replay.last_alerted[members])
+    return _without_explained_rollups(
+        series,
+        findings,
+        cost[:, last] - expected_today,
+        {row: day + offset for row, day in enumerate(alerted_start) if day >= 0},
+        settings,
+    )
+
+
+def _drifting_on(
+    logs: np.ndarray,
+    rows: np.ndarray,
+    day: int,
+    floors: np.ndarray,
+    settings: AnomalySettings,
+    month_start: np.ndarray,
+    since: np.ndarray,
+    fit: _Fit,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Whether each of `rows` drifts on `day` (every gate, and not a step), with its drift
+    (score, recent level, before level)."""
+    dow, scale = fit.dow[rows], fit.scale[rows]
+    score, recent, before = _drift(logs[rows], dow, scale, day, month_start, since)
+    with np.errstate(invalid="ignore"):
+        found = (
+            ~fit.sparse[rows]
+            & (score >= settings.min_score)
+            & (np.expm1(recent - before) * 100 >= settings.min_increase_percent)
+            & (np.exp(recent) - np.exp(before) >= floors[rows])
+        )
+    if found.any():
+        found[found] = ~_is_step(
+            logs[rows[found]], dow[found], recent[found] - before[found], day, month_start
+        )
+    return found, score, recent, before
 
 
 def _drifts(
@@ -787,36 +829,66 @@ def _drifts(
 ) -> list[Finding]:
     """The drifts among `rows` (their run's day `fit`): a rise over the drift window that is
     gradual. A step (most of the rise within a week) is a shift: alerted as one when it
-    happened, then adopted as normal, so not a drift now. Sparse series do not drift."""
+    happened, then adopted as normal, so not a drift now. Sparse series do not drift.
+
+    Like a shift, a drift is alerted for `shift_days` days, then is the normal level: the
+    days before the run's day are judged too (a run of drifting days, _DRIFT_GAP_DAYS quiet
+    days allowed), and the drift's start is the one found on the run's first day, so that it stays
+    the same from one day to the next."""
     since = np.where(adopted[rows] >= 0, adopted[rows], -1)
-    dow, scale = fit.dow[rows], fit.scale[rows]
-    score, recent, before = _drift(logs[rows], dow, scale, last, month_start, since)
-    with np.errstate(invalid="ignore"):
-        found = (
-            ~fit.sparse[rows]
-            & (score >= settings.min_score)
-            & (np.expm1(recent - before) * 100 >= settings.min_increase_percent)
-            & (np.exp(recent) - np.exp(before) >= floors[rows])
-        )
-    if found.any():
-        found[found] = ~_is_step(
-            logs[rows[found]], dow[found], recent[found] - before[found], last, month_start
-        )
+    found, score, recent, before = _drifting_on(
+        logs, rows, last, floors, settings, month_start, since, fit
+    )
     if not found.any():
         return []
-    starts = _drift_start(
-        logs[rows[found]], dow[found], before[found], scale[found], last, month_start
+    rows, since, score, recent, before = (
+        rows[found],
+        since[found],
+        score[found],
+        recent[found],
+        before[found],
     )
-    findings = []
+    first_day = last - _DRIFT_LOOKBACK
+    run_start = np.full(rows.size, last)
+    run_days = np.ones(rows.size, int)
+    last_found = np.full(rows.size, last)
+    going = np.ones(rows.size, bool)
+    for day in range(last - 1, max(first_day, 0) - 1, -1):  # backwards from the run's day
+        on_day, _, _, _ = _drifting_on(logs, rows, day, floors, settings, month_start, since, fit)
+        going &= on_day | (last_found - day <= _DRIFT_GAP_DAYS)
+        take = going & on_day
+        run_start = np.where(take, day, run_start)
+        run_days += take
+        last_found = np.where(take, day, last_found)
+    fresh = run_days <= settings.shift_days
+    if not fresh.any():
+        return []
+    starts = np.zeros(rows.size, int)
+    for day in np.unique(run_start[fresh]):
+        pick = fresh & (run_start == day)
+        _, _, _, then_before = _drifting_on(
+            logs, rows[pick], int(day), floors, settings, month_start, since[pick], fit
+        )
+        starts[pick] = _drift_start(
+            logs[rows[pick]],
+            fit.dow[rows[pick]],
+            then_before,
+            fit.scale[rows[pick]],
+            int(day),
+            month_start,
+        )
     # A drift of a series whose rise was alerted lately (a steep ramp's first steps) goes on
     # with that episode's start.
-    starts = np.where(alerted[found] >= 0, alerted[found], starts)
-    for i, start in zip(np.flatnonzero(found), starts, strict=True):
-        row, start = int(rows[i]), int(start)
+    alerted = alerted[found]
+    starts = np.where(alerted >= 0, alerted, starts)
+    findings = []
+    for i in np.flatnonzero(fresh):
+        row, start = int(rows[i]), int(starts[i])
+        dow = fit.dow[row]
         # Amounts over the recent days (the rate it has drifted to), not since the start
         # (which would average the rise away).
         recent_days = np.arange(max(start, last - _RECENT_DAYS + 1), last + 1)
-        exp = float(np.mean(np.exp(before[i] + dow[i, recent_days % 7])))
+        exp = float(np.mean(np.exp(before[i] + dow[recent_days % 7])))
         act = float(cost[row, recent_days].mean())
         findings.append(
             Finding(row, "drift", series.day_of(start + offset), exp, act, float(score[i]))
@@ -844,13 +916,19 @@ def _is_step(
 
 
 def _without_explained_rollups(
-    series: SeriesSet, findings: list[Finding], increase_today: np.ndarray
+    series: SeriesSet,
+    findings: list[Finding],
+    increase_today: np.ndarray,
+    members_alerted: dict[int, int],
+    settings: AnomalySettings,
 ) -> list[Finding]:
     """One alert per event. A team roll-up's finding is dropped when findings on the team's
-    own series explain over half of its increase (they are alerted); and when its series'
-    own increases today, each against its own expected level, do not make up half of it (a
-    sparse series charging as it usually does, a month-start fee: normal for the series that
-    has them, however large in the team's total)."""
+    own series explain over half of its increase (they are alerted); when one of its series
+    had an episode worth an alert starting at most 2 x shift_days before the roll-up's (that
+    one was alerted: its team's total rising later on is the same event); and when its
+    series' own increases today, each against its own expected level, do not make up half of
+    it (a sparse series charging as it usually does, a month-start fee: normal for the series
+    that has them, however large in the team's total)."""
     is_rollup = np.array([key.is_rollup for key in series.keys])
     members = ~is_rollup
     rises = np.zeros(len(series.keys))
@@ -866,7 +944,13 @@ def _without_explained_rollups(
         if is_rollup[finding.row]:
             increase = finding.actual_per_day - finding.expected_per_day
             today = increase_today[finding.row]
-            if explained.get(finding.row, 0.0) > 0.5 * increase or rises[finding.row] < 0.5 * today:
+            start = (finding.start - series.first_day).days
+            member = members_alerted.get(finding.row, -1)
+            if (
+                explained.get(finding.row, 0.0) > 0.5 * increase
+                or rises[finding.row] < 0.5 * today
+                or (member >= 0 and member >= start - 2 * settings.shift_days)
+            ):
                 continue
         kept.append(finding)
     return kept
