@@ -459,7 +459,7 @@ def whole_path(quick: bool, seed: int = RESULTS_SEED) -> tuple[list[Figure], lis
             seconds.append(time.perf_counter() - started)
             if run.returncode != 0:
                 raise RuntimeError(run.stderr.strip()[-300:] or f"exit {run.returncode}")
-            answer = json.loads(run.stdout.strip().splitlines()[-1])
+            answer = json.loads(run.stdout)
             posted_per_day.append(len(slack.channel_messages()) - before)
             found = []
             for alert in answer.get("alerts", []):

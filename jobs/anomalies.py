@@ -174,6 +174,10 @@ def _plan(
     for finding in findings:
         key = series.keys[finding.row]
         episode = _continued_episode(by_series.get(key.text, []), finding)
+        if episode is None:
+            # An event the detector still dates from an episode that ended a while ago (a
+            # drift, a ramp climbing in steps): the same event, not a new one.
+            episode = queries.anomaly_episode_starting(db, key.text, finding.start)
         if episode is not None:
             still_anomalous.add(episode["id"])
         if key.text in mutes:
@@ -189,10 +193,13 @@ def _plan(
         grown = alert.increase_micros >= settings.follow_up_growth * max(
             episode["alerted_excess_micros"] or 0, 1
         )
-        if episode["status"] == "open" and grown:
+        if episode["status"] != "expected" and grown:
             alerts[alert.channel].append(_as_follow_up(alert, episode))
         elif not report.dry_run:
-            writers.update_episode(db, episode["id"], last_day=end.isoformat(), kind=alert.kind)
+            status = "open" if episode["status"] == "closed" else episode["status"]
+            writers.update_episode(
+                db, episode["id"], last_day=end.isoformat(), kind=alert.kind, status=status
+            )
     report.closed = _close_ended(db, episodes, still_anomalous, end, report.dry_run)
     return {
         channel: [_with_detail(db, config, series, a) for a in largest_first(channel_alerts)]
@@ -395,9 +402,8 @@ def _record(db: sqlite_utils.Database, alert: Alert, key: str) -> Alert:
     }
     if alert.follow_up and alert.episode_id is not None:
         episode = queries.anomaly_episode(db, alert.episode_id) or {}
-        writers.update_episode(
-            db, alert.episode_id, alerts=(episode.get("alerts") or 1) + 1, **fields
-        )
+        alerts = (episode.get("alerts") or 1) + 1
+        writers.update_episode(db, alert.episode_id, alerts=alerts, status="open", **fields)
         return alert
     episode_id = writers.open_episode(
         db,
@@ -421,7 +427,8 @@ def _take_back(
     for alert in recorded:
         previous = before.get(alert.episode_id) if alert.follow_up else None
         if previous is not None:
-            restored = {k: previous[k] for k in ("alerts", "alerted_excess_micros", "delivery_key")}
+            kept = ("alerts", "alerted_excess_micros", "delivery_key", "status")
+            restored = {k: previous[k] for k in kept}
             writers.update_episode(db, alert.episode_id, **restored)
         elif alert.episode_id is not None and not alert.follow_up:
             with db.atomic():

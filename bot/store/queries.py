@@ -533,6 +533,17 @@ def anomaly_episodes_since(db: sqlite_utils.Database, day: date) -> list[dict]:
     )
 
 
+def anomaly_episode_starting(db: sqlite_utils.Database, series: str, start: date) -> dict | None:
+    """The episode of `series` that started on `start`, whatever became of it."""
+    rows = list(
+        db.query(
+            "SELECT * FROM anomaly_episodes WHERE series = ? AND start = ?",
+            [series, start.isoformat()],
+        )
+    )
+    return rows[0] if rows else None
+
+
 def anomaly_mutes(db: sqlite_utils.Database, day: date) -> dict[str, str]:
     """series -> the last muted day, for the mutes still running on `day`."""
     return {
