@@ -25,8 +25,9 @@ import os
 import subprocess
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -377,30 +378,63 @@ def _account(key: SeriesKey) -> str:
     return f"{222222222222 + int(key.account.split('-')[1]) * 111111111111}"
 
 
-def write_focus(data: Synthetic, path: Path) -> Path:
-    """The synthetic series as one FOCUS 1.0 CSV: one usage row per series and day with cost
-    (the team's roll-ups are what the store adds up, not rows)."""
+# Where a series' usage is, in the FOCUS file: (region, usage type, share of the usual cost).
+# An injected event's excess all goes to one of them, its labelled root cause.
+USAGE_PARTS = (
+    ("us-east-1", "USE1-BoxUsage:m5.xlarge", 0.55),
+    ("us-west-2", "USW2-BoxUsage:m5.xlarge", 0.30),
+    ("us-east-1", "USE1-EBS:VolumeUsage.gp3", 0.15),
+)
+
+
+def write_focus(data: Synthetic, path: Path, seed: int) -> tuple[Path, dict[int, tuple[str, str]]]:
+    """The synthetic series as one FOCUS 1.0 CSV (the team's roll-ups are what the store adds
+    up, not rows): each series' usual cost split over USAGE_PARTS, and from an event's start
+    on, the cost above the 28 days before it (its excess) in one part, chosen at random: the
+    event's root cause, returned as {row: (region, usage type)}. Every day's parts add up to
+    the series' cost to the cent."""
     sys.path.insert(0, str(REPO / "tests"))
     from focus_rows import focus_row, write_rows
 
+    rng = np.random.default_rng(seed)
+    causes: dict[int, tuple[str, str]] = {}
+    event_of = {event.row: event for event in data.events}
     rows = []
     series = data.series
     for row, key in enumerate(series.keys):
         if key.is_rollup:
             continue
         account = _account(key)
+        event = event_of.get(row)
+        cause = int(rng.integers(len(USAGE_PARTS)))
+        usual = 0
+        if event is not None:
+            causes[row] = USAGE_PARTS[cause][:2]
+            before = series.cost[row, max(event.start - 28, 0) : event.start]
+            usual = round(float(np.median(before)) * 100) if len(before) else 0
         for column in np.flatnonzero(series.cost[row] > 0):
-            rows.append(
-                focus_row(
+            total = round(float(series.cost[row, column]) * 100)  # cents
+            excess = 0
+            if event is not None and column >= event.start:
+                excess = max(total - usual, 0)
+            rest = total - excess
+            cents = [int(rest * share) for _, _, share in USAGE_PARTS]
+            cents[0] += rest - sum(cents)
+            cents[cause] += excess
+            for (region, usage, _), amount in zip(USAGE_PARTS, cents, strict=True):
+                if amount == 0:
+                    continue
+                charge = focus_row(
                     series.day_of(column),
-                    f"{series.cost[row, column]:.2f}",
+                    f"{amount / 100:.2f}",
                     service=key.service,
                     team=key.team,
                     sub_account=(account, f"acct-{account[-4:]}"),
-                    resource=f"{key.service}-{account}",
+                    resource=f"{key.service}-{account}-{region}",
                 )
-            )
-    return write_rows(path, rows)
+                charge |= {"RegionId": region, "RegionName": region, "ChargeDescription": usage}
+                rows.append(charge)
+    return write_rows(path, rows), causes
 
 
 def whole_path(quick: bool, seed: int = RESULTS_SEED) -> tuple[list[Figure], list[str]]:
@@ -417,8 +451,17 @@ def whole_path(quick: bool, seed: int = RESULTS_SEED) -> tuple[list[Figure], lis
     db, config = work / "costbot.db", work / "costbot.yml"
     for stale in (db, Path(f"{db}-wal"), Path(f"{db}-shm")):
         stale.unlink(missing_ok=True)
-    config.write_text('anomalies:\n  channel: "#finops"\n')
-    focus = write_focus(data, work / "focus.csv")
+    # Each team has its channel (at most one message a day each); untagged spend would go to
+    # #finops.
+    teams = sorted({k.team for k in data.series.keys if k.team})
+    config.write_text(
+        "teams:\n"
+        + "".join(f'  - name: {team}\n    channel: "#{team}"\n' for team in teams)
+        + 'anomalies:\n  channel: "#finops"\n'
+    )
+    focus, causes = write_focus(data, work / "focus.csv", seed)
+    event_of = {event.row: event for event in data.events}
+    cause_checks: list[bool] = []
     sys.path.insert(0, str(REPO / "tests"))
     from fake_slack import FakeSlack
 
@@ -443,6 +486,7 @@ def whole_path(quick: bool, seed: int = RESULTS_SEED) -> tuple[list[Figure], lis
                 f"Whole path not run: `costbot ingest focus` failed: {ingest.stderr[-300:]}"
             ]
         posted_per_day: list[int] = []
+        most_in_a_channel: list[int] = []
         unmatched = 0
         seconds: list[float] = []
 
@@ -460,7 +504,10 @@ def whole_path(quick: bool, seed: int = RESULTS_SEED) -> tuple[list[Figure], lis
             if run.returncode != 0:
                 raise RuntimeError(run.stderr.strip()[-300:] or f"exit {run.returncode}")
             answer = json.loads(run.stdout)
-            posted_per_day.append(len(slack.channel_messages()) - before)
+            posted = slack.channel_messages()[before:]
+            posted_per_day.append(len(posted))
+            per_channel = Counter(message.channel for message in posted)
+            most_in_a_channel.append(max(per_channel.values(), default=0))
             found = []
             for alert in answer.get("alerts", []):
                 account = alert.get("account")
@@ -468,7 +515,11 @@ def whole_path(quick: bool, seed: int = RESULTS_SEED) -> tuple[list[Figure], lis
                 if row is None:
                     unmatched += 1
                     continue
-                found.append((row, date.fromisoformat(alert["start"])))
+                start = date.fromisoformat(alert["start"])
+                found.append((row, start))
+                right = _root_cause_right(alert, row, start, data, event_of, causes)
+                if right is not None:
+                    cause_checks.append(right)
             return found
 
         try:
@@ -498,8 +549,17 @@ def whole_path(quick: bool, seed: int = RESULTS_SEED) -> tuple[list[Figure], lis
             passed=result.false_per_10k <= GOALS["false per 10k"],
         ),
         Figure(
+            "whole path: top-1 root cause right",
+            f"{_share_of(cause_checks):.3f} ({sum(cause_checks)}/{len(cause_checks)})",
+            goal=">= 0.80",
+            passed=bool(cause_checks) and _share_of(cause_checks) >= 0.80,
+        ),
+        Figure(
             "whole path: messages posted a day",
-            f"max {max(posted_per_day, default=0)}, total {sum(posted_per_day)}",
+            f"max {max(posted_per_day, default=0)} (at most"
+            f" {max(most_in_a_channel, default=0)} in one channel), total {sum(posted_per_day)}",
+            goal="<= 1 per channel",
+            passed=max(most_in_a_channel, default=0) <= 1,
         ),
         Figure("whole path: `costbot run anomalies` per day", secs(median(seconds))),
     ]
@@ -510,6 +570,45 @@ def whole_path(quick: bool, seed: int = RESULTS_SEED) -> tuple[list[Figure], lis
         f" alerts not matching a series: {unmatched}."
     )
     return figures, notes
+
+
+def _share_of(checks: list[bool]) -> float:
+    return sum(checks) / len(checks) if checks else 0.0
+
+
+def _root_cause_right(
+    alert: dict,
+    row: int,
+    start: date,
+    data: Synthetic,
+    event_of: dict[int, Event],
+    causes: dict[int, tuple[str, str]],
+) -> bool | None:
+    """Whether the alert's first root cause names where its event's excess was put: region and
+    usage type for a series; service, account, region and usage type for a team's total. None
+    when the alert is not about an injected event (a false alert: no cause to name)."""
+    series = data.series
+    if not alert.get("root_cause"):
+        return None
+    top = alert["root_cause"][0]
+    key = series.keys[row]
+    candidates = [row] if not key.is_rollup else [r for r in event_of if series.team_row[r] == row]
+    for candidate in candidates:
+        event = event_of.get(candidate)
+        if event is None or candidate not in causes:
+            continue
+        event_start = series.day_of(event.start)
+        if not (event_start - timedelta(days=3) <= start <= series.day_of(event.end + 3)):
+            continue
+        region, usage = causes[candidate]
+        named = (top.get("region"), top.get("sku"))
+        if key.is_rollup:
+            candidate_key = series.keys[candidate]
+            named = (top.get("service"), top.get("account"), *named)
+            region_usage = (candidate_key.service, _account(candidate_key), region, usage)
+            return named == region_usage
+        return named == (region, usage)
+    return None
 
 
 # --- the section --------------------------------------------------------------------------
@@ -685,9 +784,6 @@ def measure(
         section.notes.append(
             f"Missed events ({len(missed)}): {sizes}{' ...' if len(missed) > 8 else ''}."
         )
-    section.notes.append(
-        "Not scored yet: top-1 root cause (the job's `root_cause`, on the whole path)."
-    )
     return section
 
 
