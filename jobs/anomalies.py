@@ -20,20 +20,22 @@ them again instead of losing them.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+import numpy as np
 import sqlite_utils
 
 from bot.analytics.anomalies import Alert, Finding, SeriesSet, detect, expected_band
-from bot.analytics.anomaly_series import load_series, series_micros
+from bot.analytics.anomaly_series import MicroSeries, load_series_micros
 from bot.analytics.root_cause import root_cause
-from bot.config import Config
+from bot.config import AnomalySettings, Config
 from bot.context import AppContext
 from bot.money import to_micros
 from bot.render.anomalies import anomaly_message, anomaly_status_text, largest_first
@@ -148,32 +150,30 @@ def _plan(
     """The alerts of the run, by channel; records the episodes that continue or end (not in a
     dry run). Alerts of new episodes carry no episode id yet."""
     settings = config.anomalies
-    series = load_series(db, config, day, HISTORY_DAYS)
-    if series is None or not series.keys:
-        return {}
-    end = _last_day_with_cost(series)
+    exact = load_series_micros(db, config, day, HISTORY_DAYS)
+    end = _last_day_with_cost(exact)
     if end is None:
         return {}
-    if end < series.last_day:  # cost lands late: judge the last day that has any
-        series = _cut(series, end)
+    if end < exact.last_day:  # cost lands late: judge the last day that has any
+        exact = _cut(exact, end)
+    series = exact.series_set()
     report.data_through = end
-    episodes = queries.anomaly_episodes_since(db, end - timedelta(days=CONTINUES_WITHIN_DAYS))
+    # Episodes of a later day (a run of an earlier --date after it) are left as they are.
+    episodes = [
+        e
+        for e in queries.anomaly_episodes_since(db, end - timedelta(days=CONTINUES_WITHIN_DAYS))
+        if date.fromisoformat(e["start"]) <= end
+    ]
     by_series: dict[str, list[dict]] = defaultdict(list)
     for episode in episodes:
         by_series[episode["series"]].append(episode)
-    row_of = {key.text: row for row, key in enumerate(series.keys)}
-    adopted = {
-        row_of[e["series"]]: date.fromisoformat(e["start"])
-        for e in episodes
-        if e["status"] == "expected" and e["series"] in row_of
-    }
-    findings = detect(series, settings, adopted_from=adopted)
+    findings = detect(series, settings, adopted_from=_adopted(series, episodes, end, settings))
     mutes = queries.anomaly_mutes(db, day)
     alerts: dict[str, list[Alert]] = defaultdict(list)
     still_anomalous: set[int] = set()
     for finding in findings:
         key = series.keys[finding.row]
-        episode = _continued_episode(by_series.get(key.text, []), finding)
+        episode = _continued_episode(by_series.get(key.text, []), finding, end)
         if episode is None:
             # An event the detector still dates from an episode that ended a while ago (a
             # drift, a ramp climbing in steps): the same event, not a new one.
@@ -183,11 +183,16 @@ def _plan(
         if key.text in mutes:
             report.muted += 1
             if episode is not None and not report.dry_run:
-                writers.update_episode(db, episode["id"], last_day=end.isoformat())
+                _continue(db, episode, end, episode["kind"])
             continue
-        alert = _alert(db, config, series, finding, end)
+        alert = _alert(exact, config, finding, end)
         if episode is None:
             alerts[alert.channel].append(alert)
+            continue
+        if _never_posted(db, episode):
+            # Recorded, but the process stopped before Slack took the message: alert it now.
+            again = replace(alert, start=date.fromisoformat(episode["start"]))
+            alerts[alert.channel].append(replace(again, episode_id=episode["id"]))
             continue
         report.continued += 1
         grown = alert.increase_micros >= settings.follow_up_growth * max(
@@ -196,10 +201,7 @@ def _plan(
         if episode["status"] != "expected" and grown:
             alerts[alert.channel].append(_as_follow_up(alert, episode))
         elif not report.dry_run:
-            status = "open" if episode["status"] == "closed" else episode["status"]
-            writers.update_episode(
-                db, episode["id"], last_day=end.isoformat(), kind=alert.kind, status=status
-            )
+            _continue(db, episode, end, alert.kind)
     report.closed = _close_ended(db, episodes, still_anomalous, end, report.dry_run)
     return {
         channel: [_with_detail(db, config, series, a) for a in largest_first(channel_alerts)]
@@ -207,38 +209,75 @@ def _plan(
     }
 
 
-def _last_day_with_cost(series: SeriesSet) -> date | None:
-    spent = (series.cost != 0).any(axis=0).nonzero()[0]
-    return series.day_of(int(spent[-1])) if len(spent) else None
+def _adopted(
+    series: SeriesSet, episodes: list[dict], end: date, settings: AnomalySettings
+) -> dict[int, date]:
+    """Rows whose level someone marked Expected, from the episode's start: while that start
+    is within the baseline the detector learns from (later, the level is in it anyway)."""
+    row_of = {key.text: row for row, key in enumerate(series.keys)}
+    since = end - timedelta(days=settings.baseline_days)
+    adopted: dict[int, date] = {}
+    for episode in episodes:
+        start = date.fromisoformat(episode["start"])
+        row = row_of.get(episode["series"])
+        if episode["status"] == "expected" and row is not None and start >= since:
+            adopted[row] = max(start, adopted.get(row, start))
+    return adopted
 
 
-def _cut(series: SeriesSet, end: date) -> SeriesSet:
-    columns = (end - series.first_day).days + 1
-    return SeriesSet(series.keys, series.first_day, series.cost[:, :columns], series.team_row)
+def _continue(db: sqlite_utils.Database, episode: dict, end: date, kind: str) -> None:
+    """The episode is still going on through `end` (never moved back by an earlier --date)."""
+    last = max(end.isoformat(), episode["last_day"] or episode["start"])
+    status = "open" if episode["status"] == "closed" else episode["status"]
+    writers.update_episode(db, episode["id"], last_day=last, kind=kind, status=status)
 
 
-def _continued_episode(episodes: list[dict], finding: Finding) -> dict | None:
+def _never_posted(db: sqlite_utils.Database, episode: dict) -> bool:
+    key = episode["delivery_key"]
+    recorded = queries.delivery(db, key) if key else None
+    return recorded is None or recorded["status"] == "failed"
+
+
+def _last_day_with_cost(exact: MicroSeries) -> date | None:
+    spent = np.flatnonzero((exact.micros != 0).any(axis=0))
+    return exact.first_day + timedelta(days=int(spent[-1])) if spent.size else None
+
+
+def _cut(exact: MicroSeries, end: date) -> MicroSeries:
+    columns = (end - exact.first_day).days + 1
+    return MicroSeries(exact.keys, exact.first_day, exact.micros[:, :columns], exact.team_row)
+
+
+def _continued_episode(episodes: list[dict], finding: Finding, end: date) -> dict | None:
     """The episode a finding continues: the same start, or an event that began while the
     episode was anomalous or within CONTINUES_WITHIN_DAYS after. An episode marked expected is
-    continued only by its own start: a later rise is a new event."""
+    continued only by its own start: a later rise is a new event. Episodes that start after
+    the run's day (a run of an earlier --date) are not this run's."""
     for episode in reversed(episodes):
+        if date.fromisoformat(episode["start"]) > end:
+            continue
         if episode["start"] == finding.start.isoformat():
             return episode
         if episode["status"] == "expected":
             continue
         last = date.fromisoformat(episode["last_day"] or episode["start"])
-        if (finding.start - last).days <= CONTINUES_WITHIN_DAYS:
+        if 0 <= (finding.start - last).days <= CONTINUES_WITHIN_DAYS or (
+            date.fromisoformat(episode["start"]) <= finding.start <= last
+        ):
             return episode
     return None
 
 
-def _alert(
-    db: sqlite_utils.Database, config: Config, series: SeriesSet, finding: Finding, end: date
-) -> Alert:
-    key = series.keys[finding.row]
-    days = (end - finding.start).days + 1
-    total = series_micros(db, config, key, finding.start, end)
-    actual = int((Decimal(total) / days).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+def _alert(exact: MicroSeries, config: Config, finding: Finding, end: date) -> Alert:
+    """The finding as an alert: got per day is the store's exact cost over the days the
+    detector measured, expected per day its baseline to the cent."""
+    key = exact.keys[finding.row]
+    days = finding.days or tuple(
+        finding.start + timedelta(days=n) for n in range((end - finding.start).days + 1)
+    )
+    columns = [(d - exact.first_day).days for d in days]
+    total = int(exact.micros[finding.row, columns].sum())
+    actual = int((Decimal(total) / len(columns)).quantize(Decimal(1), rounding=ROUND_HALF_UP))
     expected = to_micros(
         Decimal(repr(finding.expected_per_day)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
     )
@@ -254,8 +293,6 @@ def _alert(
 
 
 def _as_follow_up(alert: Alert, episode: dict) -> Alert:
-    from dataclasses import replace
-
     return replace(
         alert,
         start=date.fromisoformat(episode["start"]),
@@ -268,8 +305,6 @@ def _with_detail(
     db: sqlite_utils.Database, config: Config, series: SeriesSet, alert: Alert
 ) -> Alert:
     """The alert with its root cause, its account's name and the chart's series."""
-    from dataclasses import replace
-
     row = series.keys.index(alert.key)
     causes = root_cause(db, config, alert.key, alert.start, alert.day)
     band = expected_band(series.cost[row], series.first_day, config.anomalies, CHART_DAYS)
@@ -284,15 +319,14 @@ def _close_ended(
     end: date,
     dry_run: bool,
 ) -> int:
-    """Close the open episodes no longer anomalous on `end`. Episodes marked expected stay
-    so (the detector keeps their level normal) until the series is quiet too."""
+    """Close the open episodes no longer anomalous on `end`. An episode marked expected stays
+    so: that is what keeps its level normal (see `_adopted`)."""
     ended = [
         e
         for e in episodes
-        if e["status"] in ("open", "expected")
+        if e["status"] == "open"
         and e["id"] not in still_anomalous
         and date.fromisoformat(e["last_day"] or e["start"]) < end
-        and date.fromisoformat(e["start"]) <= end
     ]
     if not dry_run:
         for episode in ended:
@@ -322,8 +356,11 @@ def _deliver(
         delivery = Delivery(build_web_client(), context.open_writer)
     for channel, alerts in sorted(plan.items()):
         key = delivery_key(channel, report.date)
+        # Episodes alerted again (follow-ups, messages never posted), as they were.
         before = {
-            a.episode_id: queries.anomaly_episode(db, a.episode_id) for a in alerts if a.follow_up
+            a.episode_id: queries.anomaly_episode(db, a.episode_id)
+            for a in alerts
+            if a.episode_id is not None
         }
         recorded = [_record(db, alert, key) for alert in alerts]
         message, chart = _render(db, context.config, recorded, report.data_through or report.date)
@@ -372,24 +409,24 @@ def _render(
 
 def _post_in_thread(delivery: Any, channel: str, message: dict, chart: Any, key: str) -> Any:
     """A later run's alerts of the same day: in the thread of the day's message, keyed
-    `<key>:2`, `<key>:3`, ... (one per run that found more)."""
+    `<key>:2`, `<key>:3`, ... (one per run that found more). While the day's message is still
+    being posted (another run), nothing: the next run alerts them."""
+    from bot.slack.delivery import Delivered
+
     first = delivery.recorded(key)
+    if first is None or first["status"] != "sent" or not first["ts"]:
+        return Delivered(key, "pending")
     number = 2
     while (earlier := delivery.recorded(f"{key}:{number}")) and earlier["status"] == "sent":
         number += 1
     return delivery.post(
-        channel,
-        message,
-        chart,
-        key=f"{key}:{number}",
-        kind="alert",
-        thread_ts=first["ts"] if first else None,
+        channel, message, chart, key=f"{key}:{number}", kind="alert", thread_ts=first["ts"]
     )
 
 
 def _record(db: sqlite_utils.Database, alert: Alert, key: str) -> Alert:
-    from dataclasses import replace
-
+    """Record the alert about to be posted: a new episode (its id goes in the buttons), or the
+    episode it alerts again (a follow-up, or a message that never reached Slack)."""
     fields = {
         "kind": alert.kind,
         "last_day": alert.day.isoformat(),
@@ -400,10 +437,11 @@ def _record(db: sqlite_utils.Database, alert: Alert, key: str) -> Alert:
         "channel": alert.channel,
         "delivery_key": key,
     }
-    if alert.follow_up and alert.episode_id is not None:
+    if alert.episode_id is not None:
         episode = queries.anomaly_episode(db, alert.episode_id) or {}
-        alerts = (episode.get("alerts") or 1) + 1
-        writers.update_episode(db, alert.episode_id, alerts=alerts, status="open", **fields)
+        alerts = (episode.get("alerts") or 1) + (1 if alert.follow_up else 0)
+        status = "open" if episode.get("status") == "closed" else episode.get("status", "open")
+        writers.update_episode(db, alert.episode_id, alerts=alerts, status=status, **fields)
         return alert
     episode_id = writers.open_episode(
         db,
@@ -423,21 +461,18 @@ def _take_back(
     db: sqlite_utils.Database, recorded: list[Alert], before: dict[int | None, dict | None]
 ) -> None:
     """Slack did not take the message: forget its new episodes (the next run alerts them
-    again), and put the follow-ups' episodes back as they were."""
+    again), and put the episodes it alerted again back as they were."""
     for alert in recorded:
-        previous = before.get(alert.episode_id) if alert.follow_up else None
+        previous = before.get(alert.episode_id)
         if previous is not None:
-            kept = ("alerts", "alerted_excess_micros", "delivery_key", "status")
-            restored = {k: previous[k] for k in kept}
+            restored = {k: v for k, v in previous.items() if k not in ("id", "updated_at")}
             writers.update_episode(db, alert.episode_id, **restored)
-        elif alert.episode_id is not None and not alert.follow_up:
+        elif alert.episode_id is not None:
             with db.atomic():
                 db.execute("DELETE FROM anomaly_episodes WHERE id = ?", [alert.episode_id])
 
 
 def _causes_json(alert: Alert) -> str:
-    import json
-
     return json.dumps([cause.as_json() for cause in alert.root_cause])
 
 
@@ -448,8 +483,6 @@ def preview(context: AppContext, day: date) -> list[tuple[str, dict, Any]]:
     """(channel, message, chart) of what a run on `day` would post, without recording
     anything: the demo's preview. The alerts are numbered in place of episode ids, so their
     buttons show as they would in Slack."""
-    from dataclasses import replace
-
     report = AnomalyRun(day, dry_run=True)
     db = open_store(context.db_path)
     try:

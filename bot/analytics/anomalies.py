@@ -77,6 +77,10 @@ class Finding:
     expected_per_day: float  # dollars: the baseline over the event's days
     actual_per_day: float  # dollars: the mean actual over the event's days
     score: float  # the robust score of the event (how many noise scales above the baseline)
+    # The days `actual_per_day` and `expected_per_day` are the means of: the event's anomalous
+    # days (not its quiet days between), a drift's recent days. The job sums the store's exact
+    # cost over these.
+    days: tuple[date, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -494,7 +498,8 @@ def _replay(
     older: np.ndarray,
     offset: int = 0,
 ) -> _Replay:
-    """Judge columns first..last of `rows` in order, as live runs on those days would have:
+    """Judge columns first..last of `rows` in order, as live runs on those days would have
+    (column + `offset`: the days since the data began):
     events (a run of anomalous days, allowing _GAP_DAYS quiet days), levels adopted as normal
     after `shift_days` days of an event (or a fall lasting as long), and adoptions by hand
     (`adopted`: per row the column of "Expected", -1 for none)."""
@@ -685,6 +690,11 @@ def detect(
     with np.errstate(divide="ignore"):
         older = np.where(largest > 0, np.log(np.maximum(largest, 1e-300)), np.nan)
     last = days - 1
+    # Where the data begins (the first day any series has cost): the first days of the data
+    # are judged by how long the data has run, not by the column (a run reads a fixed window,
+    # mostly empty before the first ingested day).
+    spent = np.flatnonzero((cost != 0).any(axis=0))
+    data_start = int(spent[0]) if spent.size else 0
     first_col = max(last - settings.baseline_days - _scan_days(settings), 0)
     # Only the columns the replay and its baselines can see.
     cost = cost[:, first_col:]
@@ -703,7 +713,7 @@ def detect(
     # 1. The run's day over every series: the candidates.
     fit = _fit_day(logs, last, settings, month_start, older=older)
     actual = cost[:, last]
-    score, _, alert, new = _gates(actual, fit, floors, settings, last + offset)
+    score, _, alert, new = _gates(actual, fit, floors, settings, last + offset - data_start)
     drift_score, recent, before = _drift(
         logs, fit.dow, fit.scale, last, month_start, np.full(n, -1)
     )
@@ -733,7 +743,7 @@ def detect(
         month_start,
         adopted[candidates],
         older[candidates],
-        offset,
+        offset - data_start,
     )
     today_anomalous = replay.anomalous[:, -1] & (replay.event_start >= 0)
     events = today_anomalous & replay.event_alertable
@@ -749,7 +759,10 @@ def detect(
         event_score = float(replay.score[i, span].max())
         if kind == "new":
             event_score = min(act / floors[row], _NEW_SCORE_CAP)
-        findings.append(Finding(row, kind, series.day_of(start + offset), exp, act, event_score))
+        measured = tuple(series.day_of(start + offset + int(j)) for j in np.flatnonzero(on))
+        findings.append(
+            Finding(row, kind, series.day_of(start + offset), exp, act, event_score, measured)
+        )
     # 3. Drifts: the rows that look like one on the run's day and have no event to alert.
     maybe = candidates[~events & drifting[candidates]]
     if maybe.size:
@@ -890,8 +903,11 @@ def _drifts(
         recent_days = np.arange(max(start, last - _RECENT_DAYS + 1), last + 1)
         exp = float(np.mean(np.exp(before[i] + dow[recent_days % 7])))
         act = float(cost[row, recent_days].mean())
+        measured = tuple(series.day_of(int(day) + offset) for day in recent_days)
         findings.append(
-            Finding(row, "drift", series.day_of(start + offset), exp, act, float(score[i]))
+            Finding(
+                row, "drift", series.day_of(start + offset), exp, act, float(score[i]), measured
+            )
         )
     return findings
 
@@ -970,6 +986,7 @@ def expected_band(
     month_start = _month_starts(first_day, total)
     floor = np.array([settings.min_increase_per_day_micros / 1e6])
     begin = max(total - days - settings.shift_days - _GAP_DAYS, 0)
+    spent = np.flatnonzero(cost[0] != 0)
     replay = _replay(
         cost,
         logs,
@@ -981,6 +998,7 @@ def expected_band(
         month_start,
         np.array([-1]),
         np.array([np.nan]),
+        -int(spent[0]) if spent.size else 0,
     )
     keep = slice(total - days - begin, None)
     expected = replay.expected[0, keep]

@@ -303,8 +303,10 @@ def anomaly_message(
             alert, with_chart=index == 0, mute_days=mute_days, statuses=statuses or {}
         )
     if cut:
-        more = blocks.bulleted_list([brief_text(alert) for alert in cut])
-        content.append(blocks.section(f"*…and {len(cut):,} more {_noun(len(cut))}:*\n{more}"))
+        heading = f"*…and {len(cut):,} more {_noun(len(cut))}:*\n"
+        room = blocks.SECTION_TEXT_MAX - len(heading)
+        more = blocks.bulleted_list([brief_text(alert) for alert in cut], max_chars=room)
+        content.append(blocks.section(heading + more))
     footer = f"Cost per day through {long_day(day)}"
     if all(alert.episode_id is None for alert in ranked):
         footer += f" · {DRY_RUN_NOTE}"

@@ -13,6 +13,7 @@ import pytest
 from fake_slack import FakeSlack
 from focus_factory import Charge, write_focus_csv
 
+from bot.analytics.anomalies import SeriesKey
 from bot.cli import main
 from bot.config import load_config
 from bot.context import AppContext
@@ -213,6 +214,12 @@ def test_expected_makes_the_new_level_normal(org, fake_slack: FakeSlack, capsys)
         _, result = _run(SPIKE + timedelta(days=n), capsys=capsys)
         assert result["alerts"] == []
     assert len(fake_slack.channel_messages()) == 1
+    db = open_store(org / "costbot.db")
+    try:
+        [episode] = db["anomaly_episodes"].rows
+    finally:
+        db.close()
+    assert episode["status"] == "expected" and episode["expected_by"] == "U1"
 
 
 def test_a_message_slack_refuses_is_alerted_again_next_run(org, fake_slack: FakeSlack, capsys):
@@ -284,3 +291,66 @@ def test_the_job_function_and_the_cli_agree(org, fake_slack: FakeSlack, capsys):
     assert [a.as_json() | {"episode_id": None} for a in dry.alerts] == [
         a | {"episode_id": None} for a in result["alerts"]
     ]
+
+
+def test_the_first_days_of_the_data_alert_nothing(org, fake_slack: FakeSlack, capsys):
+    """A store whose data begins on the first day replayed: every series is new then, and none
+    is worth an alert; a spike once there is history is."""
+    first = date(2026, 7, 1)
+    spike = first + timedelta(days=40)
+    charges = [c for c in _charges(spike, _spike({spike: "1700"})) if c.day >= first]
+    _load(org, charges)
+    alerted = []
+    for n in range(41):
+        code, result = _run(first + timedelta(days=n), capsys=capsys)
+        assert code == 0
+        alerted += result["alerts"]
+    assert [(a["service"], a["start"]) for a in alerted] == [(EC2, spike.isoformat())]
+    assert len(fake_slack.channel_messages()) == 1
+
+
+def test_a_run_of_an_earlier_date_after_a_later_one(org, fake_slack: FakeSlack, capsys):
+    later = SPIKE + timedelta(days=5)
+    _load(org, _charges(later, _spike({SPIKE: "1700", later: "1800"})))
+    _, second = _run(later, capsys=capsys)
+    _, first = _run(SPIKE, capsys=capsys)
+    assert [a["start"] for a in second["alerts"]] == [later.isoformat()]
+    assert [a["start"] for a in first["alerts"]] == [SPIKE.isoformat()]
+    db = open_store(org / "costbot.db")
+    try:
+        last_days = {row["start"]: row["last_day"] for row in db["anomaly_episodes"].rows}
+    finally:
+        db.close()
+    assert last_days == {SPIKE.isoformat(): SPIKE.isoformat(), later.isoformat(): later.isoformat()}
+
+
+def test_an_alert_recorded_but_never_posted_is_posted_by_the_next_run(
+    org, fake_slack: FakeSlack, capsys
+):
+    """The process stopped after recording the episode and before Slack took the message (no
+    delivery on record): the next run posts it, once."""
+    _load(org, _charges(SPIKE, _spike({SPIKE: "1700"})))
+    db = open_store(org / "costbot.db")
+    try:
+        writers.open_episode(
+            db,
+            series=SeriesKey("payments", EC2, PROD, "USD").text,
+            team="payments",
+            service=EC2,
+            account_id=PROD,
+            currency="USD",
+            kind="spike",
+            start=SPIKE.isoformat(),
+            last_day=SPIKE.isoformat(),
+            detected_on=SPIKE.isoformat(),
+            alerted_excess_micros=1_300_000_000,
+            delivery_key=anomalies.delivery_key("#payments", SPIKE),
+        )
+    finally:
+        db.close()
+    _, result = _run(SPIKE, capsys=capsys)
+    [alert] = result["alerts"]
+    assert alert["start"] == SPIKE.isoformat() and alert["episode_id"] == 1
+    assert len(fake_slack.channel_messages("#payments")) == 1
+    _, again = _run(SPIKE, capsys=capsys)
+    assert again["alerts"] == [] and len(fake_slack.channel_messages()) == 1
