@@ -204,7 +204,10 @@ def _plan(
             _continue(db, episode, end, alert.kind)
     report.closed = _close_ended(db, episodes, still_anomalous, end, report.dry_run)
     return {
-        channel: [_with_detail(db, config, series, a) for a in largest_first(channel_alerts)]
+        channel: [
+            _with_detail(db, config, series, a)
+            for a in largest_first(channel_alerts, config.currency)
+        ]
         for channel, channel_alerts in alerts.items()
     }
 
@@ -386,7 +389,7 @@ def _render(
     db: sqlite_utils.Database | None, config: Config, alerts: list[Alert], day: date
 ) -> tuple[dict, Any]:
     """The channel's message, and the chart of its largest alert (none without a band)."""
-    ranked = largest_first(alerts)
+    ranked = largest_first(alerts, config.currency)
     teams = {alert.key.team for alert in ranked}
     team_label = next(iter(teams)) if len(teams) == 1 and None not in teams else None
     statuses = {}
@@ -402,6 +405,7 @@ def _render(
         team_label=team_label,
         mute_days=config.anomalies.mute_days,
         statuses=statuses,
+        currency=config.currency,
     )
     chart = anomaly_chart(ranked[0]) if ranked[0].band is not None else None
     return message, chart

@@ -269,9 +269,19 @@ def _alert_blocks(
     return content
 
 
-def largest_first(alerts: Sequence[Alert]) -> list[Alert]:
-    """Largest increase per day first; ties by series, so the order never depends on input."""
-    return sorted(alerts, key=lambda alert: (-alert.increase_micros, alert.key.text))
+def largest_first(alerts: Sequence[Alert], currency: str | None = None) -> list[Alert]:
+    """Largest increase per day first; ties by series, so the order never depends on input.
+    Amounts in different currencies cannot be compared (nothing is converted): the alerts in
+    `currency` (the organisation's) come first, then each other currency's."""
+    return sorted(
+        alerts,
+        key=lambda alert: (
+            alert.key.currency != currency if currency else False,
+            alert.key.currency,
+            -alert.increase_micros,
+            alert.key.text,
+        ),
+    )
 
 
 def anomaly_message(
@@ -281,6 +291,7 @@ def anomaly_message(
     team_label: str | None,
     mute_days: int = 7,
     statuses: Mapping[int, str] | None = None,
+    currency: str | None = None,
 ) -> dict[str, Any]:
     """The one message for one channel and one day: {"text", "blocks"}. `team_label` names the
     channel's team (None: the default channel, for untagged spend and teams without one). The
@@ -290,7 +301,7 @@ def anomaly_message(
     acknowledged or was assigned it); the others are "Open"."""
     if not alerts:
         raise ValueError("an anomaly message needs at least one alert")
-    ranked = largest_first(alerts)
+    ranked = largest_first(alerts, currency)
     shown, cut = ranked[:DETAILED_ALERTS_MAX], ranked[DETAILED_ALERTS_MAX:]
     count = len(ranked)
     noun = "anomaly" if count == 1 else "anomalies"

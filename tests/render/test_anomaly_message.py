@@ -401,3 +401,24 @@ def test_the_episodes_a_message_has_buttons_for():
     assert (
         episodes_in(anomaly_message([alert(episode_id=None)], DAY, team_label=None)["blocks"]) == []
     )
+
+
+def test_the_organisations_currency_comes_first_amounts_are_never_compared_across():
+    """¥90,000 a day more is not larger than $500 a day more: nothing is converted, so the
+    alerts in the organisation's currency lead (and get the chart), the others follow."""
+    yen = alert(
+        SeriesKey("payments", "Amazon EC2", "999988887777", "JPY"),
+        expected=10_000_000_000,
+        actual=100_000_000_000,
+        episode_id=1,
+    )
+    dollars = alert(expected=100_000_000, actual=600_000_000, episode_id=2)
+    payload = anomaly_message([yen, dollars], DAY, team_label="payments", currency="USD")
+    assert episodes_in(payload["blocks"]) == [2, 1]
+    kinds = [
+        "chart"
+        if b.get("slack_file", {}).get("id") == CHART_PLACEHOLDER
+        else episode_id_from({"block_id": b.get("block_id") or ""})
+        for b in payload["blocks"]
+    ]
+    assert kinds.index("chart") < kinds.index(2) < kinds.index(1)
