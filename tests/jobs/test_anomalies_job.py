@@ -80,6 +80,15 @@ def _load(folder: Path, charges: list[Charge], name: str = "focus.csv") -> None:
     ingest_focus([str(path)], load_config(), folder / "costbot.db")
 
 
+def _episodes(folder: Path) -> list[dict]:
+    """The anomaly episodes the runs recorded, oldest first."""
+    db = open_store(folder / "costbot.db")
+    try:
+        return list(db.query("SELECT * FROM anomaly_episodes ORDER BY id"))
+    finally:
+        db.close()
+
+
 def _run(day: date, *extra: str, capsys) -> tuple[int, dict]:
     code = main(["run", "anomalies", "--date", day.isoformat(), "--json", *extra])
     out = capsys.readouterr().out
@@ -119,11 +128,7 @@ def test_a_spike_is_alerted_once_in_the_team_channel(org, fake_slack: FakeSlack,
         code, again = _run(day, capsys=capsys)
         assert code == 0 and again["alerts"] == []
     assert len(fake_slack.channel_messages()) == 1
-    db = open_store(org / "costbot.db")
-    try:
-        [episode] = db["anomaly_episodes"].rows
-    finally:
-        db.close()
+    [episode] = _episodes(org)
     assert episode["status"] == "closed" and episode["start"] == SPIKE.isoformat()
 
 
@@ -214,11 +219,7 @@ def test_expected_makes_the_new_level_normal(org, fake_slack: FakeSlack, capsys)
         _, result = _run(SPIKE + timedelta(days=n), capsys=capsys)
         assert result["alerts"] == []
     assert len(fake_slack.channel_messages()) == 1
-    db = open_store(org / "costbot.db")
-    try:
-        [episode] = db["anomaly_episodes"].rows
-    finally:
-        db.close()
+    [episode] = _episodes(org)
     assert episode["status"] == "expected" and episode["expected_by"] == "U1"
 
 
@@ -229,11 +230,7 @@ def test_a_message_slack_refuses_is_alerted_again_next_run(org, fake_slack: Fake
     assert code == 1
     assert [d["status"] for d in failed["deliveries"]] == ["failed"]
     assert failed["alerts"] == []
-    db = open_store(org / "costbot.db")
-    try:
-        assert db["anomaly_episodes"].count == 0
-    finally:
-        db.close()
+    assert _episodes(org) == []
     code, retried = _run(SPIKE, capsys=capsys)
     assert code == 0 and len(retried["alerts"]) == 1
     assert len(fake_slack.channel_messages("#payments")) == 1
@@ -245,11 +242,7 @@ def test_dry_run_posts_and_records_nothing(org, fake_slack: FakeSlack, capsys):
     assert code == 0 and len(result["alerts"]) == 1
     assert result["alerts"][0]["episode_id"] is None
     assert fake_slack.channel_messages() == [] and result["deliveries"] == []
-    db = open_store(org / "costbot.db")
-    try:
-        assert db["anomaly_episodes"].count == 0
-    finally:
-        db.close()
+    assert _episodes(org) == []
 
 
 def test_without_a_bot_token_it_says_so_and_changes_nothing(org, monkeypatch, capsys):
@@ -259,11 +252,7 @@ def test_without_a_bot_token_it_says_so_and_changes_nothing(org, monkeypatch, ca
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2
     assert err[-1].startswith("costbot: SLACK_BOT_TOKEN is not set")
-    db = open_store(org / "costbot.db")
-    try:
-        assert db["anomaly_episodes"].count == 0
-    finally:
-        db.close()
+    assert _episodes(org) == []
 
 
 def test_the_alert_shows_a_chart_and_buttons(org, fake_slack: FakeSlack, capsys):
@@ -316,11 +305,7 @@ def test_a_run_of_an_earlier_date_after_a_later_one(org, fake_slack: FakeSlack, 
     _, first = _run(SPIKE, capsys=capsys)
     assert [a["start"] for a in second["alerts"]] == [later.isoformat()]
     assert [a["start"] for a in first["alerts"]] == [SPIKE.isoformat()]
-    db = open_store(org / "costbot.db")
-    try:
-        last_days = {row["start"]: row["last_day"] for row in db["anomaly_episodes"].rows}
-    finally:
-        db.close()
+    last_days = {row["start"]: row["last_day"] for row in _episodes(org)}
     assert last_days == {SPIKE.isoformat(): SPIKE.isoformat(), later.isoformat(): later.isoformat()}
 
 
