@@ -339,3 +339,25 @@ def test_an_alert_recorded_but_never_posted_is_posted_by_the_next_run(
     assert len(fake_slack.channel_messages("#payments")) == 1
     _, again = _run(SPIKE, capsys=capsys)
     assert again["alerts"] == [] and len(fake_slack.channel_messages()) == 1
+
+
+def test_more_found_later_the_same_day_goes_in_the_thread(org, fake_slack: FakeSlack, capsys):
+    """Late data for the day shows a second anomaly after the day's message is out: it is
+    posted in that message's thread, never as a second message in the channel."""
+    _load(org, _charges(SPIKE, _spike({SPIKE: "1700"})))
+    _, first = _run(SPIKE, capsys=capsys)
+    events = {
+        ("payments", EC2, PROD): {SPIKE: Decimal("1700")},
+        ("payments", RDS, PROD): {SPIKE: Decimal("900")},
+    }
+    _load(org, _charges(SPIKE, events))  # the re-exported month replaces the first one
+    _, later = _run(SPIKE, capsys=capsys)
+    assert [a["service"] for a in first["alerts"]] == [EC2]
+    assert [a["service"] for a in later["alerts"]] == [RDS]
+    posts = fake_slack.calls("chat.postMessage")
+    assert len(posts) == 2
+    assert "thread_ts" not in posts[0].body
+    assert posts[1].body["thread_ts"] == fake_slack.channel_messages("#payments")[0].ts
+    assert [d["key"] for d in later["deliveries"]] == [
+        f"{anomalies.delivery_key('#payments', SPIKE)}:2"
+    ]
