@@ -116,6 +116,29 @@ _SCHEMA: dict[str, Any] = {
                 "mute_days": {"type": "integer", "minimum": 1, "maximum": 90},
             },
         },
+        "tag_policy": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "required_tags": {
+                    "type": "array",
+                    "items": {"type": "string", "minLength": 1},
+                    "minItems": 1,
+                },
+                "target": {"type": "number", "minimum": 0, "maximum": 1},
+                "enforce": {"type": "boolean"},
+                "notify_channel": {"type": "string", "minLength": 1},
+                "stop_after_hours": {"type": "integer", "minimum": 1, "maximum": 8760},
+                "terminate_after_days": {"type": "integer", "minimum": 1, "maximum": 365},
+                "exempt_tag": {"type": "string", "minLength": 1},
+                "protected_environments": {"type": "array", "items": {"type": "string"}},
+                "approvers": {
+                    "type": "array",
+                    "items": {"type": "string", "pattern": "^[UWS][A-Z0-9]+$"},
+                },
+                "auto_terminate": {"type": "boolean"},
+            },
+        },
         "shared_costs": {
             "type": "object",
             "additionalProperties": False,
@@ -204,6 +227,24 @@ class AnomalySettings:
 
 
 @dataclass(frozen=True)
+class TagPolicySettings:
+    """`tag_policy:` in costbot.yml: which tags every resource must carry, and the enforcement
+    ladder for those that do not (report, then stop, then terminate), with defaults that never
+    surprise: nothing is stopped or terminated until `enforce: true`."""
+
+    required_tags: tuple[str, ...] = ("Team", "Product", "Environment", "CostCenter")
+    target: float = 0.98  # the share of cost (and of resources) that should be compliant
+    enforce: bool = False  # False: every step is reported as "would stop" / "would terminate"
+    notify_channel: str = "#finops"  # where resources with no likely owner are reported
+    stop_after_hours: int = 48  # after the first report
+    terminate_after_days: int = 7  # after the first report
+    exempt_tag: str = "costbot:exempt"  # a resource carrying it is never stopped or terminated
+    protected_environments: tuple[str, ...] = ("prod", "production")
+    approvers: tuple[str, ...] = ()  # Slack user ids (U...) or user group ids (S...)
+    auto_terminate: bool = False  # True: no approval click needed to terminate
+
+
+@dataclass(frozen=True)
 class Config:
     teams: tuple[Team, ...] = ()
     tag_keys: tuple[str, ...] = DEFAULT_TAG_KEYS
@@ -214,6 +255,7 @@ class Config:
     slack: SlackSettings = field(default_factory=SlackSettings)
     aws: AwsSettings = field(default_factory=AwsSettings)
     anomalies: AnomalySettings = field(default_factory=AnomalySettings)
+    tag_policy: TagPolicySettings = field(default_factory=TagPolicySettings)
     source: str = "defaults"
 
     def team(self, name: str) -> Team | None:
@@ -329,6 +371,7 @@ def parse_config(data: Any, source: str = "costbot.yml") -> Config:
         slack=SlackSettings(**data.get("slack", {})),
         aws=_aws_settings(data.get("aws", {})),
         anomalies=_anomaly_settings(data.get("anomalies", {}), source),
+        tag_policy=_tag_policy(data.get("tag_policy", {})),
         source=source,
     )
 
@@ -350,6 +393,14 @@ def _anomaly_settings(raw: dict[str, Any], source: str) -> AnomalySettings:
         )
         settings["min_increase_per_day_micros"] = floor
     return AnomalySettings(**settings)
+
+
+def _tag_policy(raw: dict[str, Any]) -> TagPolicySettings:
+    settings = dict(raw)
+    for key in ("required_tags", "protected_environments", "approvers"):
+        if key in settings:
+            settings[key] = tuple(settings[key])
+    return TagPolicySettings(**settings)
 
 
 def load_config(path: str | os.PathLike | None = None) -> Config:

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import Config, ConfigError, load_config, parse_config
+from bot.config import Config, ConfigError, TagPolicySettings, load_config, parse_config
 
 ROOT = Path(__file__).parent.parent
 
@@ -73,3 +73,16 @@ def test_answers_are_private_by_default_and_the_switch_is_validated():
         parse_config({"slack": {"answer_visibility": "everyone"}})
     with pytest.raises(ConfigError, match="slack: Additional properties"):
         parse_config({"slack": {"answers": "channel"}})
+
+
+def test_tag_policy_defaults_never_surprise_and_the_example_matches_them():
+    policy = load_config(ROOT / "costbot.example.yml").tag_policy
+    assert policy == TagPolicySettings()
+    assert policy.enforce is False and policy.auto_terminate is False
+    assert policy.exempt_tag == "costbot:exempt"
+    assert policy.protected_environments == ("prod", "production")
+
+
+def test_a_bad_tag_policy_is_one_line_naming_the_field():
+    with pytest.raises(ConfigError, match=r"tag_policy\.approvers\.0"):
+        parse_config({"tag_policy": {"approvers": ["alice"]}})
