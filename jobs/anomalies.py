@@ -32,7 +32,14 @@ from typing import Any
 import numpy as np
 import sqlite_utils
 
-from bot.analytics.anomalies import Alert, Finding, SeriesSet, detect, expected_band
+from bot.analytics.anomalies import (
+    Alert,
+    Finding,
+    SeriesSet,
+    detect,
+    dollar_floors,
+    expected_band,
+)
 from bot.analytics.anomaly_series import MicroSeries, load_series_micros
 from bot.analytics.root_cause import root_cause
 from bot.config import AnomalySettings, Config
@@ -203,9 +210,10 @@ def _plan(
         elif not report.dry_run:
             _continue(db, episode, end, alert.kind)
     report.closed = _close_ended(db, episodes, still_anomalous, end, report.dry_run)
+    floors = dollar_floors(series, settings) if alerts else None
     return {
         channel: [
-            _with_detail(db, config, series, a)
+            _with_detail(db, config, series, a, floors)
             for a in largest_first(channel_alerts, config.currency)
         ]
         for channel, channel_alerts in alerts.items()
@@ -305,12 +313,18 @@ def _as_follow_up(alert: Alert, episode: dict) -> Alert:
 
 
 def _with_detail(
-    db: sqlite_utils.Database, config: Config, series: SeriesSet, alert: Alert
+    db: sqlite_utils.Database,
+    config: Config,
+    series: SeriesSet,
+    alert: Alert,
+    floors: np.ndarray,
 ) -> Alert:
     """The alert with its root cause, its account's name and the chart's series."""
     row = series.keys.index(alert.key)
     causes = root_cause(db, config, alert.key, alert.start, alert.day)
-    band = expected_band(series.cost[row], series.first_day, config.anomalies, CHART_DAYS)
+    band = expected_band(
+        series.cost[row], series.first_day, config.anomalies, CHART_DAYS, float(floors[row])
+    )
     name = queries.account_name(db, alert.key.account) if alert.key.account else None
     return replace(alert, root_cause=causes, band=band, account_name=name)
 

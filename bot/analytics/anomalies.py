@@ -458,7 +458,7 @@ def _gates(
     return score, unusual, alert, new
 
 
-def _floors(series: SeriesSet, settings: AnomalySettings) -> np.ndarray:
+def dollar_floors(series: SeriesSet, settings: AnomalySettings) -> np.ndarray:
     """The dollar floor of each row: the configured minimum, and a share of its team's daily
     spend (the median day of the team's roll-up over the baseline window)."""
     window = series.cost[:, -settings.baseline_days - 1 : -1]
@@ -703,7 +703,7 @@ def detect(
     with np.errstate(divide="ignore", invalid="ignore"):
         logs = np.where(cost > 0, np.log(np.where(cost > 0, cost, 1.0)), np.nan)
     month_start = _month_starts(series.day_of(offset), cost.shape[1])
-    floors = _floors(series, settings)
+    floors = dollar_floors(series, settings)
     adopted = np.full(n, -1)
     for row, day in (adopted_from or {}).items():
         column = (day - series.first_day).days - offset
@@ -973,7 +973,11 @@ def _without_explained_rollups(
 
 
 def expected_band(
-    row: np.ndarray, first_day: date, settings: AnomalySettings, days: int = 60
+    row: np.ndarray,
+    first_day: date,
+    settings: AnomalySettings,
+    days: int = 60,
+    floor: float | None = None,
 ) -> Band:
     """The expected level and band of one series over its last `days` days, each day judged
     as a live run on that day would have judged it (one replay over those days). The band's
@@ -984,7 +988,8 @@ def expected_band(
     with np.errstate(divide="ignore", invalid="ignore"):
         logs = np.where(cost > 0, np.log(np.where(cost > 0, cost, 1.0)), np.nan)
     month_start = _month_starts(first_day, total)
-    floor = np.array([settings.min_increase_per_day_micros / 1e6])
+    # The row's dollar floor (`dollar_floors`: its team's share) when the caller knows it.
+    floor = np.array([floor if floor is not None else settings.min_increase_per_day_micros / 1e6])
     begin = max(total - days - settings.shift_days - _GAP_DAYS, 0)
     spent = np.flatnonzero(cost[0] != 0)
     replay = _replay(

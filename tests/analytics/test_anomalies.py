@@ -247,6 +247,33 @@ def test_the_band_is_what_the_detector_judged_each_day():
     assert band.actual[-10] == 4000.0 and band.high[-10] < 4000.0
 
 
+def test_the_band_rises_to_the_series_own_dollar_floor():
+    """A big team's floor (its share of the team's spend) is above the configured minimum:
+    the chart's band shows the threshold the alert was judged against."""
+    cost = noisy(1000, 0.05, seed=23)
+
+    default = expected_band(cost, FIRST, SETTINGS, days=60)
+    teams = expected_band(cost, FIRST, SETTINGS, days=60, floor=800.0)
+
+    assert np.all(teams.high >= teams.expected + 800.0)
+    assert np.all(teams.high >= default.high)
+    assert np.array_equal(teams.expected, default.expected)
+
+
+def test_a_store_whose_data_began_two_weeks_ago_alerts_nothing_in_a_long_window():
+    """The job reads a fixed window, mostly empty before the first ingested day: the first
+    days are judged by how long the data has run, not by their column."""
+    short = team(noisy(1000, 0.05, seed=24, days=30), noisy(500, 0.05, seed=25, days=30))
+    padded = SeriesSet(
+        short.keys,
+        FIRST - timedelta(days=370),
+        np.hstack([np.zeros((len(short.keys), 370)), short.cost]),
+        short.team_row,
+    )
+    first_data = 370
+    assert [findings_on(padded, first_data + day) for day in range(14)] == [[]] * 14
+
+
 def test_the_first_two_weeks_of_data_alert_nothing():
     # A store just filled: every series would be "new" spend on its first days.
     series = team(noisy(1000, 0.05, seed=24, days=30), noisy(500, 0.05, seed=25, days=30))
