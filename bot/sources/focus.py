@@ -506,3 +506,9 @@ def _normalise_key(key: str) -> str:
     if key.startswith("user:"):
         key = key[5:]
     return re.sub(r"[\s_\-]+", "", key)
+
+
+def tag_key(key: str) -> str:
+    """A tag key as every tag rule compares it (see `tag_dimensions`): `user:Team`, `team` and
+    `TEAM` are one key, and so are `cost-center`, `Cost_Center` and `CostCenter`."""
+    return _normalise_key(key)
