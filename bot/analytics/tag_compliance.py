@@ -17,8 +17,9 @@ as untagged NAT gateways, or resources gone since) still count in the cost figur
 the tags the bill carries, and are shown apart (`unlisted_cost_micros`); they add nothing to
 the resource counts. An inventory resource with no cost row counts with a cost of zero.
 
-Required keys are matched like the team tag (`bot.sources.focus.tag_key`: case-insensitive,
-AWS's `user:` prefix and `-`/`_`/space ignored); an empty or blank value counts as missing.
+Required keys are matched like the team tag, by the one rule the ingest and the inventory use
+(`bot.config.tag_key`: case-insensitive, AWS's `user:` prefix and `-`/`_`/space ignored); an
+empty or blank value counts as missing.
 A resource's team is its team tag by the config's rules (the inventory's and the ingest's
 `team`); those without one are grouped as `UNTAGGED`. Exempt resources (the exemption tag)
 that miss a required key still count as non-compliant, and are counted apart as exempt.
@@ -38,8 +39,7 @@ from decimal import Decimal
 
 import sqlite_utils
 
-from bot.config import Config
-from bot.sources.focus import tag_key
+from bot.config import Config, tag_key
 from bot.store.queries import METRIC_COLUMNS, UNTAGGED
 
 ORGANISATION = "all"  # the scope value of the organisation's figures

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import duckdb
 
+from bot.config import tag_key
 from bot.errors import InputError
 
 SUPPORTED_VERSIONS = ("1.0", "1.1", "1.2")
@@ -502,13 +503,4 @@ def tag_dimensions(tags_json: str | None, tag_keys: tuple[str, ...]) -> dict[str
 
 
 def _normalise_key(key: str) -> str:
-    key = key.strip().lower()
-    if key.startswith("user:"):
-        key = key[5:]
-    return re.sub(r"[\s_\-]+", "", key)
-
-
-def tag_key(key: str) -> str:
-    """A tag key as every tag rule compares it (see `tag_dimensions`): `user:Team`, `team` and
-    `TEAM` are one key, and so are `cost-center`, `Cost_Center` and `CostCenter`."""
-    return _normalise_key(key)
+    return tag_key(key)
