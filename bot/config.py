@@ -7,7 +7,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -420,6 +420,7 @@ def load_config(path: str | os.PathLike | None = None) -> Config:
     return parse_config(data, str(config_path))
 
 
+@lru_cache(maxsize=4096)  # a bill spells a few dozen keys, over millions of rows
 def tag_key(key: str) -> str:
     """A tag key as every tag rule compares it (the team tag, the required tags, the
     exemption tag): case-insensitive, AWS's `user:` prefix and `-`/`_`/space ignored, because

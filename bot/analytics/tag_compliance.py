@@ -64,16 +64,29 @@ def _normalised(tags: Mapping[str, object] | None) -> dict[str, str]:
 def missing_tags(tags: Mapping[str, str] | None, required: Sequence[str]) -> tuple[str, ...]:
     """The required keys (as configured) that `tags` lacks, in the configured order; a key
     present with an empty or blank value is missing. None (tags unknown) lacks them all."""
-    present = {key for key, value in _normalised(tags).items() if value}
-    return tuple(key for key in required if tag_key(key) not in present)
+    return _missing(_normalised(tags), required)
 
 
 def is_exempt(tags: Mapping[str, str] | None, exempt_tag: str) -> bool:
     """Whether the resource carries the exemption tag (key matched like every tag key), with
     any value but an explicit no (`false`, `no`, `0`, `off`)."""
-    normalised = _normalised(tags)
-    wanted = tag_key(exempt_tag)
-    return wanted in normalised and normalised[wanted].lower() not in NOT_EXEMPT_VALUES
+    return _exempt(_normalised(tags), exempt_tag)
+
+
+def _missing(normalised: dict[str, str], required: Sequence[str]) -> tuple[str, ...]:
+    return tuple(key for key in required if not normalised.get(tag_key(key)))
+
+
+def _exempt(normalised: dict[str, str], exempt_tag: str) -> bool:
+    value = normalised.get(tag_key(exempt_tag))
+    return value is not None and value.lower() not in NOT_EXEMPT_VALUES
+
+
+def _judged(tags_text: str | None, config: Config) -> tuple[tuple[str, ...], bool]:
+    """(required keys missing, exempt) of a stored tag set (JSON text)."""
+    normalised = _normalised(_parse_tags(tags_text))
+    policy = config.tag_policy
+    return _missing(normalised, policy.required_tags), _exempt(normalised, policy.exempt_tag)
 
 
 def _parse_tags(text: str | None) -> dict[str, str] | None:
@@ -123,23 +136,20 @@ def costed_resources(
     """Every inventory resource with its cost in `months` (YYYY-MM), then every billed
     resource the inventory does not hold (see the module's docstring for the matching)."""
     metric = METRIC_COLUMNS[config.cost_metric]
-    policy = config.tag_policy
     months = sorted(set(months))
-    inventory = list(
-        db.query(
-            "SELECT arn, resource_id, resource_type, account_id, region, tags, team,"
-            " launched_at, first_seen FROM resources ORDER BY arn"
-        )
-    )
-    by_arn = {row["arn"]: row for row in inventory}
-    by_id = {(row["account_id"], row["resource_id"]): row for row in inventory}
+    inventory = db.execute(
+        "SELECT arn, resource_id, resource_type, account_id, region, tags, team,"
+        " coalesce(launched_at, first_seen) FROM resources ORDER BY arn"
+    ).fetchall()
+    by_arn = {row[0]: row[0] for row in inventory}
+    by_id = {(row[3], row[1]): row[0] for row in inventory}
     cost_of: dict[str, int] = defaultdict(int)  # inventory ARN -> micros
-    # Billed only: (account, resource id) -> [micros, latest tag row]
-    unlisted: dict[tuple[str | None, str], dict] = {}
+    # Billed only: (account, resource id) -> [micros, the row whose tags judge it]
+    unlisted: dict[tuple[str | None, str], list] = {}
     placeholders = ", ".join("?" * len(months))
     rows = (
-        db.query(
-            f"SELECT month, account_id, resource_id, resource_type, region, team, tags,"
+        db.execute(
+            f"SELECT account_id, resource_id, resource_type, region, team, tags,"
             f" coalesce(sum({metric}), 0) AS micros FROM resource_cost"
             f" WHERE month IN ({placeholders})"
             " GROUP BY month, account_id, resource_id, resource_type, region, team, tags"
@@ -150,50 +160,59 @@ def costed_resources(
         else []
     )
     for row in rows:
-        match = by_arn.get(row["resource_id"]) or by_id.get((row["account_id"], row["resource_id"]))
-        if match is not None:
-            cost_of[match["arn"]] += row["micros"]
+        account, resource_id, micros = row[0], row[1], row[6]
+        arn = by_arn.get(resource_id) or by_id.get((account, resource_id))
+        if arn is not None:
+            cost_of[arn] += micros
             continue
-        entry = unlisted.setdefault((row["account_id"], row["resource_id"]), {"micros": 0})
-        entry["micros"] += row["micros"]
+        entry = unlisted.setdefault((account, resource_id), [0, None])
+        entry[0] += micros
         # Ordered by month then cost: the last row seen is the latest month's costliest
         # tag set, the tags the resource most likely carries now.
-        entry["row"] = row
+        entry[1] = row
+
+    judged: dict[str | None, tuple[tuple[str, ...], bool]] = {}  # tags text -> verdict
+
+    def judge(tags_text: str | None) -> tuple[tuple[str, ...], bool]:
+        # Resources share a few tag sets: each is parsed and judged once.
+        if tags_text not in judged:
+            judged[tags_text] = _judged(tags_text, config)
+        return judged[tags_text]
 
     found = []
-    for row in inventory:
-        tags = _parse_tags(row["tags"])
+    for arn, resource_id, kind, account, region, tags, team, since in inventory:
+        missing, exempt = judge(tags)
         found.append(
             CostedResource(
-                resource_id=row["resource_id"] or row["arn"],
-                arn=row["arn"],
-                resource_type=row["resource_type"],
-                account_id=row["account_id"],
-                region=row["region"],
-                team=row["team"] or UNTAGGED,
-                cost_micros=cost_of.get(row["arn"], 0),
-                missing=missing_tags(tags, policy.required_tags),
-                exempt=is_exempt(tags, policy.exempt_tag),
+                resource_id=resource_id or arn,
+                arn=arn,
+                resource_type=kind,
+                account_id=account,
+                region=region,
+                team=team or UNTAGGED,
+                cost_micros=cost_of.get(arn, 0),
+                missing=missing,
+                exempt=exempt,
                 in_inventory=True,
-                since=row["launched_at"] or row["first_seen"],
+                since=since,
             )
         )
-    for (account, resource_id), entry in sorted(
+    for (account, resource_id), (micros, row) in sorted(
         unlisted.items(), key=lambda item: (item[0][0] or "", item[0][1])
     ):
-        row = entry["row"]
-        tags = _parse_tags(row["tags"])
+        _, _, kind, region, team, tags, _ = row
+        missing, exempt = judge(tags)
         found.append(
             CostedResource(
                 resource_id=resource_id,
                 arn=None,
-                resource_type=row["resource_type"],
+                resource_type=kind,
                 account_id=account,
-                region=row["region"],
-                team=row["team"] or UNTAGGED,
-                cost_micros=entry["micros"],
-                missing=missing_tags(tags, policy.required_tags),
-                exempt=is_exempt(tags, policy.exempt_tag),
+                region=region,
+                team=team or UNTAGGED,
+                cost_micros=micros,
+                missing=missing,
+                exempt=exempt,
                 in_inventory=False,
                 since=None,
             )
