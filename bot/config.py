@@ -7,7 +7,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -418,3 +418,14 @@ def load_config(path: str | os.PathLike | None = None) -> Config:
         where = f" line {mark.line + 1}" if mark else ""
         raise ConfigError(f"{config_path}:{where} not valid YAML") from None
     return parse_config(data, str(config_path))
+
+
+@lru_cache(maxsize=4096)  # a bill spells a few dozen keys, over millions of rows
+def tag_key(key: str) -> str:
+    """A tag key as every tag rule compares it (the team tag, the required tags, the
+    exemption tag): case-insensitive, AWS's `user:` prefix and `-`/`_`/space ignored, because
+    exports spell the same tag many ways (`user:Team`, `team`; `cost-center`, `CostCenter`)."""
+    key = key.strip().lower()
+    if key.startswith("user:"):
+        key = key[5:]
+    return re.sub(r"[\s_\-]+", "", key)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import duckdb
 
+from bot.config import tag_key
 from bot.errors import InputError
 
 SUPPORTED_VERSIONS = ("1.0", "1.1", "1.2")
@@ -502,7 +503,4 @@ def tag_dimensions(tags_json: str | None, tag_keys: tuple[str, ...]) -> dict[str
 
 
 def _normalise_key(key: str) -> str:
-    key = key.strip().lower()
-    if key.startswith("user:"):
-        key = key[5:]
-    return re.sub(r"[\s_\-]+", "", key)
+    return tag_key(key)

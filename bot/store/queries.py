@@ -5,6 +5,7 @@ currency: pass `Scope(currency=...)` (see `currencies`) so that no sum adds EUR 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -676,3 +677,17 @@ def series_cause_totals(
             event[1].isoformat(),
         ],
     ).fetchall()
+
+
+# ---- tagging compliance over time (bot.analytics.tag_compliance, stored daily)
+
+
+def compliance_trend(db: sqlite_utils.Database, kind: str, value: str, since: date) -> list[dict]:
+    """The stored compliance of one scope (kind org | team | account; value 'all', a team
+    or an account id) for each day from `since` on, oldest first; `missing` parsed
+    ({key: {"resources": n, "cost_micros": m}})."""
+    rows = db.query(
+        "SELECT * FROM tag_compliance WHERE kind = ? AND value = ? AND day >= ? ORDER BY day",
+        [kind, value, since.isoformat()],
+    )
+    return [row | {"missing": json.loads(row["missing"] or "{}")} for row in rows]

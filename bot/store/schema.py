@@ -370,3 +370,30 @@ def m007_anomalies(db: sqlite_utils.Database) -> None:
         },
         pk="id",
     )
+
+
+@migrations()
+def m008_tag_compliance(db: sqlite_utils.Database) -> None:
+    # Tagging compliance as computed each day (bot.analytics.tag_compliance), so the trend
+    # shows: one row per day and scope (the organisation, each team, each account). A day
+    # computed again replaces its rows.
+    db["tag_compliance"].create(
+        {
+            "day": str,  # YYYY-MM-DD
+            "kind": str,  # org | team | account
+            "value": str,  # 'all' for the organisation, the team ('(untagged)'), the account
+            "month": str,  # YYYY-MM whose cost (month to date) was counted
+            "resources": int,  # inventory resources
+            "compliant_resources": int,
+            "exempt_resources": int,  # non-compliant but carrying the exemption tag
+            "cost_micros": int,  # resource-level cost, billed resources not in the inventory too
+            "compliant_cost_micros": int,
+            "exempt_cost_micros": int,
+            "unlisted_cost_micros": int,  # cost of billed resources the inventory does not hold
+            "missing": str,  # JSON {key: {"resources": n, "cost_micros": m}}, most lacked first
+            "required_tags": str,  # JSON list, as configured that day
+            "computed_at": str,  # ISO 8601 UTC
+        },
+        pk=("day", "kind", "value"),
+        not_null={"day", "kind", "value"},
+    )

@@ -506,3 +506,41 @@ def record_anomaly_action(
             }
         )
         return next(iter(db.query("SELECT * FROM anomaly_episodes WHERE id = ?", [episode_id])))
+
+
+# ---- tagging compliance, one set of rows a day (bot.analytics.tag_compliance)
+
+
+def write_compliance(db: sqlite_utils.Database, day: date, report) -> int:
+    """One transaction: the day's rows (`report.scopes()`, a ComplianceReport) replace
+    whatever that day held, so computing a day again leaves one set. The rows written."""
+    rows = [
+        {
+            "day": day.isoformat(),
+            "kind": scope.kind,
+            "value": scope.value,
+            "month": report.month,
+            "resources": scope.resources,
+            "compliant_resources": scope.compliant_resources,
+            "exempt_resources": scope.exempt_resources,
+            "cost_micros": scope.cost_micros,
+            "compliant_cost_micros": scope.compliant_cost_micros,
+            "exempt_cost_micros": scope.exempt_cost_micros,
+            "unlisted_cost_micros": scope.unlisted_cost_micros,
+            "missing": json.dumps(
+                {
+                    gap.key: {"resources": gap.resources, "cost_micros": gap.cost_micros}
+                    for gap in scope.missing
+                },
+                ensure_ascii=False,
+            ),
+            "required_tags": json.dumps(list(report.required_tags), ensure_ascii=False),
+            "computed_at": _stamp(),
+        }
+        for scope in report.scopes()
+    ]
+    with db.atomic():
+        db.execute("DELETE FROM tag_compliance WHERE day = ?", [day.isoformat()])
+        if rows:
+            db["tag_compliance"].insert_all(rows)
+    return len(rows)
