@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from bot.config import TagPolicySettings
@@ -138,6 +138,7 @@ class Step:
 
     action: str
     reason: str
+    _: KW_ONLY
     dry: bool = False
     blocked_by: str | None = None
     due_at: datetime | None = None  # when the next step falls due, when one will
@@ -194,7 +195,9 @@ def next_step(
             due_at=None if blocked_by else now + timedelta(hours=policy.stop_after_hours),
         )
     if blocked_by:
-        return Step(NONE, f"Reported; never stopped or terminated: {protection}.", blocked_by)
+        return Step(
+            NONE, f"Reported; never stopped or terminated: {protection}.", blocked_by=blocked_by
+        )
 
     started = state.first_reported_at
     stop_due = started + timedelta(hours=policy.stop_after_hours)
