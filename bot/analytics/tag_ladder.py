@@ -1,9 +1,11 @@
 """The tag enforcement ladder as plain functions: what to do next about one resource that lacks
 required tags (report it, stop it after `stop_after_hours`, terminate it after
 `terminate_after_days`), decided from the resource's facts, its ladder state, the policy and
-`now`. No clock is read and nothing is called here: the job (`costbot run tag-policy`) reads
-the facts, asks `next_step`, re-reads the resource and asks `recheck` right before acting, acts
-(or, dry, only says what it would do) and records the step (`writers.record_step`).
+`now`. No clock is read, no tag key is matched here (the facts say what the tags mean, as the
+one key matching in bot/sources/focus.py reads them) and nothing is called: the job
+(`costbot run tag-policy`) reads the facts, asks `next_step`, re-reads the resource and asks
+`recheck` right before acting, acts (or, dry, only says what it would do) and records the step
+(`writers.record_step`).
 
 Defaults never surprise:
 - nothing is stopped or terminated while `policy.enforce` is false: those steps come back
@@ -26,7 +28,6 @@ from datetime import UTC, datetime, timedelta
 
 from bot.config import TagPolicySettings
 from bot.periods import format_day
-from bot.sources.focus import _normalise_key, tag_dimensions
 
 # Steps, as `Step.action`.
 NOTIFY = "notify"
@@ -51,8 +52,6 @@ RDS_DB = "rds:db"
 RUNNING_STATES = ("running", "available")
 STOPPED_STATES = ("stopped", "stopping")
 GONE_STATES = ("terminated", "shutting-down", "deleted", "deleting")
-# An exemption tag with one of these values says "not exempt" (as the compliance report reads it).
-NOT_EXEMPT_VALUES = ("false", "no", "0", "off")
 
 # `LadderState.last_step` (tag_enforcement.last_step): the last step recorded as done.
 DRY_LABELS = {STOP: "would-stop", TERMINATE: "would-terminate"}
@@ -72,11 +71,23 @@ class ResourceFacts:
     tags: Mapping[str, str] = field(default_factory=dict)
     team: str | None = None  # the likely owner, or None (reported to the FinOps channel)
     missing_tags: tuple[str, ...] = ()  # the required keys it lacks; () = compliant
+    # Read from the tags by the one key matching (bot/sources/focus.py), which analytics may
+    # not import: the job fills these in (tag_compliance.is_exempt, tag_dimensions).
+    exempt: bool = False  # carries the exemption tag
+    environment: str | None = None  # the environment tag's value
 
     @classmethod
-    def from_resource(cls, row: Mapping, missing_tags: Iterable[str]) -> ResourceFacts:
-        """Facts from a `resources` row (queries.resources) and the keys it lacks
-        (tag_compliance.missing_tags)."""
+    def from_resource(
+        cls,
+        row: Mapping,
+        *,
+        missing_tags: Iterable[str],
+        exempt: bool,
+        environment: str | None,
+    ) -> ResourceFacts:
+        """Facts from a `resources` row (queries.resources) and what its tags say: the keys it
+        lacks (tag_compliance.missing_tags), the exemption (tag_compliance.is_exempt) and the
+        environment (focus.tag_dimensions(...)["environment"])."""
         tags = row.get("tags")
         if isinstance(tags, str):
             tags = json.loads(tags) if tags else {}
@@ -90,6 +101,8 @@ class ResourceFacts:
             tags=dict(tags or {}),
             team=row.get("team"),
             missing_tags=tuple(missing_tags),
+            exempt=exempt,
+            environment=environment,
         )
 
 
@@ -328,31 +341,15 @@ def _terminate_step(
 def protection_of(facts: ResourceFacts, policy: TagPolicySettings) -> tuple[str | None, str]:
     """(blocked_by, the reason in words) when the resource may never be stopped or terminated;
     (None, "") otherwise."""
-    if is_exempt(facts.tags, policy.exempt_tag):
+    if facts.exempt:
         return EXEMPT, f"it carries the exemption tag {policy.exempt_tag}"
-    environment = environment_of(facts.tags)
+    environment = (facts.environment or "").strip()
     protected = {value.strip().casefold() for value in policy.protected_environments}
-    if environment is not None and environment.casefold() in protected:
+    if environment and environment.casefold() in protected:
         return PROTECTED_ENVIRONMENT, f"its environment {environment} is protected"
     if facts.resource_type not in STOPPABLE_TYPES:
         return NOT_STOPPABLE, f"a {facts.resource_type} is only reported, never stopped"
     return None, ""
-
-
-def is_exempt(tags: Mapping[str, str] | None, exempt_tag: str) -> bool:
-    """The exemption tag is present (key matched like the team tag), with any value but an
-    explicit no (`false`, `no`, `0`, `off`)."""
-    wanted = _normalise_key(exempt_tag)
-    for key, value in (tags or {}).items():
-        if _normalise_key(str(key)) == wanted:
-            text = "" if value is None else str(value).strip().lower()
-            return text not in NOT_EXEMPT_VALUES
-    return False
-
-
-def environment_of(tags: Mapping[str, str] | None) -> str | None:
-    """The environment tag's value (keys matched like the team tag: Environment, env, stage)."""
-    return tag_dimensions(json.dumps(dict(tags or {})), ())["environment"]
 
 
 def is_approver(
@@ -375,6 +372,8 @@ def recheck(
     if facts_now is None or facts_now.arn != facts_then.arn:
         return False
     if dict(facts_now.tags) != dict(facts_then.tags) or facts_now.state != facts_then.state:
+        return False
+    if (facts_now.exempt, facts_now.environment) != (facts_then.exempt, facts_then.environment):
         return False
     if not facts_now.missing_tags or _state(facts_now) in GONE_STATES:
         return False

@@ -5,6 +5,7 @@ stopped or terminated; dry runs only say what they would do."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -13,6 +14,7 @@ import pytest
 from bot.analytics import tag_ladder
 from bot.analytics.tag_ladder import LadderState, ResourceFacts, Step, next_step
 from bot.config import TagPolicySettings
+from bot.sources.focus import tag_dimensions
 from bot.store import open_store, queries
 from bot.store.writers import record_approval, record_step
 
@@ -22,6 +24,17 @@ APPROVER = "U0APPROVER"
 APPROVER_GROUP = "S0FINOPS"
 ENFORCING = TagPolicySettings(enforce=True, approvers=(APPROVER, APPROVER_GROUP))
 DRY = TagPolicySettings(approvers=(APPROVER,))
+
+
+def environment_of(tags: dict[str, str]) -> str | None:
+    """As the job reads it: the one key matching of tags (Environment, env, stage, user:...)."""
+    return tag_dimensions(json.dumps(tags), ())["environment"]
+
+
+def with_tags(facts: ResourceFacts, changes: dict) -> ResourceFacts:
+    if "tags" in changes and "environment" not in changes:
+        changes["environment"] = environment_of(changes["tags"])
+    return replace(facts, **changes)
 
 
 def instance(resource_id: str = "i-0untagged", **changes) -> ResourceFacts:
@@ -36,7 +49,7 @@ def instance(resource_id: str = "i-0untagged", **changes) -> ResourceFacts:
         team="payments",
         missing_tags=("Product", "Environment", "CostCenter"),
     )
-    return replace(facts, **changes)
+    return with_tags(facts, changes)
 
 
 def database(resource_id: str = "orders-db", **changes) -> ResourceFacts:
@@ -50,7 +63,7 @@ def database(resource_id: str = "orders-db", **changes) -> ResourceFacts:
         tags={},
         missing_tags=("Team", "Product", "Environment", "CostCenter"),
     )
-    return replace(facts, **changes)
+    return with_tags(facts, changes)
 
 
 @pytest.fixture
@@ -227,30 +240,29 @@ def test_a_restart_between_steps_repeats_no_notification_and_skips_no_step(tmp_p
 
 
 @pytest.mark.parametrize(
-    ("tags", "blocked_by"),
+    ("tags", "exempt", "blocked_by"),
     [
-        ({"costbot:exempt": "true"}, "exempt"),
-        ({"Costbot:Exempt": ""}, "exempt"),  # a flag tag with no value exempts too
-        ({"user:costbot:exempt": "yes"}, "exempt"),
-        ({"Environment": "prod"}, "protected-environment"),
-        ({"ENV": " Production "}, "protected-environment"),
-        ({"user:environment": "PROD"}, "protected-environment"),
+        ({"costbot:exempt": "true"}, True, "exempt"),
+        ({"Environment": "prod"}, False, "protected-environment"),
+        ({"ENV": " Production "}, False, "protected-environment"),
+        ({"user:environment": "PROD"}, False, "protected-environment"),
     ],
 )
-def test_exempt_and_protected_resources_are_reported_and_never_touched(db, tags, blocked_by):
-    facts = instance(tags=tags, missing_tags=("Team", "Product", "CostCenter"))
+def test_exempt_and_protected_resources_are_reported_and_never_touched(
+    db, tags, exempt, blocked_by
+):
+    facts = instance(tags=tags, exempt=exempt, missing_tags=("Team", "Product", "CostCenter"))
     assert walk(db, facts, replace(ENFORCING, auto_terminate=True), days=14) == {0: "notify"}
     notify = queries.enforcement_audit(db, facts.arn)[0]
     assert "will not be stopped or terminated" in notify["reason"]
-    assert next_step(
-        facts, state_of(db, facts), ENFORCING, DAY0 + timedelta(days=8)
-    ).blocked_by == (blocked_by)
+    later = next_step(facts, state_of(db, facts), ENFORCING, DAY0 + timedelta(days=8))
+    assert later.action == "none" and later.blocked_by == blocked_by
     state = state_of(db, facts)
     assert state.stopped_at is None and state.terminated_at is None
 
 
-def test_an_explicit_no_on_the_exemption_tag_does_not_exempt(db):
-    facts = instance(tags={"costbot:exempt": "false"})
+def test_an_environment_that_is_not_protected_protects_nothing(db):
+    facts = instance(tags={"Environment": "production-like"})
     assert walk(db, facts, ENFORCING, days=2) == {0: "notify", 2: "stop"}
 
 
@@ -332,8 +344,11 @@ def test_recheck_refuses_any_change_since_the_read():
     assert not tag_ladder.recheck(facts, replace(facts, state="stopped"), ENFORCING)
     assert not tag_ladder.recheck(facts, replace(facts, tags={**facts.tags, "x": "y"}), ENFORCING)
     assert not tag_ladder.recheck(facts, replace(facts, missing_tags=()), ENFORCING)
-    exempted = replace(facts, tags={**facts.tags, "costbot:exempt": "1"})
-    assert not tag_ladder.recheck(replace(facts, tags=exempted.tags), exempted, ENFORCING)
+    exempted = replace(facts, exempt=True)  # as the exemption tag's new reading says
+    assert not tag_ladder.recheck(facts, exempted, ENFORCING)
+    assert not tag_ladder.recheck(exempted, exempted, ENFORCING)
+    production = instance(tags={"Env": "prod"})
+    assert not tag_ladder.recheck(production, production, ENFORCING)
 
 
 def test_a_resource_stopped_by_its_owner_is_not_stopped_again_but_still_terminated(db):
@@ -437,10 +452,12 @@ def test_facts_from_an_inventory_row():
         "tags": '{"Team": "payments", "env": "dev"}',
         "team": "payments",
     }
-    facts = ResourceFacts.from_resource(row, ["Product", "CostCenter"])
+    facts = ResourceFacts.from_resource(
+        row, missing_tags=["Product", "CostCenter"], exempt=False, environment="dev"
+    )
     assert facts.tags == {"Team": "payments", "env": "dev"}
     assert facts.account == ACCOUNT and facts.missing_tags == ("Product", "CostCenter")
-    assert tag_ladder.environment_of(facts.tags) == "dev"
+    assert (facts.environment, facts.exempt, facts.state) == ("dev", False, "available")
 
 
 def test_times_must_be_timezone_aware():
