@@ -239,10 +239,11 @@ def next_step(
     stopped_on = _stopped_on(state)
     if stopped_on is not None and stopped_on.date() >= now.date():
         next_day = datetime.combine(stopped_on.date() + timedelta(days=1), datetime.min.time(), UTC)
+        stopped = "Stopped" if state.stopped_at is not None else "Said it would be stopped"
         return Step(
             NONE,
-            "Stopped today: termination waits for the next run, so that the owner sees the "
-            "resource stopped first.",
+            f"{stopped} today: termination waits for the next run, so that the owner sees the "
+            "stop first.",
             due_at=next_day,
         )
     return _terminate_step(facts, state, policy, now)

@@ -209,6 +209,17 @@ def test_missed_runs_skip_no_step(db):
     assert run(db, facts, ENFORCING, day9 + timedelta(days=1)).action == "await-approval"
 
 
+def test_missed_runs_skip_no_step_when_dry_either(db):
+    facts = instance()
+    run(db, facts, DRY, DAY0)
+    day9 = DAY0 + timedelta(days=9)
+    assert run(db, facts, DRY, day9).label == "would-stop"
+    assert run(db, facts, DRY, day9 + timedelta(hours=5)).reason.startswith(
+        "Said it would be stopped today"
+    )
+    assert run(db, facts, DRY, day9 + timedelta(days=1)).label == "would-terminate"
+
+
 def test_a_re_run_of_the_same_day_writes_no_second_step(db):
     facts = instance()
     for moment in (DAY0, DAY0 + timedelta(days=2), DAY0 + timedelta(days=7)):
