@@ -691,3 +691,38 @@ def compliance_trend(db: sqlite_utils.Database, kind: str, value: str, since: da
         [kind, value, since.isoformat()],
     )
     return [row | {"missing": json.loads(row["missing"] or "{}")} for row in rows]
+
+
+# ---- the tag enforcement ladder (jobs/tag_policy.py, handlers/actions)
+
+
+def enforcement_state(db: sqlite_utils.Database, arn: str) -> dict | None:
+    """Where a resource is on the ladder (a tag_enforcement row; `tag_ladder.LadderState.from_row`
+    reads it), or None: never reported."""
+    rows = list(db.query("SELECT * FROM tag_enforcement WHERE arn = ?", [arn]))
+    return rows[0] if rows else None
+
+
+def enforcement_audit(db: sqlite_utils.Database, arn: str) -> list[dict]:
+    """Every step recorded for a resource, real or dry, and its approvals; oldest first."""
+    return list(db.query("SELECT * FROM enforcement_audit WHERE arn = ? ORDER BY id", [arn]))
+
+
+def enforcement_audit_of_run(db: sqlite_utils.Database, run_date: date) -> list[dict]:
+    """What the run of one day did (and was approved that day), in order."""
+    return list(
+        db.query(
+            "SELECT * FROM enforcement_audit WHERE run_date = ? ORDER BY id",
+            [run_date.isoformat()],
+        )
+    )
+
+
+def awaiting_approval(db: sqlite_utils.Database) -> list[dict]:
+    """Resources whose termination waits for an approver's click; oldest request first."""
+    return list(
+        db.query(
+            "SELECT * FROM tag_enforcement WHERE last_step = 'await-approval'"
+            " AND approved_by IS NULL AND terminated_at IS NULL ORDER BY last_step_at, arn"
+        )
+    )

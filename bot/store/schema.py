@@ -397,3 +397,56 @@ def m008_tag_compliance(db: sqlite_utils.Database) -> None:
         pk=("day", "kind", "value"),
         not_null={"day", "kind", "value"},
     )
+
+
+# The enforcement ladder's steps (enforcement_audit.step): those of bot/analytics/tag_ladder.py,
+# `approve` for an approver's click, `closed` when a resource is compliant again.
+ENFORCEMENT_STEPS = ("notify", "stop", "await-approval", "terminate", "approve", "closed")
+
+
+@migrations()
+def m009_tag_enforcement(db: sqlite_utils.Database) -> None:
+    # Where each resource missing required tags is on the enforcement ladder, one row per ARN.
+    # It survives restarts, so a re-run repeats no notification and skips no step.
+    db["tag_enforcement"].create(
+        {
+            "arn": str,
+            "resource_id": str,
+            "resource_type": str,
+            "account": str,
+            "region": str,
+            "first_reported_at": str,  # ISO 8601 UTC: the ladder's clock starts here
+            "notified_at": str,
+            "stopped_at": str,  # stopped by the ladder (never set by a dry step)
+            "terminated_at": str,
+            "approved_by": str,  # the approver's Slack user id
+            "approved_at": str,
+            "snapshot_id": str,  # RDS: the final snapshot taken before deleting
+            "last_step": str,  # notify | stop | would-stop | await-approval | ... | closed
+            "last_step_at": str,
+            "updated_at": str,
+        },
+        pk="arn",
+    )
+    # Every step, real or dry, and every approval: what was done, why, by whom, approved by whom.
+    db["enforcement_audit"].create(
+        {
+            "id": int,
+            "at": str,  # ISO 8601 UTC (the job's clock: `--date` moves it)
+            "arn": str,
+            "account": str,
+            "region": str,
+            "resource_type": str,
+            "step": str,  # ENFORCEMENT_STEPS
+            "dry": int,  # 1: enforcement off, only said ("would stop")
+            "outcome": str,  # done | failed | skipped (see writers.record_step)
+            "reason": str,
+            "approved_by": str,
+            "actor": str,  # "costbot" for the scheduled job, else the Slack user id
+            "run_date": str,  # YYYY-MM-DD: the job's date
+        },
+        pk="id",
+        not_null={"at", "arn", "step", "dry", "outcome"},
+    )
+    db["enforcement_audit"].create_index(["arn"])
+    db["enforcement_audit"].create_index(["run_date"])

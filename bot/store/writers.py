@@ -544,3 +544,189 @@ def write_compliance(db: sqlite_utils.Database, day: date, report) -> int:
         if rows:
             db["tag_compliance"].insert_all(rows)
     return len(rows)
+
+
+# ---- the tag enforcement ladder's state and audit (bot/analytics/tag_ladder.py)
+
+# What became of a step (enforcement_audit.outcome): only `done` moves the ladder on; a failed
+# step (the API refused) or a skipped one (the resource changed since the run read it) is only
+# audited, and the next run decides again.
+ENFORCEMENT_OUTCOMES = ("done", "failed", "skipped")
+
+
+class LadderResource(Protocol):
+    """The resource a step is about (tag_ladder.ResourceFacts)."""
+
+    @property
+    def arn(self) -> str: ...
+    @property
+    def resource_id(self) -> str: ...
+    @property
+    def resource_type(self) -> str: ...
+    @property
+    def account(self) -> str: ...
+    @property
+    def region(self) -> str: ...
+
+
+class LadderStep(Protocol):
+    """A step of the ladder (tag_ladder.Step)."""
+
+    @property
+    def action(self) -> str: ...
+    @property
+    def dry(self) -> bool: ...
+    @property
+    def reason(self) -> str: ...
+    @property
+    def closes_ladder(self) -> bool: ...
+    @property
+    def label(self) -> str: ...
+
+
+def record_step(
+    db: sqlite_utils.Database,
+    resource: LadderResource,
+    step: LadderStep,
+    *,
+    at: datetime,
+    outcome: str = "done",
+    actor: str = "costbot",
+    run_date: date | None = None,
+    snapshot_id: str | None = None,
+) -> bool:
+    """Record one step of the ladder in one transaction: the audit row, and (when `done`) the
+    resource's state moved on. A step already recorded as done on the same run date (a re-run
+    of the day) writes nothing: False. True when written."""
+    if outcome not in ENFORCEMENT_OUTCOMES:
+        raise ValueError(f"unknown outcome {outcome!r}")
+    stamp = _iso_utc(at)
+    run_day = (run_date or at.astimezone(UTC).date()).isoformat()
+    with db.atomic():
+        rows = list(db.query("SELECT * FROM tag_enforcement WHERE arn = ?", [resource.arn]))
+        current = rows[0] if rows else None
+        if outcome == "done" and _already_recorded(db, resource.arn, step, run_day, current):
+            return False
+        if outcome == "done":
+            _move_ladder(db, resource, step, stamp, current, snapshot_id)
+        db["enforcement_audit"].insert(
+            {
+                "at": stamp,
+                "arn": resource.arn,
+                "account": resource.account,
+                "region": resource.region,
+                "resource_type": resource.resource_type,
+                "step": "closed" if step.closes_ladder else step.action,
+                "dry": int(step.dry),
+                "outcome": outcome,
+                "reason": step.reason,
+                "approved_by": current["approved_by"] if current else None,
+                "actor": actor,
+                "run_date": run_day,
+            }
+        )
+    return True
+
+
+def _already_recorded(
+    db: sqlite_utils.Database, arn: str, step: LadderStep, run_day: str, current: dict | None
+) -> bool:
+    if current is None or current["last_step"] != step.label:
+        return False
+    audit_step = "closed" if step.closes_ladder else step.action
+    done = db.execute(
+        "SELECT 1 FROM enforcement_audit WHERE arn = ? AND run_date = ? AND step = ?"
+        " AND dry = ? AND outcome = 'done'",
+        [arn, run_day, audit_step, int(step.dry)],
+    ).fetchone()
+    return done is not None
+
+
+def _move_ladder(
+    db: sqlite_utils.Database,
+    resource: LadderResource,
+    step: LadderStep,
+    stamp: str,
+    current: dict | None,
+    snapshot_id: str | None,
+) -> None:
+    changes: dict[str, object] = {"last_step": step.label, "last_step_at": stamp}
+    if step.closes_ladder:
+        changes |= dict.fromkeys(
+            (
+                "first_reported_at",
+                "notified_at",
+                "stopped_at",
+                "approved_by",
+                "approved_at",
+                "snapshot_id",
+            )
+        )
+    elif step.action == "notify":
+        changes["notified_at"] = stamp
+        if current is None or not current["first_reported_at"]:
+            changes["first_reported_at"] = stamp
+    elif step.action == "stop" and not step.dry:
+        changes["stopped_at"] = stamp
+    elif step.action == "terminate" and not step.dry:
+        changes["terminated_at"] = stamp
+        changes["snapshot_id"] = snapshot_id
+    db["tag_enforcement"].upsert(
+        {
+            "arn": resource.arn,
+            "resource_id": resource.resource_id,
+            "resource_type": resource.resource_type,
+            "account": resource.account,
+            "region": resource.region,
+            **changes,
+            "updated_at": stamp,
+        },
+        pk="arn",
+    )
+
+
+def record_approval(db: sqlite_utils.Database, arn: str, user_id: str, at: datetime) -> bool:
+    """An approver's click on a termination, in one transaction with its audit row. Only a
+    resource on the ladder (reported, not terminated, not yet approved) takes an approval: the
+    first approver's counts. Check the user with `tag_ladder.is_approver` first. True when
+    recorded."""
+    stamp = _iso_utc(at)
+    with db.atomic():
+        rows = list(
+            db.query(
+                "SELECT * FROM tag_enforcement WHERE arn = ? AND first_reported_at IS NOT NULL"
+                " AND terminated_at IS NULL AND approved_by IS NULL",
+                [arn],
+            )
+        )
+        if not rows:
+            return False
+        row = rows[0]
+        db.execute(
+            "UPDATE tag_enforcement SET approved_by = ?, approved_at = ?, updated_at = ?"
+            " WHERE arn = ?",
+            [user_id, stamp, stamp, arn],
+        )
+        db["enforcement_audit"].insert(
+            {
+                "at": stamp,
+                "arn": arn,
+                "account": row["account"],
+                "region": row["region"],
+                "resource_type": row["resource_type"],
+                "step": "approve",
+                "dry": 0,
+                "outcome": "done",
+                "reason": f"Termination approved by {user_id}.",
+                "approved_by": user_id,
+                "actor": user_id,
+                "run_date": at.astimezone(UTC).date().isoformat(),
+            }
+        )
+    return True
+
+
+def _iso_utc(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        raise ValueError(f"{moment!r} has no time zone: the store keeps UTC")
+    return moment.astimezone(UTC).isoformat(timespec="seconds")
