@@ -9,9 +9,13 @@ import logging
 import os
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
+from decimal import Decimal
 from typing import Any
 
+from bot.analytics.tag_compliance import ComplianceReport, compliance
+from bot.config import Config
 from bot.context import AppContext
+from bot.money import cents, format_usd
 from bot.sources.aws.cost_explorer import (
     CostExplorerSync,
     PaidRequests,
@@ -19,7 +23,7 @@ from bot.sources.aws.cost_explorer import (
     sync_cost_explorer,
 )
 from bot.sources.aws.inventory import InventoryReport, sync_inventory
-from bot.store import open_store
+from bot.store import open_store, writers
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +39,7 @@ class SyncReport:
     inventory: InventoryReport | None = None
     athena: dict[str, Any] | None = None
     anomalies: Any = None  # jobs.anomalies.AnomalyRun, when they were looked for
+    tag_compliance: ComplianceReport | None = None  # stored for the day after the inventory
 
     def as_json(self) -> dict[str, Any]:
         cost_explorer = (
@@ -50,6 +55,11 @@ class SyncReport:
             "inventory": self.inventory.detail() if self.inventory else None,
             **({"athena": self.athena} if self.athena is not None else {}),
             **({"anomalies": self.anomalies.as_json()} if self.anomalies else {}),
+            **(
+                {"tag_compliance": _compliance_json(self.tag_compliance)}
+                if self.tag_compliance
+                else {}
+            ),
         }
 
 
@@ -91,10 +101,14 @@ def run(
     db = open_store(context.db_path)
     try:
         report.inventory = sync_inventory(db, context.config, moment)
+        # Tagging compliance of what the inventory now holds, stored for the day: the trend.
+        report.tag_compliance = compliance(db, context.config, today)
+        writers.write_compliance(db, today, report.tag_compliance)
     finally:
         db.close()
     for line in report.inventory.lines():
         say(line)
+    say(_compliance_line(report.tag_compliance, context.config))
     if athena and context.config.aws.athena is not None:
         from bot.sources.aws.athena import sync_athena
 
@@ -110,6 +124,32 @@ def run(
     if anomalies:
         report.anomalies = _alert_anomalies(context, today, delivery, say)
     return report
+
+
+def _compliance_line(report: ComplianceReport, config: Config) -> str:
+    org = report.organisation
+    keys = ", ".join(report.required_tags)
+    if not org.resources and not org.cost_micros:
+        return f"Tagging: no resources or resource-level cost to judge (required: {keys})"
+    share = f"{org.cost_share:.1%}" if org.cost_share is not None else "n/a"
+    return (
+        f"Tagging: {org.compliant_resources:,} of {org.resources:,} resources and"
+        f" {format_usd(org.compliant_cost_micros)} of {format_usd(org.cost_micros)} of"
+        f" {report.month}'s resource cost ({share}) carry every required tag ({keys});"
+        f" target {Decimal(str(config.tag_policy.target)):.0%}"
+    )
+
+
+def _compliance_json(report: ComplianceReport) -> dict[str, Any]:
+    org = report.organisation
+    return {
+        "month": report.month,
+        "required_tags": list(report.required_tags),
+        "resources": org.resources,
+        "compliant_resources": org.compliant_resources,
+        "cost": str(cents(org.cost_micros)),
+        "compliant_cost": str(cents(org.compliant_cost_micros)),
+    }
 
 
 def _alert_anomalies(context: AppContext, today: date, delivery: Any, say: Say) -> Any:

@@ -8,6 +8,7 @@ import random
 from datetime import date, timedelta
 from decimal import Decimal
 
+import boto3
 import pytest
 import sqlite_utils
 from fake_cost_explorer import CostRow, FakeCostExplorer
@@ -82,3 +83,36 @@ def test_without_a_bot_token_the_sync_lists_the_alerts_and_records_nothing(
         assert db["anomaly_episodes"].count == 0
     finally:
         db.close()
+
+
+def test_the_sync_stores_the_days_tagging_compliance(fake_ce, monkeypatch, tmp_path, capsys):
+    """After the inventory, the sync judges what it holds against the required tags and stores
+    the day (the trend of `/untagged`): one instance with every tag, one with the team only."""
+    monkeypatch.delenv("SLACK_BOT_TOKEN", raising=False)
+    ec2 = boto3.client("ec2")
+    image = ec2.describe_images()["Images"][0]["ImageId"]
+    every = {"Team": "payments", "Product": "api", "Environment": "dev", "CostCenter": "42"}
+    for tags in (every, {"team": "payments"}):
+        ec2.run_instances(
+            ImageId=image,
+            MinCount=1,
+            MaxCount=1,
+            InstanceType="t3.micro",
+            TagSpecifications=[
+                {
+                    "ResourceType": "instance",
+                    "Tags": [{"Key": k, "Value": v} for k, v in tags.items()],
+                }
+            ],
+        )
+    assert main(["run", "sync", "--date", TODAY.isoformat(), "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["tag_compliance"]["resources"] == 2
+    assert payload["tag_compliance"]["compliant_resources"] == 1
+    db = sqlite_utils.Database(tmp_path / "costbot.db")
+    try:
+        [org] = db.query("SELECT * FROM tag_compliance WHERE kind = 'org'")
+    finally:
+        db.close()
+    assert (org["day"], org["resources"], org["compliant_resources"]) == (TODAY.isoformat(), 2, 1)
+    assert json.loads(org["missing"])["Product"]["resources"] == 1
