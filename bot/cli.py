@@ -291,24 +291,16 @@ def _run_anomalies(context, today: date, args: argparse.Namespace, say) -> int:
         raise UsageProblem(
             f"{context.db_path}: no cost store yet; load data with `costbot ingest focus PATH`"
         )
-    delivery = None if args.dry_run else _job_delivery(context)
-    result = anomalies.run(context, today, dry_run=args.dry_run, delivery=delivery, say=say)
+    if not args.dry_run and not os.environ.get("SLACK_BOT_TOKEN"):
+        raise UsageProblem(
+            "SLACK_BOT_TOKEN is not set: alerts cannot be posted (see them with --dry-run)"
+        )
+    # The job posts through the shared delivery module, with the bot token of the environment.
+    result = anomalies.run(context, today, dry_run=args.dry_run, say=say)
     if args.json:
         _print(json.dumps(result.as_json(), indent=2, ensure_ascii=False))
     failed = [d for d in result.deliveries if d["status"] == "failed"]
     return EXIT_ERROR if failed else EXIT_OK
-
-
-def _job_delivery(context):
-    """Posting for a job: the bot token from the environment, or one line saying what to set."""
-    from bot.slack.client import build_web_client
-    from bot.slack.delivery import Delivery
-
-    if not os.environ.get("SLACK_BOT_TOKEN"):
-        raise UsageProblem(
-            "SLACK_BOT_TOKEN is not set: alerts cannot be posted (see them with --dry-run)"
-        )
-    return Delivery(build_web_client(), context.open_writer)
 
 
 def _sync_inventory() -> int:

@@ -99,14 +99,15 @@ class AnomalyRun:
             f"{self.closed} ended"
         ]
         for alert in self.alerts:
+            shown = alert.as_json()
             where = " / ".join(
                 part
                 for part in (alert.key.team or "untagged", alert.key.service, alert.key.account)
                 if part
             )
             lines.append(
-                f"  {alert.kind} {where}: expected {alert.as_json()['expected_per_day']}/day,"
-                f" got {alert.as_json()['actual_per_day']}/day since {alert.start.isoformat()}"
+                f"  {alert.kind} {where}: expected {shown['expected_per_day']}/day,"
+                f" got {shown['actual_per_day']}/day since {alert.start.isoformat()}"
                 f" -> {alert.channel}"
             )
         for delivery in self.deliveries:
@@ -286,9 +287,8 @@ def _alert(exact: MicroSeries, config: Config, finding: Finding, end: date) -> A
     days = finding.days or tuple(
         finding.start + timedelta(days=n) for n in range((end - finding.start).days + 1)
     )
-    columns = [(d - exact.first_day).days for d in days]
-    total = int(exact.micros[finding.row, columns].sum())
-    actual = int((Decimal(total) / len(columns)).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    total = exact.total_on(finding.row, days)
+    actual = int((Decimal(total) / len(days)).quantize(Decimal(1), rounding=ROUND_HALF_UP))
     expected = to_micros(
         Decimal(repr(finding.expected_per_day)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
     )
@@ -366,7 +366,7 @@ def _deliver(
     report: AnomalyRun,
     delivery: Any,
 ) -> None:
-    if delivery is None:
+    if delivery is None:  # the bot token of the environment
         from bot.slack.client import build_web_client
         from bot.slack.delivery import Delivery
 

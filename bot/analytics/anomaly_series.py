@@ -10,11 +10,12 @@ Which rows count follows the store's precedence (`queries.SERIES_ROWS`): FOCUS o
 Cost Explorer per billing account and month, and of Cost Explorer's two groupings only the
 team x service one, so its series are team x service (account None) and a dollar is never
 counted twice. Sums are exact integers from SQL; the detector gets float dollars, and every
-amount shown is summed again exactly (`MicroSeries.total`, `series_micros`).
+amount shown is summed again exactly (`MicroSeries.total`, `MicroSeries.total_on`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import cached_property
@@ -57,6 +58,11 @@ class MicroSeries:
         if last < first:
             return 0
         return int(self.micros[row, first : last + 1].sum())
+
+    def total_on(self, row: int, days: Sequence[date]) -> int:
+        """The exact cost of a row over the given days (each within the loaded days)."""
+        columns = [(day - self.first_day).days for day in days]
+        return int(self.micros[row, columns].sum())
 
     def series_set(self) -> SeriesSet:
         """Float dollars for the detector (statistics only)."""
@@ -124,21 +130,3 @@ def load_series_micros(
 def _integers(text: str) -> np.ndarray:
     """Comma-separated integers (as SQLite's group_concat writes them) as an int64 array."""
     return np.array(text.split(","), dtype=np.int64)
-
-
-def series_micros(
-    db: sqlite_utils.Database, config: Config, key: SeriesKey, start: date, end: date
-) -> int:
-    """The exact cost of one series (or a team's roll-up) over start..end inclusive, in
-    micro-amounts of `key.currency`, from the same rows as `load_series`."""
-    return queries.series_total(
-        db,
-        key.team,
-        key.service,
-        key.account,
-        key.currency,
-        start,
-        end,
-        rollup=key.is_rollup,
-        metric=config.cost_metric,
-    )

@@ -618,27 +618,6 @@ def _series_filter(
     return " AND ".join(clauses), params
 
 
-def series_total(
-    db: sqlite_utils.Database,
-    team: str | None,
-    service: str | None,
-    account: str | None,
-    currency: str,
-    first: date,
-    last: date,
-    *,
-    rollup: bool = False,
-    metric: str = "effective",
-) -> int:
-    """The exact cost of one series (or a team's roll-up) over first..last, in micros."""
-    where, params = _series_filter(team, service, account, currency, rollup)
-    sql = (
-        f"SELECT coalesce(sum({_metric(metric)}), 0) FROM daily_cost"
-        f" WHERE {where} AND date BETWEEN ? AND ?"
-    )
-    return db.execute(sql, [*params, first.isoformat(), last.isoformat()]).fetchone()[0]
-
-
 def series_cause_totals(
     db: sqlite_utils.Database,
     team: str | None,

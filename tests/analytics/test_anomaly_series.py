@@ -26,7 +26,7 @@ from anomaly_bills import (
 )
 
 from bot.analytics.anomalies import SeriesKey
-from bot.analytics.anomaly_series import load_series, load_series_micros, series_micros
+from bot.analytics.anomaly_series import load_series, load_series_micros
 from bot.sources.focus_ingest import ingest_focus
 from bot.store import open_store
 from bot.store.schema import daily_row
@@ -146,25 +146,17 @@ def test_the_configured_cost_metric_is_summed(tmp_path):
     assert _as_truth(series) == truth(charges, FIRST, UNTIL, metric="billed")
 
 
-def test_series_micros_is_the_exact_sum_of_any_day_range(focus):
+def test_the_exact_sum_of_any_day_range(focus):
     db, charges = focus
     series = load_series_micros(db, CONFIG, UNTIL, DAYS)
     expected = truth(charges, START, DATA_END)
     first, last = UNTIL - timedelta(days=6), UNTIL
+    week = [first + timedelta(days=n) for n in range(7)]
     for row, key in enumerate(series.keys):
         days = expected[key.team, key.service, key.account, key.currency]
         want = sum(micros for day, micros in days.items() if first <= day <= last)
-        assert series_micros(db, CONFIG, key, first, last) == want, key
         assert series.total(row, first, last) == want, key
-    # A range reaching before the loaded days: the store's sum; the matrix only what it holds.
-    key = SeriesKey("payments", None, None, "USD")
-    days = expected["payments", None, None, "USD"]
-    assert series_micros(db, CONFIG, key, START, UNTIL) == sum(
-        micros for day, micros in days.items() if day <= UNTIL
-    )
-    assert series_micros(db, CONFIG, key, UNTIL + timedelta(days=1), DATA_END) == sum(
-        micros for day, micros in days.items() if day > UNTIL
-    )
+        assert series.total_on(row, week) == want, key
 
 
 def test_late_data_and_a_restated_month_are_read_once(tmp_path):
@@ -285,14 +277,8 @@ def test_cost_explorer_series_are_team_by_service_and_counted_once(tmp_path):
     assert _as_truth(series) == expected
     assert SeriesKey("payments", EC2, None, "USD") in series.keys
     assert all(key.account is None for key in series.keys)
-    key = SeriesKey("payments", RDS, None, "USD")
-    assert (
-        series_micros(db, CONFIG, key, UNTIL, UNTIL) == _day_truth(UNTIL)["payments", RDS, STAGING]
-    )
-    rollup = SeriesKey("payments", None, None, "USD")
-    assert series_micros(db, CONFIG, rollup, FIRST, UNTIL) == sum(
-        micros for micros in series.micros[series.row_of(rollup)]
-    )
+    row = series.row_of(SeriesKey("payments", RDS, None, "USD"))
+    assert series.total(row, UNTIL, UNTIL) == _day_truth(UNTIL)["payments", RDS, STAGING]
     db.close()
 
 
