@@ -22,6 +22,8 @@ ALLOWED = {
     "render": {"store", "analytics"},
     "answers": {"store", "analytics", "render"},
     "slack": {"store", "render"},
+    # Changes to cloud resources reach AWS through the sources' sessions, and nothing else.
+    "cloud": {"sources"},
 }
 SHARED = {"config", "money", "periods", "errors", "context"}
 # The entry points wire everything together: they may import handlers and jobs.

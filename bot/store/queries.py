@@ -705,3 +705,17 @@ def awaiting_approval(db: sqlite_utils.Database) -> list[dict]:
             " AND approved_by IS NULL AND terminated_at IS NULL ORDER BY last_step_at, arn"
         )
     )
+
+
+# ---- verified savings (the enforcement ladder, the idle flow; read by the champions)
+
+
+def verified_savings(db: sqlite_utils.Database, start: date, end: date) -> list[dict]:
+    """Resources stopped or terminated through Costbot from `start` to `end` (inclusive), with
+    the monthly run-rate each saves; oldest first."""
+    return list(
+        db.query(
+            "SELECT * FROM verified_savings WHERE day BETWEEN ? AND ? ORDER BY at, id",
+            [start.isoformat(), end.isoformat()],
+        )
+    )

@@ -450,3 +450,33 @@ def m009_tag_enforcement(db: sqlite_utils.Database) -> None:
     )
     db["enforcement_audit"].create_index(["arn"])
     db["enforcement_audit"].create_index(["run_date"])
+
+
+@migrations()
+def m010_verified_savings(db: sqlite_utils.Database) -> None:
+    # Resources stopped or terminated through Costbot (the enforcement ladder, the idle flow's
+    # Stop button), each with the run-rate it saves per month: the champions count these as
+    # measured savings. One row per resource, action and day: a repeated click adds nothing.
+    db["verified_savings"].create(
+        {
+            "id": int,
+            "at": str,  # ISO 8601 UTC
+            "day": str,  # YYYY-MM-DD of `at`
+            "arn": str,
+            "resource_id": str,
+            "resource_type": str,
+            "account": str,
+            "region": str,
+            "team": str,  # the owning team by the tag rules; NULL = untagged
+            "action": str,  # idle-stop | enforcement-stop | enforcement-terminate
+            "monthly_micros": int,  # run-rate saved per month, in `currency`
+            "currency": str,
+            "basis": str,  # how the run-rate was measured, in words
+            "actor": str,  # the Slack user who pressed Stop, or "costbot" (the ladder)
+            "approved_by": str,
+        },
+        pk="id",
+        not_null={"at", "day", "arn", "action", "monthly_micros"},
+    )
+    db["verified_savings"].create_index(["arn", "action", "day"], unique=True)
+    db["verified_savings"].create_index(["day"])

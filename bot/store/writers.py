@@ -730,3 +730,53 @@ def _iso_utc(moment: datetime) -> str:
     if moment.tzinfo is None:
         raise ValueError(f"{moment!r} has no time zone: the store keeps UTC")
     return moment.astimezone(UTC).isoformat(timespec="seconds")
+
+
+SAVING_ACTIONS = ("idle-stop", "enforcement-stop", "enforcement-terminate")
+
+
+def record_saving(
+    db: sqlite_utils.Database,
+    *,
+    at: datetime,
+    arn: str,
+    action: str,
+    monthly_micros: int,
+    currency: str,
+    basis: str,
+    actor: str,
+    resource_id: str | None = None,
+    resource_type: str | None = None,
+    account: str | None = None,
+    region: str | None = None,
+    team: str | None = None,
+    approved_by: str | None = None,
+) -> bool:
+    """A resource stopped or terminated through Costbot, with the run-rate it saves (see
+    analytics/savings.py). The same resource, action and day again writes nothing: False."""
+    if action not in SAVING_ACTIONS:
+        raise ValueError(f"unknown saving action {action!r}: {', '.join(SAVING_ACTIONS)}")
+    stamp = _iso_utc(at)
+    with db.atomic():
+        cursor = db.execute(
+            "INSERT OR IGNORE INTO verified_savings (at, day, arn, resource_id, resource_type,"
+            " account, region, team, action, monthly_micros, currency, basis, actor,"
+            " approved_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                stamp,
+                stamp[:10],
+                arn,
+                resource_id,
+                resource_type,
+                account,
+                region,
+                team,
+                action,
+                int(monthly_micros),
+                currency,
+                basis,
+                actor,
+                approved_by,
+            ],
+        )
+    return cursor.rowcount == 1
