@@ -21,9 +21,10 @@ ALLOWED = {
     "analytics": {"store"},
     "render": {"store", "analytics"},
     "answers": {"store", "analytics", "render"},
-    "slack": {"store", "render"},
-    # Changes to cloud resources reach AWS through the sources' sessions, and nothing else.
-    "cloud": {"sources"},
+    "slack": {"store", "analytics", "render"},
+    # Changes to cloud resources: AWS through the sources' sessions; what the ladder decided
+    # (analytics) is carried out and recorded (store) here, for the job and the buttons alike.
+    "cloud": {"sources", "store", "analytics"},
 }
 SHARED = {"config", "money", "periods", "errors", "context"}
 # The entry points wire everything together: they may import handlers and jobs.

@@ -401,7 +401,17 @@ def m008_tag_compliance(db: sqlite_utils.Database) -> None:
 
 # The enforcement ladder's steps (enforcement_audit.step): those of bot/analytics/tag_ladder.py,
 # `approve` for an approver's click, `closed` when a resource is compliant again.
-ENFORCEMENT_STEPS = ("notify", "stop", "await-approval", "terminate", "approve", "closed")
+ENFORCEMENT_STEPS = (
+    "notify",
+    "stop",
+    "await-approval",
+    "terminate",
+    "approve",
+    "closed",
+    "claim",  # tags written from Slack (the Claim modal of /untagged)
+    "idle-notify",  # an idle EC2 instance reported to its team
+    "idle-stop",  # an idle EC2 instance stopped with the Stop button
+)
 
 
 @migrations()

@@ -16,6 +16,7 @@ import sqlite_utils
 from bot.store.schema import (
     COST_SOURCES,
     DAILY_COLUMNS,
+    ENFORCEMENT_STEPS,
     GRAINS,
     INVENTORY_COLUMNS,
     RESOURCE_COLUMNS,
@@ -780,3 +781,46 @@ def record_saving(
             ],
         )
     return cursor.rowcount == 1
+
+
+def record_audit(
+    db: sqlite_utils.Database,
+    *,
+    at: datetime,
+    arn: str,
+    step: str,
+    outcome: str,
+    reason: str,
+    actor: str,
+    dry: bool = False,
+    account: str | None = None,
+    region: str | None = None,
+    resource_type: str | None = None,
+    approved_by: str | None = None,
+    run_date: date | None = None,
+) -> int:
+    """One row of `enforcement_audit` for a change that is not a ladder step (a claim's tags,
+    an idle stop); ladder steps go through `record_step`, which also moves the ladder."""
+    if step not in ENFORCEMENT_STEPS:
+        raise ValueError(f"unknown step {step!r}")
+    if outcome not in ENFORCEMENT_OUTCOMES:
+        raise ValueError(f"unknown outcome {outcome!r}")
+    with db.atomic():
+        table = db["enforcement_audit"]
+        table.insert(
+            {
+                "at": _iso_utc(at),
+                "arn": arn,
+                "account": account,
+                "region": region,
+                "resource_type": resource_type,
+                "step": step,
+                "dry": int(dry),
+                "outcome": outcome,
+                "reason": reason,
+                "approved_by": approved_by,
+                "actor": actor,
+                "run_date": (run_date or at.astimezone(UTC).date()).isoformat(),
+            }
+        )
+        return int(table.last_pk)
