@@ -21,6 +21,7 @@ SCOPE_USED_BY = {
     "commands": "app.command(",
     "chat:write": "chat_postMessage(",
     "files:write": "files_upload_v2(",
+    "usergroups:read": "usergroups_users_list(",
 }
 SOURCE_DIRS = ("bot", "handlers", "jobs")
 EVENTS_URL = "https://costbot.example.com/slack/events"
