@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import date, timedelta
+from decimal import Decimal
 
 import sqlite_utils
 
@@ -719,3 +720,54 @@ def verified_savings(db: sqlite_utils.Database, start: date, end: date) -> list[
             [start.isoformat(), end.isoformat()],
         )
     )
+
+
+# ---- business metrics (unit costs). The organisation's scope is None here; the store
+# spells it as the ingest writes it (see bot/sources/business_metrics.py).
+
+ORGANISATION_SCOPE = "all"
+
+
+@dataclass(frozen=True)
+class MetricSeries:
+    metric: str
+    scope: str | None  # None: the whole organisation; else a team name
+    first_day: date
+    last_day: date
+    days: int  # days with a value
+
+
+def _stored_scope(scope: str | None) -> str:
+    return ORGANISATION_SCOPE if scope is None else scope
+
+
+def metric_catalog(db: sqlite_utils.Database) -> list[MetricSeries]:
+    """Every (metric, scope) with values, by metric then scope (the organisation first)."""
+    rows = db.execute(
+        "SELECT metric, scope, min(date), max(date), count(*) FROM business_metrics"
+        " GROUP BY metric, scope ORDER BY metric, scope != ?, scope",
+        [ORGANISATION_SCOPE],
+    ).fetchall()
+    return [
+        MetricSeries(
+            metric,
+            None if scope == ORGANISATION_SCOPE else scope,
+            date.fromisoformat(first),
+            date.fromisoformat(last),
+            days,
+        )
+        for metric, scope, first, last, days in rows
+    ]
+
+
+def metric_daily_values(
+    db: sqlite_utils.Database, metric: str, scope: str | None, start: date, end: date
+) -> dict[date, Decimal]:
+    """The metric's value per day from `start` to `end` (inclusive), exactly as loaded; days
+    without a value are absent (a gap, never a zero)."""
+    rows = db.execute(
+        "SELECT date, value FROM business_metrics WHERE metric = ? AND scope = ?"
+        " AND date BETWEEN ? AND ? ORDER BY date",
+        [metric, _stored_scope(scope), start.isoformat(), end.isoformat()],
+    ).fetchall()
+    return {date.fromisoformat(day): Decimal(str(value)) for day, value in rows}
