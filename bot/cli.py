@@ -46,7 +46,12 @@ def _parser() -> argparse.ArgumentParser:
         "detected from the columns otherwise",
     )
     metrics = sources.add_parser("metrics", help="daily business metrics CSV for /unitcost")
-    metrics.add_argument("path", metavar="PATH", help="CSV with columns date,metric,scope,value")
+    metrics.add_argument(
+        "paths",
+        nargs="+",
+        metavar="FILE",
+        help="CSV files with the header date,metric,value[,scope]",
+    )
 
     demo = commands.add_parser("demo", help="build the demo organisation and an HTML preview")
     demo.add_argument("--out", default="demo-out", help="output directory (default demo-out/)")
@@ -61,6 +66,7 @@ def _parser() -> argparse.ArgumentParser:
 
     _add_sync_parser(commands)
     _add_run_parser(commands)
+    _add_metrics_parser(commands)
 
     ask = commands.add_parser("ask", help='run a slash command locally: "/cost team payments"')
     ask.add_argument("command_line", metavar='"/cost ..."', help="the slash command and its text")
@@ -105,6 +111,13 @@ def _add_sync_parser(commands) -> None:
         "inventory",
         help="AWS resources of the configured accounts and regions: tags, state, idle EC2",
     )
+    prometheus = sources.add_parser(
+        "prometheus", help="business metrics from Prometheus (metrics.prometheus in the config)"
+    )
+    prometheus.add_argument(
+        "--days", type=_positive_int, metavar="N", help="re-read the N days through yesterday"
+    )
+    prometheus.add_argument("--today", type=date.fromisoformat, help=argparse.SUPPRESS)
 
 
 def _add_run_parser(commands) -> None:
@@ -119,6 +132,17 @@ def _add_run_parser(commands) -> None:
         help="say what it would do: no paid call, no post, nothing recorded",
     )
     run.add_argument("--json", action="store_true", help="print what it did as one JSON object")
+
+
+def _add_metrics_parser(commands) -> None:
+    metrics = commands.add_parser("metrics", help="business metrics for /unitcost: add, list")
+    actions = metrics.add_subparsers(dest="action", required=True, metavar="ACTION")
+    add = actions.add_parser("add", help="store one value: costbot metrics add orders 1234")
+    add.add_argument("metric", metavar="METRIC", help="the metric's name, e.g. api_requests")
+    add.add_argument("value", metavar="VALUE", help="a number >= 0, exact (1234, 0.25)")
+    add.add_argument("--date", metavar="YYYY-MM-DD", help="the day it counts (default: today, UTC)")
+    add.add_argument("--scope", metavar="TEAM", help="a team (default: the whole organisation)")
+    actions.add_parser("list", help="what is stored: metric, scope, first and last day, days")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -156,6 +180,8 @@ def _run(args: argparse.Namespace) -> int:
         return _sync(args)
     if args.command == "run":
         return _run_job(args)
+    if args.command == "metrics":
+        return _metrics(args)
     raise UsageProblem(f"unknown command {args.command}")
 
 
@@ -176,8 +202,8 @@ def _ingest(args: argparse.Namespace) -> int:
         return EXIT_OK
     from bot.sources.business_metrics import ingest_metrics
 
-    rows = ingest_metrics(Path(args.path), db_path_from_env())
-    print(f"Loaded {rows:,} business metric values from {args.path}")
+    report = ingest_metrics(args.paths, db_path_from_env(), config)
+    _print("\n".join(report.lines()))
     return EXIT_OK
 
 
@@ -205,7 +231,26 @@ def _sync(args: argparse.Namespace) -> int:
         return _sync_athena(args)
     if args.source == "inventory":
         return _sync_inventory()
+    if args.source == "prometheus":
+        return _sync_prometheus(args)
     raise UsageProblem(f"unknown sync source {args.source}")
+
+
+def _sync_prometheus(args: argparse.Namespace) -> int:
+    from bot.sources.prometheus import PrometheusProblem, sync_prometheus
+
+    config = load_config()
+    if config.metrics.prometheus is None:
+        raise UsageProblem(f"{config.source}: no metrics.prometheus section: nothing to read")
+    try:
+        report = sync_prometheus(
+            config, db_path_from_env(), args.today or utc_today(), days=args.days, say=_print
+        )
+    except PrometheusProblem as problem:  # unreachable, refused, or unusable: nothing stored
+        print(f"costbot: {problem}", file=sys.stderr)
+        return EXIT_ERROR
+    _print(f"Stored {report.values:,} business metric values from {report.url}")
+    return EXIT_OK
 
 
 def _sync_aws(args: argparse.Namespace) -> int:
@@ -319,6 +364,56 @@ def _sync_inventory() -> int:
         db.close()
     # Warnings (a permission missing in one account) are in the report: the rest was read.
     _print("\n".join(report.lines()))
+    return EXIT_OK
+
+
+def _metrics(args: argparse.Namespace) -> int:
+    from bot.sources.business_metrics import add_metric_value
+
+    if args.action == "list":
+        return _list_metrics()
+    entry, report = add_metric_value(
+        db_path_from_env(),
+        load_config(),
+        metric=args.metric,
+        value=args.value,
+        day=args.date,
+        scope=args.scope,
+        today=utc_today(),
+    )
+    scope = entry.scope or "the organisation"
+    replaced = " (replacing the value stored before)" if report.replaced else ""
+    stored = f"Stored {entry.metric} = {entry.value} for {entry.day} ({scope}){replaced}"
+    _print("\n".join([stored, *report.warnings]))
+    return EXIT_OK
+
+
+def _list_metrics() -> int:
+    from bot.store import open_reader
+    from bot.store.queries import metric_catalog
+
+    db_path = db_path_from_env()
+    if not db_path.exists():
+        raise UsageProblem(f"{db_path}: no store yet; load metrics with `costbot ingest metrics`")
+    db = open_reader(db_path)
+    try:
+        catalog = metric_catalog(db)
+    finally:
+        db.close()
+    if not catalog:
+        _print("No business metrics stored yet (costbot ingest metrics FILE...)")
+        return EXIT_OK
+    rows = [("metric", "scope", "first day", "last day", "days")]
+    rows += [
+        (s.metric, s.scope or "(organisation)", str(s.first_day), str(s.last_day), f"{s.days:,}")
+        for s in catalog
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    _print(
+        "\n".join(
+            "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
+        )
+    )
     return EXIT_OK
 
 

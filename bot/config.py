@@ -31,6 +31,8 @@ ALLOCATION_METHODS = ("proportional", "even", "usage")
 # Glue database and table names (lower case in the catalog; hyphens need the quoting the
 # Athena source always applies).
 ATHENA_NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,254}$"
+# A business metric's name: what /unitcost takes, so one word (stored lower-cased).
+METRIC_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 # Who sees an answer to a slash command, and the Slack response_type that means.
 ANSWER_VISIBILITY = {"private": "ephemeral", "channel": "in_channel"}
 
@@ -150,6 +152,49 @@ _SCHEMA: dict[str, Any] = {
                 "usage_metric": {"type": "string"},
             },
         },
+        "metrics": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "prometheus": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["url", "queries"],
+                    "properties": {
+                        "url": {"type": "string", "pattern": "^https?://[^/?#]+"},
+                        "queries": {
+                            "type": "object",
+                            "minProperties": 1,
+                            "propertyNames": {"pattern": METRIC_NAME_PATTERN},
+                            "additionalProperties": {
+                                "oneOf": [
+                                    {"type": "string", "minLength": 1},
+                                    {
+                                        "type": "object",
+                                        "additionalProperties": False,
+                                        "required": ["query"],
+                                        "properties": {
+                                            "query": {"type": "string", "minLength": 1},
+                                            "scope": {"type": "string"},
+                                        },
+                                    },
+                                ]
+                            },
+                        },
+                        "headers": {
+                            "type": "object",
+                            "additionalProperties": {"type": "string"},
+                        },
+                        "bearer_token_env": {
+                            "type": "string",
+                            "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
+                        },
+                        "timeout_seconds": {"type": "number", "minimum": 1, "maximum": 600},
+                        "backfill_days": {"type": "integer", "minimum": 1, "maximum": 3650},
+                    },
+                },
+            },
+        },
     },
 }
 
@@ -245,6 +290,31 @@ class TagPolicySettings:
 
 
 @dataclass(frozen=True)
+class PrometheusQuery:
+    metric: str  # the business metric it fills (lower-cased)
+    query: str  # PromQL whose value at a day's end is that day's figure: increase(...[1d])
+    scope: str | None = None  # a team (canonical name); None: the whole organisation
+
+
+@dataclass(frozen=True)
+class PrometheusSettings:
+    """`metrics.prometheus:` in costbot.yml: a PromQL query per business metric, read a day at
+    a time through the HTTP API's query_range (`costbot sync prometheus`, the daily sync)."""
+
+    url: str  # the server's base URL, any path prefix included (http://prometheus:9090)
+    queries: tuple[PrometheusQuery, ...]
+    headers: tuple[tuple[str, str], ...] = ()  # sent with every request (X-Scope-OrgID, ...)
+    bearer_token_env: str | None = None  # the environment variable holding a bearer token
+    timeout_seconds: float = 30.0
+    backfill_days: int = 30  # a metric never read before is read from this many days back
+
+
+@dataclass(frozen=True)
+class MetricsSettings:
+    prometheus: PrometheusSettings | None = None
+
+
+@dataclass(frozen=True)
 class Config:
     teams: tuple[Team, ...] = ()
     tag_keys: tuple[str, ...] = DEFAULT_TAG_KEYS
@@ -256,6 +326,7 @@ class Config:
     aws: AwsSettings = field(default_factory=AwsSettings)
     anomalies: AnomalySettings = field(default_factory=AnomalySettings)
     tag_policy: TagPolicySettings = field(default_factory=TagPolicySettings)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
     source: str = "defaults"
 
     def team(self, name: str) -> Team | None:
@@ -372,6 +443,7 @@ def parse_config(data: Any, source: str = "costbot.yml") -> Config:
         aws=_aws_settings(data.get("aws", {})),
         anomalies=_anomaly_settings(data.get("anomalies", {}), source),
         tag_policy=_tag_policy(data.get("tag_policy", {})),
+        metrics=_metrics_settings(data.get("metrics", {}), teams, source),
         source=source,
     )
 
@@ -401,6 +473,34 @@ def _tag_policy(raw: dict[str, Any]) -> TagPolicySettings:
         if key in settings:
             settings[key] = tuple(settings[key])
     return TagPolicySettings(**settings)
+
+
+def _metrics_settings(raw: dict[str, Any], teams: list[Team], source: str) -> MetricsSettings:
+    prometheus = raw.get("prometheus")
+    if prometheus is None:
+        return MetricsSettings()
+    # A scope is canonicalised like a team tag value: case, spaces and aliases.
+    names = {normalise_name(label): t.name for t in teams for label in (t.name, *t.aliases)}
+    queries: dict[tuple[str, str | None], PrometheusQuery] = {}
+    for metric, spec in prometheus["queries"].items():
+        spec = {"query": spec} if isinstance(spec, str) else spec
+        scope = normalise_name(spec.get("scope") or "") or None
+        query = PrometheusQuery(metric.lower(), spec["query"], names.get(scope, scope))
+        if (query.metric, query.scope) in queries:
+            raise ConfigError(
+                f"{source}: metrics.prometheus.queries.{metric}: a second query for"
+                f" {query.metric} ({query.scope or 'the organisation'})"
+            )
+        queries[query.metric, query.scope] = query
+    settings = {k: v for k, v in prometheus.items() if k not in ("url", "queries", "headers")}
+    return MetricsSettings(
+        PrometheusSettings(
+            **settings,
+            url=prometheus["url"].rstrip("/"),
+            queries=tuple(queries.values()),
+            headers=tuple(prometheus.get("headers", {}).items()),
+        )
+    )
 
 
 def load_config(path: str | os.PathLike | None = None) -> Config:

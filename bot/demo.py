@@ -106,7 +106,7 @@ def build_demo_store(out_dir: Path, *, today: date | None = None, seed: int = 7)
     files = generate_demo_files(out_dir, today - timedelta(days=1), seed=seed)
     config = load_config(files.config_file)
     ingest_focus([str(p) for p in files.focus_files], config, db_path, show_progress=False)
-    ingest_metrics(files.metrics_file, db_path)
+    ingest_metrics([files.metrics_file], db_path, config)
     (out_dir / DEMO_BUILD_NAME).write_text(json.dumps(wanted, indent=2) + "\n", encoding="utf-8")
     return DemoStore(db_path, files.config_file, config, today)
 

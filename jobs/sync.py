@@ -1,7 +1,8 @@
 """The `sync` job (daily; also `costbot sync aws` and `costbot run sync`): pull what can still
 change from AWS into the store: Cost Explorer's cost, then the resource inventory of the
 configured accounts and regions, then (`costbot run sync`, when `aws.athena` is configured) the
-Athena aggregate; then (`costbot run sync`) the anomaly alerts on what it brought in."""
+Athena aggregate, then (when `metrics.prometheus` is configured) the business metrics of the days
+since the last read; then (`costbot run sync`) the anomaly alerts on what it brought in."""
 
 from __future__ import annotations
 
@@ -40,6 +41,7 @@ class SyncReport:
     athena: dict[str, Any] | None = None
     anomalies: Any = None  # jobs.anomalies.AnomalyRun, when they were looked for
     tag_compliance: ComplianceReport | None = None  # stored for the day after the inventory
+    prometheus: dict[str, Any] | None = None  # business metrics read, or the error
 
     def as_json(self) -> dict[str, Any]:
         cost_explorer = (
@@ -60,6 +62,7 @@ class SyncReport:
                 if self.tag_compliance
                 else {}
             ),
+            **({"prometheus": self.prometheus} if self.prometheus is not None else {}),
         }
 
 
@@ -121,9 +124,25 @@ def run(
             "bytes_scanned": result.bytes_scanned,
             "cost_micros": result.cost_micros,
         }
+    if context.config.metrics.prometheus is not None:
+        report.prometheus = _sync_business_metrics(context, today, say)
     if anomalies:
         report.anomalies = _alert_anomalies(context, today, delivery, say)
     return report
+
+
+def _sync_business_metrics(context: AppContext, today: date, say: Say) -> dict[str, Any]:
+    """The business metrics of `metrics.prometheus`, through yesterday. A failure is a line in
+    the report (nothing of it stored): the cost data is stored either way, and the next run
+    reads the days missed."""
+    from bot.sources.prometheus import PrometheusProblem, sync_prometheus
+
+    try:
+        result = sync_prometheus(context.config, context.db_path, today, say=say)
+    except PrometheusProblem as problem:
+        say(f"Prometheus: not read: {problem}")
+        return {"error": str(problem)}
+    return result.as_json()
 
 
 def _compliance_line(report: ComplianceReport, config: Config) -> str:

@@ -28,6 +28,7 @@ CONFIG_TEMPLATE = Path(__file__).with_name("demo_config.yml")
 FOCUS_DIR_NAME = "data"
 METRICS_DIR_NAME = "metrics"
 METRICS_FILE_NAME = "business_metrics.csv"
+ORGANISATION = ""  # a business metric's scope for the whole organisation
 CONFIG_FILE_NAME = "costbot.yml"
 # fmt: off
 FOCUS_COLUMNS = (
@@ -692,7 +693,8 @@ def generate_demo_files(out_dir: Path, end_date: date, seed: int = 7) -> DemoFil
         month_start = _next_month(month_start)
 
     metrics_file = metrics_dir / METRICS_FILE_NAME
-    _write_csv(metrics_file, ("date", "metric", "scope", "value"), _metrics(rng, start, end_date))
+    # The header of `costbot ingest metrics`; an empty scope is the whole organisation.
+    _write_csv(metrics_file, ("date", "metric", "value", "scope"), _metrics(rng, start, end_date))
     config_file = out_dir / CONFIG_FILE_NAME
     shutil.copyfile(CONFIG_TEMPLATE, config_file)
     return DemoFiles(focus_files, metrics_file, config_file)
@@ -715,10 +717,10 @@ def _metrics(rng: random.Random, start: date, end_date: date) -> list[list[str]]
         }
         users_all = round(sum(users.values()) * 0.83)  # people use more than one product
         orders = round(ORDERS_PER_DAY * _trend(rng, day, start, 0.025, 0.9))
-        values = [("api_requests", "all", sum(requests.values()))]
+        values = [("api_requests", ORGANISATION, sum(requests.values()))]
         values += [("api_requests", team, count) for team, count in requests.items()]
-        values += [("monthly_active_users", "all", users_all)]
+        values += [("monthly_active_users", ORGANISATION, users_all)]
         values += [("monthly_active_users", product, count) for product, count in users.items()]
-        values += [("orders", "all", orders)]
-        rows += [[day.isoformat(), metric, scope, str(value)] for metric, scope, value in values]
+        values += [("orders", ORGANISATION, orders)]
+        rows += [[day.isoformat(), metric, str(value), scope] for metric, scope, value in values]
     return rows

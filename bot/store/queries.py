@@ -14,6 +14,7 @@ import sqlite_utils
 
 from bot.money import normalise_currency
 from bot.periods import Period
+from bot.store.schema import ORGANISATION_METRIC_SCOPE
 
 UNTAGGED = "(untagged)"
 # FOCUS requires BillingCurrency; a row without one is taken as USD, codes compared upper-case.
@@ -723,9 +724,9 @@ def verified_savings(db: sqlite_utils.Database, start: date, end: date) -> list[
 
 
 # ---- business metrics (unit costs). The organisation's scope is None here; the store
-# spells it as the ingest writes it (see bot/sources/business_metrics.py).
+# spells it ORGANISATION_METRIC_SCOPE (m014), and values are exact decimal text.
 
-ORGANISATION_SCOPE = "all"
+ORGANISATION_SCOPE = ORGANISATION_METRIC_SCOPE
 
 
 @dataclass(frozen=True)
@@ -770,4 +771,4 @@ def metric_daily_values(
         " AND date BETWEEN ? AND ? ORDER BY date",
         [metric, _stored_scope(scope), start.isoformat(), end.isoformat()],
     ).fetchall()
-    return {date.fromisoformat(day): Decimal(str(value)) for day, value in rows}
+    return {date.fromisoformat(day): Decimal(value) for day, value in rows}

@@ -3,6 +3,8 @@ business metrics and the record of every ingest. Every amount is integer micro-d
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
@@ -490,3 +492,49 @@ def m010_verified_savings(db: sqlite_utils.Database) -> None:
     )
     db["verified_savings"].create_index(["arn", "action", "day"], unique=True)
     db["verified_savings"].create_index(["day"])
+
+
+# The organisation's scope as business_metrics stores it (m014): the empty string, which no team
+# name can be (a team name starts with a letter or digit), so a team is never mistaken for it.
+ORGANISATION_METRIC_SCOPE = ""
+
+
+def exact_decimal_text(value: object) -> str:
+    """A metric value as business_metrics stores it: the exact decimal, in plain notation
+    (`0.1`, `1500`, never `1E+3` or a float's `0.30000000000000004`)."""
+    if isinstance(value, Decimal):
+        number = value
+    else:
+        number = Decimal(repr(value) if isinstance(value, float) else str(value))
+    text = format(number, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
+
+
+@migrations()
+def m014_exact_business_metrics(db: sqlite_utils.Database) -> None:
+    # Metric values were REAL: `0.1 + 0.2` summed to 0.30000000000000004 and a large count lost
+    # its last digits. They are now the exact decimal text as loaded (read as Decimal). The
+    # organisation, spelt "all" by the first ingest (which made a team called "all"
+    # indistinguishable from it), is now the empty string. A float read back with repr() is the
+    # shortest text that gives the same float: the value as it was written in the CSV.
+    old = [
+        (day, metric, ORGANISATION_METRIC_SCOPE if scope == "all" else scope, value, ingest_id)
+        for day, metric, scope, value, ingest_id in db.execute(
+            "SELECT date, metric, scope, value, ingest_id FROM business_metrics"
+        ).fetchall()
+    ]
+    db["business_metrics"].drop()
+    db["business_metrics"].create(
+        {"date": str, "metric": str, "scope": str, "value": str, "ingest_id": int},
+        pk=("date", "metric", "scope"),
+        not_null={"date", "metric", "scope", "value"},
+    )
+    db.conn.executemany(
+        "INSERT INTO business_metrics (date, metric, scope, value, ingest_id)"
+        " VALUES (?, ?, ?, ?, ?)",
+        [(d, m, s, exact_decimal_text(v), i) for d, m, s, v, i in old],
+    )
+    # /unitcost reads one metric and scope over a range of days.
+    db["business_metrics"].create_index(["metric", "scope", "date"])

@@ -19,7 +19,9 @@ from bot.store.schema import (
     ENFORCEMENT_STEPS,
     GRAINS,
     INVENTORY_COLUMNS,
+    ORGANISATION_METRIC_SCOPE,
     RESOURCE_COLUMNS,
+    exact_decimal_text,
 )
 
 
@@ -271,31 +273,70 @@ def _insert_rows(
         conn.executemany(head + one, (flat[i : i + width] for i in range(full, len(flat), width)))
 
 
-def write_metric_values(
-    db: sqlite_utils.Database, file: str, checksum: str, rows: list[tuple[str, str, str, float]]
-) -> None:
-    """Business metric values (date, metric, scope, value); one transaction, and a value
-    loaded again for the same (date, metric, scope) replaces the old one."""
+@dataclass(frozen=True)
+class MetricLoad:
+    """One source of business metric values in a load: a CSV file, `costbot metrics add`, a
+    Prometheus query. `rows` are (date YYYY-MM-DD, metric, scope, value); scope None (or "")
+    is the whole organisation; value a Decimal, int or decimal text (a float is taken as the
+    shortest text that gives it back)."""
+
+    source: str  # metrics | metrics-add | prometheus
+    file: str  # the file, or what the values came from
+    checksum: str | None
+    rows: Sequence[tuple[str, str, str | None, object]]
+
+
+def write_metric_loads(db: sqlite_utils.Database, loads: Sequence[MetricLoad]) -> int:
+    """Every load in one transaction (all or nothing), each recorded in `ingests`; a value
+    loaded again for the same (date, metric, scope) replaces the old one. The number of
+    values that replaced one already stored."""
+    replaced = 0
     with db.atomic():
-        ingest_id = (
-            db["ingests"]
-            .insert(
-                {
-                    "source": "metrics",
-                    "file": file,
-                    "billing_periods": json.dumps(sorted({r[0][:7] for r in rows})),
-                    "rows": len(rows),
-                    "checksum": checksum,
-                    "loaded_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                }
+        for load in loads:
+            ingest_id = (
+                db["ingests"]
+                .insert(
+                    {
+                        "source": load.source,
+                        "file": load.file,
+                        "billing_periods": json.dumps(sorted({r[0][:7] for r in load.rows})),
+                        "rows": len(load.rows),
+                        "checksum": load.checksum,
+                        "loaded_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                    }
+                )
+                .last_pk
             )
-            .last_pk
-        )
-        db.conn.executemany(
-            "INSERT OR REPLACE INTO business_metrics (date, metric, scope, value, ingest_id)"
-            " VALUES (?, ?, ?, ?, ?)",
-            [(*row, ingest_id) for row in rows],
-        )
+            stored = [
+                (day, metric, scope or ORGANISATION_METRIC_SCOPE, exact_decimal_text(value))
+                for day, metric, scope, value in load.rows
+            ]
+            replaced += sum(
+                db.execute(
+                    "SELECT count(*) FROM business_metrics WHERE date = ? AND metric = ?"
+                    " AND scope = ?",
+                    row[:3],
+                ).fetchone()[0]
+                for row in stored
+            )
+            db.conn.executemany(
+                "INSERT OR REPLACE INTO business_metrics (date, metric, scope, value, ingest_id)"
+                " VALUES (?, ?, ?, ?, ?)",
+                [(*row, ingest_id) for row in stored],
+            )
+    return replaced
+
+
+def write_metric_values(
+    db: sqlite_utils.Database,
+    file: str,
+    checksum: str | None,
+    rows: Sequence[tuple[str, str, str | None, object]],
+) -> None:
+    """Business metric values (date, metric, scope, value) from one file; one transaction,
+    and a value loaded again for the same (date, metric, scope) replaces the old one. Scope
+    None (or "") is the whole organisation."""
+    write_metric_loads(db, [MetricLoad("metrics", file, checksum, rows)])
 
 
 # ---- deliveries: what Costbot posted to Slack (bot.slack.delivery writes through these)

@@ -290,7 +290,7 @@ def test_compute_is_lower_at_weekends(rows: list[dict[str, str]]) -> None:
 def test_metrics_cover_every_day_with_whole_numbers(demo: DemoFiles) -> None:
     with demo.metrics_file.open(newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
-        assert reader.fieldnames == ["date", "metric", "scope", "value"]
+        assert reader.fieldnames == ["date", "metric", "value", "scope"]
         metrics = list(reader)
     by_day: dict[str, dict[tuple[str, str], int]] = defaultdict(dict)
     for row in metrics:
@@ -302,17 +302,16 @@ def test_metrics_cover_every_day_with_whole_numbers(demo: DemoFiles) -> None:
     }
     assert set(by_day) == expected_days
     for values in by_day.values():
-        assert {("api_requests", "all"), ("monthly_active_users", "all"), ("orders", "all")} <= set(
-            values
-        )
+        organisation = {("api_requests", ""), ("monthly_active_users", ""), ("orders", "")}
+        assert organisation <= set(values)
         per_team = [
             count
             for (metric, scope), count in values.items()
-            if metric == "api_requests" and scope != "all"
+            if metric == "api_requests" and scope != ""
         ]
-        assert values["api_requests", "all"] == sum(per_team)
+        assert values["api_requests", ""] == sum(per_team)
     first, last = min(by_day), max(by_day)
-    assert by_day[last]["orders", "all"] > by_day[first]["orders", "all"]
+    assert by_day[last]["orders", ""] > by_day[first]["orders", ""]
 
 
 def test_config_is_valid_and_covers_the_organisation(demo: DemoFiles, config: Config) -> None:
