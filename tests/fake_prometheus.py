@@ -77,9 +77,8 @@ class FakePrometheus:
             self._send(handler, Canned(404, b"404 page not found\n", "text/plain"))
             return
         params = {key: values[0] for key, values in form.items()}
-        self.requests.append(
-            {**params, "method": handler.command, "headers": dict(handler.headers.items())}
-        )
+        headers = {name.lower(): value for name, value in handler.headers.items()}
+        self.requests.append({**params, "method": handler.command, "headers": headers})
         query = params.get("query", "")
         if query in self.canned:
             self._send(handler, self.canned[query])
