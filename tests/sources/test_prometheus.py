@@ -10,9 +10,12 @@ from pathlib import Path
 
 import pytest
 import sqlite_utils
+import yaml
 from fake_prometheus import Canned, FakePrometheus
+from paths import REPO_ROOT
 
 from bot.cli import main
+from bot.config import PrometheusQuery, parse_config
 from bot.store.queries import metric_daily_values
 
 TODAY = date(2026, 11, 20)
@@ -264,3 +267,17 @@ def test_the_config_section_is_checked(tmp_path, monkeypatch, capsys, section, p
     assert sync() == 2
     err = capsys.readouterr().err
     assert err.startswith(f"costbot: {config}: ") and problem in err, err
+
+
+def test_the_documented_example_is_a_valid_config():
+    lines = (REPO_ROOT / "costbot.example.yml").read_text(encoding="utf-8").splitlines()
+    start = lines.index("# metrics:")
+    block = "\n".join(line.removeprefix("# ") for line in lines[start:] if line.startswith("# "))
+    settings = parse_config(yaml.safe_load(block)).metrics.prometheus
+    assert settings is not None and settings.url == "http://prometheus:9090"
+    assert settings.queries == (
+        PrometheusQuery("api_requests", "sum(increase(http_requests_total[1d]))"),
+        PrometheusQuery("orders", "sum(increase(orders_total[1d]))", "payments"),
+    )
+    assert settings.bearer_token_env == "PROMETHEUS_TOKEN"
+    assert settings.headers == (("X-Scope-OrgID", "tenant-1"),)
