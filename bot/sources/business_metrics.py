@@ -126,9 +126,9 @@ def parse_value(text: str) -> Decimal:
         hint = " (write it without thousands separators)" if "," in raw else ""
         raise ValueError(f"{raw[:40]!r} is not a number{hint}") from None
     if not value.is_finite():
-        raise ValueError(f"{raw!r} is not a finite number")
+        raise ValueError(f"{raw[:40]!r} is not a finite number")
     if value < 0:
-        raise ValueError(f"{raw} is negative: a business volume is 0 or more")
+        raise ValueError(f"{raw[:40]} is negative: a business volume is 0 or more")
     if value.adjusted() >= MAX_INTEGER_DIGITS:
         raise ValueError(f"{raw[:40]} is too large (more than {MAX_INTEGER_DIGITS} digits)")
     if value != value.quantize(FRACTION_STEP, rounding=ROUND_DOWN):
