@@ -32,7 +32,7 @@ ALLOCATION_METHODS = ("proportional", "even", "usage")
 # Athena source always applies).
 ATHENA_NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,254}$"
 # A business metric's name: what /unitcost takes, so one word (stored lower-cased).
-METRIC_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
+METRIC_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 # Who sees an answer to a slash command, and the Slack response_type that means.
 ANSWER_VISIBILITY = {"private": "ephemeral", "channel": "in_channel"}
 

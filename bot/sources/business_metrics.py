@@ -4,7 +4,7 @@ CSV files with the header `date,metric,value[,scope]`:
 - columns in any order; header names are trimmed and case-insensitive; a UTF-8 byte order mark
   (Excel's "CSV UTF-8") is fine. Any other column is refused: a `team` or `unit` column the
   user expects to count would otherwise be silently ignored.
-- `date` YYYY-MM-DD; `metric` one word (letters, digits, `_ . : -`), stored lower-cased;
+- `date` YYYY-MM-DD; `metric` one word (letters, digits, `_ . -`), stored lower-cased;
   `value` an exact decimal >= 0 (`1234`, `0.1`, `1.5e6`; no thousands separators, never NaN or
   infinite), kept exactly as written (Decimal), never as a float.
 - `scope` empty (or absent) for the whole organisation, else a team: case, spaces and the
@@ -109,7 +109,7 @@ def parse_metric_name(text: str) -> str:
         raise ValueError("empty")
     if not re.fullmatch(METRIC_NAME_PATTERN, name):
         raise ValueError(
-            f"{name[:70]!r} is not a metric name (one word of letters, digits, _ . : -,"
+            f"{name[:70]!r} is not a metric name (one word of letters, digits, _ . -,"
             " up to 64 characters)"
         )
     return name.lower()
@@ -322,7 +322,7 @@ def unknown_scope_warnings(
         near = difflib.get_close_matches(scope, sorted(teams), n=2, cutoff=0.6)
         hint = f" (did you mean {' or '.join(near)}?)" if near else ""
         warnings.append(
-            f"warning: scope {scope!r} ({count:,} values) names no team of the config or the"
+            f"warning: scope {scope!r} ({count:,} value(s)) names no team of the config or the"
             f" cost data{hint}; stored as given, it counts only where a unit metric names it"
         )
     return warnings

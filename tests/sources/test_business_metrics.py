@@ -130,9 +130,9 @@ def test_a_scope_that_names_no_team_is_stored_with_a_warning(store, tmp_path, ca
     assert main(["ingest", "metrics", str(csv)]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[1:] == [
-        "warning: scope 'paymnets' (1 values) names no team of the config or the cost data"
+        "warning: scope 'paymnets' (1 value(s)) names no team of the config or the cost data"
         " (did you mean payments?); stored as given, it counts only where a unit metric names it",
-        "warning: scope 'storefront' (1 values) names no team of the config or the cost data;"
+        "warning: scope 'storefront' (1 value(s)) names no team of the config or the cost data;"
         " stored as given, it counts only where a unit metric names it",
     ]
     assert values(store, "users", "storefront") == {NOV_1: Decimal(9)}
