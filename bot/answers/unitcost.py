@@ -124,7 +124,7 @@ def _overview(
     scope: tuple[str | None, str | None] | None,
     found: list[UnitDefinition],
 ) -> Reply:
-    if not found:
+    if not queries.metric_catalog(db):
         raise _Notice(
             "No business metrics are loaded yet: run `costbot ingest metrics FILE` "
             "(columns date,metric,value,scope)."

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 from typing import Any
 
@@ -16,7 +16,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from bot.analytics.unit_cost import ReferenceCheck, Sums, UnitDefinition, UnitFigures
-from bot.money import format_money, format_money_short, format_unit_cost
+from bot.money import format_money, format_money_short, format_unit_cost, to_micros
 from bot.periods import Period, format_day, format_range
 from bot.render import blocks
 from bot.render.charts import (
@@ -45,8 +45,23 @@ def format_volume(volume: Decimal) -> str:
 
 
 def format_percent(value: Fraction) -> str:
-    """A share with at least three significant figures: `18.4%`, `0.0312%`."""
-    return format_unit_cost(value).removeprefix("$") + "%"
+    """A share with three significant figures: `32.4%`, `3.24%`, `0.0312%`, `132%`."""
+    amount = Decimal(value.numerator) / Decimal(value.denominator)
+    if amount == 0:
+        return "0%"
+    places = max(2 - amount.adjusted(), 0)
+    rounded = amount.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+    if rounded.adjusted() > amount.adjusted() and places:  # 99.96 -> 100%, not 100.0%
+        places -= 1
+        rounded = amount.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+    return f"{rounded:,.{places}f}%"
+
+
+def _volume_text(definition: UnitDefinition, volume: Decimal, currency: str) -> str:
+    """A money metric (revenue, for a percent) as money; any other as a count."""
+    if definition.as_percent:
+        return format_money(to_micros(volume), currency)
+    return format_volume(volume)
 
 
 def unit_figure_text(definition: UnitDefinition, unit: Fraction | None, currency: str) -> str:
@@ -89,7 +104,8 @@ def _plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
 
 
-def gap_lines(sums: Sums, currency: str, metric: str) -> list[str]:
+def gap_lines(sums: Sums, currency: str, definition: UnitDefinition) -> list[str]:
+    metric = definition.metric
     lines = []
     if sums.cost_only:
         lines.append(
@@ -99,7 +115,8 @@ def gap_lines(sums: Sums, currency: str, metric: str) -> list[str]:
     if sums.volume_only:
         lines.append(
             f"{_plural(len(sums.volume_only), 'day')} with {metric} but no cost were left out "
-            f"({format_volume(sums.volume_left_out)}): {_day_list(sums.volume_only)}"
+            f"({_volume_text(definition, sums.volume_left_out, currency)}): "
+            f"{_day_list(sums.volume_only)}"
         )
     return lines
 
@@ -132,8 +149,8 @@ def _sums_sentence(figures: UnitFigures) -> str:
     days = _plural(current.days_with_both, "day")
     return (
         f"{format_money(current.cost_micros, figures.currency)} of {subject_text(figures)} / "
-        f"{format_volume(current.volume)} {per}, {figures.period.label} "
-        f"({days} with both)"
+        f"{_volume_text(definition, current.volume, figures.currency)} {per}, "
+        f"{figures.period.label} ({days} with both)"
     )
 
 
@@ -163,7 +180,7 @@ def render_unit_figures(figures: UnitFigures, chart_file_id: str | None = None) 
         f"{blocks.escape_mrkdwn(change_text(figures))}"
     )
     content = [blocks.header(blocks.plain_safe(blocks.shorten(title, 140))), blocks.section(body)]
-    gaps = gap_lines(figures.current, figures.currency, definition.metric)
+    gaps = gap_lines(figures.current, figures.currency, definition)
     if gaps:
         content.append(blocks.section(blocks.bulleted_list(gaps)))
     reference = reference_text(figures.reference, definition)
@@ -174,7 +191,7 @@ def render_unit_figures(figures: UnitFigures, chart_file_id: str | None = None) 
             blocks.image(
                 chart_alt_text(figures),
                 slack_file_id=chart_file_id,
-                title=f"Weekly {definition.title.lower()}",
+                title=blocks.plain_safe(f"Weekly {definition.title.lower()}"),
             )
         )
     content.append(
@@ -192,7 +209,7 @@ def overview_line(figures: UnitFigures) -> str:
         f"`{blocks.escape_mrkdwn(definition.name)}`: *{blocks.escape_mrkdwn(figure)}* "
         f"({blocks.escape_mrkdwn(change)}) · "
         f"{format_money(figures.current.cost_micros, figures.currency)} / "
-        f"{format_volume(figures.current.volume)}{gaps}"
+        f"{_volume_text(definition, figures.current.volume, figures.currency)}{gaps}"
     )
 
 
@@ -247,10 +264,13 @@ def chart_alt_text(figures: UnitFigures) -> str:
     ]
     gaps = sum(1 for w in weeks if w.unit_cost is None)
     gap_note = f"; {_plural(gaps, 'week')} without volume left blank" if gaps else ""
+    # Plain text, but a `<!here>` in a metric name must never reach Slack raw in any field.
     return blocks.truncate(
-        f"Line chart of weekly {definition.title.lower()} for {subject_text(figures)}, "
-        f"{format_range(weeks[0].start, weeks[-1].end)}, with weekly cost (bars) and volume "
-        f"(dotted line) as context; last weeks: {', '.join(points)}{gap_note}.",
+        blocks.plain_safe(
+            f"Line chart of weekly {definition.title.lower()} for {subject_text(figures)}, "
+            f"{format_range(weeks[0].start, weeks[-1].end)}, with weekly cost (bars) and volume "
+            f"(dotted line) as context; last weeks: {', '.join(points)}{gap_note}."
+        ),
         blocks.IMAGE_ALT_TEXT_MAX,
         mrkdwn=False,
     )
@@ -326,7 +346,7 @@ def unit_chart(figures: UnitFigures) -> Chart:
     slug = "".join(ch if ch.isalnum() else "-" for ch in figures.definition.name.lower())
     return Chart(
         png=to_png(unit_figure_chart(figures)),
-        title=f"Weekly {figures.definition.title.lower()}",
+        title=blocks.plain_safe(f"Weekly {figures.definition.title.lower()}"),
         alt_text=chart_alt_text(figures),
         filename=f"unitcost-{slug}-{figures.period.start}-{figures.period.end}.png",
     )
