@@ -20,7 +20,7 @@ from bot.analytics import unit_cost
 from bot.analytics.unit_cost import UnitCostError, UnitDefinition
 from bot.answers.cost import Asker, decode_slack_text
 from bot.config import Config
-from bot.periods import PERIOD_HELP, PeriodError, looks_like_period, parse_period
+from bot.periods import PERIOD_HELP, Period, PeriodError, looks_like_period, parse_period
 from bot.render import blocks
 from bot.render.cost import CHART_PLACEHOLDER, Reply, render_notice
 from bot.render.preview import PreviewMessage
@@ -78,12 +78,12 @@ def _dispatch(
     period = parse_period(period_text, today)
     found = unit_cost.definitions(db, config)
     if not words:
-        return _overview(db, config, period, None, found)
+        return _overview(db, config, period, None)
     definition, candidates = unit_cost.find_definition(found, words[0])
     if definition is None and not candidates:
         scope = _scope(db, config, " ".join(words))
         if scope is not None:
-            return _overview(db, config, period, scope, found)
+            return _overview(db, config, period, scope)
     if definition is None:
         raise _unknown_metric(words[0], candidates or found)
     team = product = None
@@ -120,9 +120,8 @@ def _scope(
 def _overview(
     db: sqlite_utils.Database,
     config: Config,
-    period,
+    period: Period,
     scope: tuple[str | None, str | None] | None,
-    found: list[UnitDefinition],
 ) -> Reply:
     if not queries.metric_catalog(db):
         raise _Notice(
