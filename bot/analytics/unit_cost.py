@@ -178,8 +178,10 @@ class UnitCostError(ValueError):
 def unit_words(metric: str) -> str:
     """`api_requests` -> `api request`: one unit of a metric, in words."""
     words = metric.replace("_", " ").replace("-", " ").strip()
+    if words.endswith("ies"):
+        return words[:-3] + "y"
     if words.endswith("s") and not words.endswith("ss"):
-        words = words[:-1]
+        return words[:-1]
     return words
 
 

@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 from datetime import date
+from decimal import Decimal
 from fractions import Fraction
 
 import pytest
@@ -225,3 +226,24 @@ def test_preview_for_the_demo(store):
     for preview in previews:
         for key in preview.images:
             assert key in json.dumps(preview.payload)
+
+
+def test_a_scope_that_names_a_product_divides_that_products_cost(tmp_path):
+    store = build(tmp_path)
+    values = [
+        (d.isoformat(), "ledger_entries", "ledger", "250") for d in days(COST_START, COST_END)
+    ]
+    load_metrics(store.db_path, values)
+    db = open_reader(store.db_path)
+    try:
+        reply = answer_unitcost(
+            "ledger_entries ledger last-month", db=db, config=CONFIG, today=TODAY
+        )
+    finally:
+        db.close()
+    nov = days(date(2026, 11, 1), COST_END)
+    cost = cost_of(store, nov, product="ledger")
+    assert f"{cents_text(cost)} of product ledger / {250 * len(nov):,} ledger_entries" in reply.text
+    assert (
+        f"{three_figures(exact(cost, Decimal(250 * len(nov))))} per ledger entrie" not in reply.text
+    )
