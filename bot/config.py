@@ -165,20 +165,18 @@ _SCHEMA: dict[str, Any] = {
                 "required": ["name", "per"],
                 "properties": {
                     "name": {"type": "string", "pattern": UNIT_METRIC_NAME_PATTERN},
+                    # `all`, or one of {team: X}, {product: X}, {service: X}: string keywords
+                    # apply to the string, object ones to the object, so that a mistake gets
+                    # a message naming it rather than "not valid under any schema".
                     "cost": {
-                        "oneOf": [
-                            {"const": "all"},
-                            {
-                                "type": "object",
-                                "additionalProperties": False,
-                                "minProperties": 1,
-                                "maxProperties": 1,
-                                "properties": {
-                                    kind: {"type": "string", "minLength": 1}
-                                    for kind in UNIT_COST_SIDES
-                                },
-                            },
-                        ]
+                        "type": ["string", "object"],
+                        "pattern": "^all$",
+                        "additionalProperties": False,
+                        "minProperties": 1,
+                        "maxProperties": 1,
+                        "properties": {
+                            kind: {"type": "string", "minLength": 1} for kind in UNIT_COST_SIDES
+                        },
                     },
                     "per": {"type": "string", "minLength": 1},
                     "scope": {"type": "string", "minLength": 1},
