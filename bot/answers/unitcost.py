@@ -143,8 +143,22 @@ def _overview(
             coverage[1] if coverage else None,
             config.cost_metric,
             config.currency,
+            without_values=[] if label else _without_values(db, config),
         )
     )
+
+
+def _without_values(db: sqlite_utils.Database, config: Config) -> list[str]:
+    """Configured unit metrics that cannot be shown yet, and why, for the listing."""
+    catalog = {(s.metric, s.scope) for s in queries.metric_catalog(db)}
+    missing = []
+    for definition in unit_cost.definitions(db, config):
+        if definition.problem:
+            missing.append(f"{definition.name}: {definition.problem}")
+        elif (definition.metric, definition.metric_scope) not in catalog:
+            scope = f" for {definition.metric_scope}" if definition.metric_scope else ""
+            missing.append(f"{definition.name}: no {definition.metric} values{scope} yet")
+    return missing
 
 
 def _unknown_metric(name: str, candidates: list[UnitDefinition]) -> _Notice:

@@ -220,8 +220,10 @@ def render_overview(
     data_through: date | None,
     metric: str,
     currency: str,
+    without_values: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """Bare `/unitcost` (or `/unitcost TEAM`): every unit metric, one line each."""
+    """Bare `/unitcost` (or `/unitcost TEAM`): every unit metric, one line each, then the
+    configured ones that cannot be shown yet (`without_values`: plain text, with why)."""
     who = f": {scope_label}" if scope_label else ""
     title = f"{ICON} Unit costs{who} · {period.title}"
     intro = (
@@ -239,6 +241,12 @@ def render_overview(
         ),
         blocks.context([footer(metric, data_through, currency)]),
     ]
+    if without_values:
+        waiting = blocks.truncate(
+            blocks.escape_mrkdwn("Not shown: " + "; ".join(without_values)),
+            blocks.CONTEXT_TEXT_MAX,
+        )
+        content.insert(3, blocks.context([waiting]))
     summary = "; ".join(
         f"{f.definition.name} {unit_figure_text(f.definition, f.current.unit_cost, f.currency)}"
         for f in all_figures[:20]

@@ -32,6 +32,7 @@ from unit_cost_data import (
 )
 
 from bot.answers.unitcost import answer_unitcost, preview_unitcost
+from bot.config import parse_config
 from bot.store import open_reader
 
 TODAY = date(2026, 12, 1)  # "last-month" and "mtd" of Nov 30 are November
@@ -247,3 +248,12 @@ def test_a_scope_that_names_a_product_divides_that_products_cost(tmp_path):
     assert (
         f"{three_figures(exact(cost, Decimal(250 * len(nov))))} per ledger entrie" not in reply.text
     )
+
+
+def test_the_listing_names_configured_metrics_without_values(ask):
+    config = parse_config(
+        {**CONFIG_DATA, "unit_metrics": [{"name": "per_signup", "per": "signups"}]}
+    )
+    reply = ask("", config=config)
+    assert not reply.is_error
+    assert "Not shown: per_signup: no signups values yet" in everything(reply)
