@@ -257,3 +257,23 @@ def test_the_listing_names_configured_metrics_without_values(ask):
     reply = ask("", config=config)
     assert not reply.is_error
     assert "Not shown: per_signup: no signups values yet" in everything(reply)
+
+
+def test_many_long_metric_names_stay_within_block_kit_limits(tmp_path):
+    store = build(tmp_path)
+    names = [f"metric_{n:03d}_" + "x" * 50 for n in range(120)]
+    load_metrics(
+        store.db_path,
+        [(d.isoformat(), name, "all", "10") for name in names for d in days(COST_START, COST_END)],
+    )
+    db = open_reader(store.db_path)
+    try:
+        reply = answer_unitcost("", db=db, config=CONFIG, today=TODAY)
+    finally:
+        db.close()
+    payload = reply.payload
+    assert len(payload["blocks"]) <= 50 and len(payload["text"]) <= 3000
+    for block in payload["blocks"]:
+        if block["type"] == "section":
+            assert len(block["text"]["text"]) <= 3000
+    assert "more_" in json.dumps(payload)  # the list is cut with "…and N more"
