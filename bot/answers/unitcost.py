@@ -85,7 +85,7 @@ def _dispatch(
         if scope is not None:
             return _overview(db, config, period, scope)
     if definition is None:
-        raise _unknown_metric(words[0], candidates or found)
+        raise _unknown_metric(words[0], candidates, found)
     team = product = None
     if len(words) > 1:
         scope = _scope(db, config, " ".join(words[1:]))
@@ -161,15 +161,19 @@ def _without_values(db: sqlite_utils.Database, config: Config) -> list[str]:
     return missing
 
 
-def _unknown_metric(name: str, candidates: list[UnitDefinition]) -> _Notice:
-    listed = _listed([d.name for d in candidates])
-    if len(candidates) > 1 and all(d.name.startswith(name.lower()) for d in candidates[:2]):
+def _unknown_metric(
+    name: str, candidates: list[UnitDefinition], found: list[UnitDefinition]
+) -> _Notice:
+    """`candidates`: the definitions a prefix fits (several); `found`: every definition."""
+    if candidates:
+        listed = _listed([d.name for d in candidates])
         return _Notice(f"'{blocks.shorten(name)}' could mean: {listed}. Which one?")
-    if not candidates:
+    if not found:
         return _Notice(
             f"I don't know the unit metric '{blocks.shorten(name)}', and no business metrics "
             "are loaded yet: run `costbot ingest metrics FILE`."
         )
+    listed = _listed([d.name for d in found])
     return _Notice(
         f"I don't know the unit metric or team '{blocks.shorten(name)}'. Unit metrics: {listed}."
     )

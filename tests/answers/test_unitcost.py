@@ -277,3 +277,18 @@ def test_many_long_metric_names_stay_within_block_kit_limits(tmp_path):
         if block["type"] == "section":
             assert len(block["text"]["text"]) <= 3000
     assert "more_" in json.dumps(payload)  # the list is cut with "…and N more"
+
+
+def test_a_prefix_of_several_metric_names_asks_which(tmp_path):
+    store = build(tmp_path)
+    load_metrics(
+        store.db_path,
+        [(COST_START.isoformat(), m, "all", "10") for m in ("orders_web", "orders_app")],
+    )
+    db = open_reader(store.db_path)
+    try:
+        reply = answer_unitcost("orders", db=db, config=CONFIG, today=TODAY)
+    finally:
+        db.close()
+    assert reply.is_error
+    assert reply.text == "'orders' could mean: cost_per_orders_app, cost_per_orders_web. Which one?"
