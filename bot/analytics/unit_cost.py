@@ -132,6 +132,7 @@ class UnitFigures:
     currency: str = "USD"
     cost_metric: str = "effective"
     data_through: date | None = None
+    data_from: date | None = None  # the first day with cost or the metric's values
 
     @property
     def change_percent(self) -> Fraction | None:
@@ -309,6 +310,7 @@ def unit_figures(
         currency=config.currency,
         cost_metric=config.cost_metric,
         data_through=cost_range[1] if cost_range else None,
+        data_from=first,
     )
 
 

@@ -77,6 +77,9 @@ def change_text(figures: UnitFigures) -> str:
     """`▼ 12.3% vs Oct 1 – Oct 26, 2026 ($0.00356 per ...)`, or why there is no change."""
     previous = figures.previous
     if previous is None or previous.unit_cost is None:
+        data_from = figures.data_from
+        if data_from is not None and figures.previous_period.start < data_from:
+            return f"no comparison: the data starts {format_day(data_from)}"
         return f"no comparison: no cost and volume for {figures.previous_period.label}"
     change = figures.change_percent
     assert change is not None

@@ -292,3 +292,8 @@ def test_a_prefix_of_several_metric_names_asks_which(tmp_path):
         db.close()
     assert reply.is_error
     assert reply.text == "'orders' could mean: cost_per_orders_app, cost_per_orders_web. Which one?"
+
+
+def test_no_comparison_says_where_the_data_starts(ask):
+    reply = ask("cloud_share_of_revenue 30d")
+    assert "no comparison: the data starts Sep 25, 2026" in reply.text
