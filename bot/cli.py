@@ -481,6 +481,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _ask(args: argparse.Namespace) -> int:
     from bot.answers.cost import Asker, answer_cost
+    from bot.answers.unitcost import answer_unitcost
     from bot.render.plaintext import payload_as_text
     from bot.store import open_reader
 
@@ -488,8 +489,9 @@ def _ask(args: argparse.Namespace) -> int:
     # and apostrophes included (`/cost team o'brien` is not a shell quoting error).
     command, *text_parts = args.command_line.strip().split(maxsplit=1)[:2] or [""]
     text = text_parts[0] if text_parts else ""
-    if command != "/cost":
+    if command not in ("/cost", "/unitcost"):
         raise UsageProblem('ask runs a slash command, e.g. costbot ask "/cost team payments"')
+    answer = answer_unitcost if command == "/unitcost" else answer_cost
     db_path = db_path_from_env()
     if not db_path.exists():
         raise UsageProblem(
@@ -505,7 +507,7 @@ def _ask(args: argparse.Namespace) -> int:
     )
     db = open_reader(db_path)
     try:
-        reply = answer_cost(
+        reply = answer(
             _as_slack_sends(text),
             db=db,
             config=config,

@@ -36,6 +36,13 @@ METRIC_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 # Who sees an answer to a slash command, and the Slack response_type that means.
 ANSWER_VISIBILITY = {"private": "ephemeral", "channel": "in_channel"}
 
+# `unit_metrics:` (unit economics): names users type after `/unitcost`, what a definition's
+# cost side may name, how its figure is shown, and the reference ranges it can be set against.
+UNIT_METRIC_NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
+UNIT_COST_SIDES = ("team", "product", "service")
+UNIT_METRIC_KINDS = ("unit_cost", "percent")
+UNIT_REFERENCES = ("api", "ecommerce", "streaming", "saas")
+
 
 class ConfigError(ValueError):
     """The config file cannot be used; the message names the file and the field."""
@@ -195,6 +202,36 @@ _SCHEMA: dict[str, Any] = {
                 },
             },
         },
+        "unit_metrics": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["name", "per"],
+                "properties": {
+                    "name": {"type": "string", "pattern": UNIT_METRIC_NAME_PATTERN},
+                    # `all`, or one of {team: X}, {product: X}, {service: X}: string keywords
+                    # apply to the string, object ones to the object, so that a mistake gets
+                    # a message naming it rather than "not valid under any schema".
+                    "cost": {
+                        "type": ["string", "object"],
+                        "pattern": "^all$",
+                        "additionalProperties": False,
+                        "minProperties": 1,
+                        "maxProperties": 1,
+                        "properties": {
+                            kind: {"type": "string", "minLength": 1} for kind in UNIT_COST_SIDES
+                        },
+                    },
+                    "per": {"type": "string", "minLength": 1},
+                    "scope": {"type": "string", "minLength": 1},
+                    "unit": {"type": "string", "minLength": 1},
+                    "label": {"type": "string", "minLength": 1},
+                    "as": {"enum": list(UNIT_METRIC_KINDS)},
+                    "reference": {"enum": list(UNIT_REFERENCES)},
+                },
+            },
+        },
     },
 }
 
@@ -315,6 +352,23 @@ class MetricsSettings:
 
 
 @dataclass(frozen=True)
+class UnitMetricSetting:
+    """One entry of `unit_metrics:`: `cost` of `cost_kind` (all | team | product | service)
+    divided by the business metric `per` (its `scope`, None for the whole organisation).
+    `as_percent`: the metric is money (revenue) and the figure is cost as a % of it."""
+
+    name: str
+    per: str
+    cost_kind: str = "all"
+    cost_value: str | None = None
+    scope: str | None = None
+    unit: str | None = None  # words for one unit ("API request"); default: the metric's name
+    label: str | None = None  # a title; default "Cost per <unit>"
+    as_percent: bool = False
+    reference: str | None = None  # api | ecommerce | streaming | saas; default: from the name
+
+
+@dataclass(frozen=True)
 class Config:
     teams: tuple[Team, ...] = ()
     tag_keys: tuple[str, ...] = DEFAULT_TAG_KEYS
@@ -328,6 +382,7 @@ class Config:
     tag_policy: TagPolicySettings = field(default_factory=TagPolicySettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     source: str = "defaults"
+    unit_metrics: tuple[UnitMetricSetting, ...] = ()
 
     def team(self, name: str) -> Team | None:
         canonical = self.canonical_team(name)
@@ -445,6 +500,7 @@ def parse_config(data: Any, source: str = "costbot.yml") -> Config:
         tag_policy=_tag_policy(data.get("tag_policy", {})),
         metrics=_metrics_settings(data.get("metrics", {}), teams, source),
         source=source,
+        unit_metrics=_unit_metrics(data.get("unit_metrics", []), source),
     )
 
 
@@ -501,6 +557,32 @@ def _metrics_settings(raw: dict[str, Any], teams: list[Team], source: str) -> Me
             headers=tuple(prometheus.get("headers", {}).items()),
         )
     )
+
+
+def _unit_metrics(raw: list[dict[str, Any]], source: str) -> tuple[UnitMetricSetting, ...]:
+    settings: list[UnitMetricSetting] = []
+    for index, entry in enumerate(raw):
+        cost = entry.get("cost", "all")
+        kind, value = ("all", None) if cost == "all" else next(iter(cost.items()))
+        if kind == "team":
+            value = normalise_name(value)
+        if any(s.name == entry["name"] for s in settings):
+            raise ConfigError(f"{source}: unit_metrics.{index}: {entry['name']!r} is defined twice")
+        scope = entry.get("scope")
+        settings.append(
+            UnitMetricSetting(
+                name=entry["name"],
+                per=entry["per"],
+                cost_kind=kind,
+                cost_value=value,
+                scope=scope.strip().lower() if scope else None,
+                unit=entry.get("unit"),
+                label=entry.get("label"),
+                as_percent=entry.get("as") == "percent",
+                reference=entry.get("reference"),
+            )
+        )
+    return tuple(settings)
 
 
 def load_config(path: str | os.PathLike | None = None) -> Config:

@@ -4,7 +4,8 @@ own currency (`$1,234.56` for USD, `EUR 1,234.56` for any other)."""
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal, localcontext
+from fractions import Fraction
 
 MICROS_PER_DOLLAR = 1_000_000
 DEFAULT_CURRENCY = "USD"
@@ -81,3 +82,30 @@ def format_change(current: int, previous: int, currency: str = DEFAULT_CURRENCY)
         return amount
     pct = delta * 100 / abs(shown_previous)
     return f"{amount} ({sign}{abs(pct):.1f}%)"
+
+
+def _exact(value: Decimal | Fraction | int) -> Decimal:
+    """A Fraction as a Decimal with digits to spare for rounding to 3 significant figures."""
+    if isinstance(value, Fraction):
+        with localcontext() as context:
+            context.prec = 40
+            return Decimal(value.numerator) / Decimal(value.denominator)
+    return Decimal(value)
+
+
+def format_unit_cost(value: Decimal | Fraction | int, currency: str = DEFAULT_CURRENCY) -> str:
+    """A per-unit amount with at least three significant figures: `$0.00312`, `$0.0000451`,
+    `$1.23`, `$1,234.57`. Never `$0.00` for an amount that is not zero: a unit cost of a
+    fraction of a cent is the whole point of the figure. Rounded half away from zero."""
+    amount = _exact(value)
+    sign = "-" if amount < 0 else ""
+    amount = abs(amount)
+    prefix = currency_prefix(currency)
+    if amount == 0:
+        return f"{prefix}0.00"
+    places = 2 - amount.adjusted()  # three significant figures below a dollar
+    rounded = amount.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+    if rounded >= 1:  # $1 and up: to the cent, as every amount ($0.99996 -> $1.00)
+        rounded = amount.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+        return f"{sign}{prefix}{rounded:,.2f}"
+    return f"{sign}{prefix}{rounded:.{places}f}"

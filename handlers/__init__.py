@@ -16,6 +16,10 @@ SLASH_COMMANDS: dict[str, str] = {
         "Cloud cost for a team, service or account, with change vs the previous period, "
         "top services, budget, forecast and a daily chart."
     ),
+    "/unitcost": (
+        "Cloud cost per unit of business volume (per API request, order, active user), "
+        "with change vs the previous period and a weekly trend."
+    ),
 }
 
 

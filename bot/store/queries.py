@@ -772,3 +772,27 @@ def metric_daily_values(
         [metric, _stored_scope(scope), start.isoformat(), end.isoformat()],
     ).fetchall()
     return {date.fromisoformat(day): Decimal(value) for day, value in rows}
+    return {date.fromisoformat(day): Decimal(str(value)) for day, value in rows}
+
+
+def cost_by_day(
+    db: sqlite_utils.Database,
+    start: date,
+    end: date,
+    scope: Scope,
+    metric: str = "effective",
+    product: str | None = None,
+) -> dict[date, int]:
+    """The scope's cost on each day from `start` to `end` that has cost rows for it (a day
+    without rows is absent, not $0: unit costs report it as a gap). `product` narrows it to
+    the `product` tag (Cost Explorer's grouped rows carry no product: full-grain rows only)."""
+    where, params = scope.where()
+    if product is not None:
+        where += " AND product = ?"
+        params = [*params, product]
+    sql = (
+        f"SELECT date, coalesce(sum({_metric(metric)}), 0) FROM daily_cost"
+        f" WHERE {where} AND date BETWEEN ? AND ? GROUP BY date"
+    )
+    rows = db.execute(sql, [*params, start.isoformat(), end.isoformat()]).fetchall()
+    return {date.fromisoformat(day): micros for day, micros in rows}

@@ -5,8 +5,9 @@ from __future__ import annotations
 from slack_bolt import App
 
 from bot.context import AppContext
-from handlers.commands import cost
+from handlers.commands import cost, unitcost
 
 
 def register(app: App, context: AppContext) -> None:
     cost.register(app, context)
+    unitcost.register(app, context)

@@ -272,7 +272,8 @@ def test_the_config_section_is_checked(tmp_path, monkeypatch, capsys, section, p
 def test_the_documented_example_is_a_valid_config():
     lines = (REPO_ROOT / "costbot.example.yml").read_text(encoding="utf-8").splitlines()
     start = lines.index("# metrics:")
-    block = "\n".join(line.removeprefix("# ") for line in lines[start:] if line.startswith("# "))
+    end = lines.index("", start)  # the commented block ends at the first blank line
+    block = "\n".join(line.removeprefix("# ") for line in lines[start:end])
     settings = parse_config(yaml.safe_load(block)).metrics.prometheus
     assert settings is not None and settings.url == "http://prometheus:9090"
     assert settings.queries == (
