@@ -47,14 +47,13 @@ def idle_message(
     ranked = costliest_first(instances)
     shown = ranked[:MAX_SHOWN]
     total = sum(instance.monthly_micros for instance in ranked)
-    whose = f" of {team}" if team else ""
+    whose = f" of {shorten(team)}" if team else ""
     count = f"{len(ranked)} idle EC2 instance{'s' if len(ranked) != 1 else ''}"
     fallback = (
-        f"{count}{escape_mrkdwn(shorten(whose))}: {format_money(total, currency)}/month"
-        f" ({format_day(day)})"
+        f"{count}{escape_mrkdwn(whose)}: {format_money(total, currency)}/month ({format_day(day)})"
     )
     blocks = [
-        header(f"Idle EC2 instances{plain_safe(shorten(whose))} ({format_day(day)})"),
+        header(f"Idle EC2 instances{plain_safe(whose)} ({format_day(day)})"),
         context(
             [
                 f"{count}, CPU under {cpu_percent:g}% every day for {idle_days} days or more:"
