@@ -4,12 +4,19 @@ the instance's buttons replaced by who did what."""
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Sequence
-from datetime import date
+from collections.abc import Callable, Sequence
+from datetime import date, timedelta
 from typing import Any
 
+import sqlite_utils
+
 from bot.analytics.idle import KEEP_DAYS, IdleInstance
+from bot.analytics.savings import monthly_run_rate
+from bot.analytics.tag_compliance import is_exempt
+from bot.analytics.tag_ladder import ResourceFacts, protection_of
+from bot.config import Config
 from bot.money import format_money
 from bot.periods import format_day
 from bot.render.blocks import (
@@ -23,6 +30,7 @@ from bot.render.blocks import (
     section,
     shorten,
 )
+from bot.render.preview import PreviewMessage
 
 STOP_ACTION_ID = "idle_stop"
 KEEP_ACTION_ID = "idle_keep"
@@ -82,11 +90,12 @@ def instance_text(instance: IdleInstance, day: date, currency: str) -> str:
     where = " · ".join(
         escape_mrkdwn(part)
         for part in (
-            instance.size or "unknown type",
+            instance.size,
             f"account {instance.account}",
             instance.region,
             f"team {instance.team}" if instance.team else "no owning team",
         )
+        if part
     )
     cpu = (
         f"average CPU {instance.average_cpu:.1f}% over {instance.cpu_days} days"
@@ -153,3 +162,106 @@ def with_status(blocks: Sequence[dict[str, Any]], arn: str, status: str) -> list
         else:
             updated.append(block)
     return updated
+
+
+# ---- the demo's preview
+
+EnvironmentOf = Callable[[str | None], str | None]
+
+
+def preview_idle(
+    db: sqlite_utils.Database,
+    config: Config,
+    day: date,
+    *,
+    environment_of: EnvironmentOf,
+    approver: str = "U0DEMOAPPROVER",
+) -> list[PreviewMessage]:
+    """The idle notice of one team and the same notice after an approver pressed Stop, for
+    `costbot demo`. The demo has resource-level cost but no AWS inventory: the team with the
+    most EC2 cost last month has its three costliest instances stand in as idle ones (run-rate
+    and tags real, CPU figures illustrative); nothing is stopped or recorded.
+    `environment_of(tags_json)` is the environment tag's value (bot.sources.focus.tag_dimensions,
+    which render may not import)."""
+    month = (day.replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
+    ec2 = "month = ? AND team IS NOT NULL AND resource_id LIKE 'arn:aws:ec2:%:instance/%'"
+    team_row = db.execute(
+        f"SELECT team FROM resource_cost WHERE {ec2} GROUP BY team"
+        " ORDER BY sum(effective_micros) DESC, team LIMIT 1",
+        [month],
+    ).fetchone()
+    if team_row is None:
+        return []
+    rows = db.query(
+        "SELECT resource_id, max(resource_name) AS name, max(account_id) AS account,"
+        f" max(region) AS region, max(tags) AS tags FROM resource_cost WHERE {ec2} AND team = ?"
+        " GROUP BY resource_id ORDER BY sum(effective_micros) DESC, resource_id LIMIT 3",
+        [month, team_row[0]],
+    )
+    instances = []
+    for number, row in enumerate(rows):
+        arn = row["resource_id"]
+        facts = ResourceFacts(
+            arn=arn,
+            resource_id=arn.rsplit("/", 1)[1],
+            resource_type="ec2:instance",
+            account=row["account"] or "",
+            region=row["region"] or "",
+            state="running",
+            exempt=is_exempt(json.loads(row["tags"] or "{}"), config.tag_policy.exempt_tag),
+            environment=environment_of(row["tags"]),
+        )
+        blocked, reason = protection_of(facts, config.tag_policy)
+        rate = monthly_run_rate(
+            db, config, arn=arn, resource_id=arn, account=facts.account, day=day
+        )
+        instances.append(
+            IdleInstance(
+                arn=arn,
+                resource_id=facts.resource_id,
+                name=row["name"],
+                size=None,
+                account=facts.account,
+                region=facts.region,
+                team=team_row[0],
+                average_cpu=1.2 + number,
+                cpu_days=config.aws.idle_days,
+                idle_since=day - timedelta(days=config.aws.idle_days + 2 * number),
+                monthly_micros=rate.monthly_micros,
+                basis=rate.basis,
+                blocked_reason=reason if blocked else None,
+            )
+        )
+    notice = idle_message(
+        instances,
+        day,
+        currency=config.currency,
+        cpu_percent=config.aws.idle_cpu_percent,
+        idle_days=config.aws.idle_days,
+        team=team_row[0],
+    )
+    team = config.team(team_row[0])
+    channel = team.channel if team and team.channel else config.tag_policy.notify_channel
+    previews = [
+        PreviewMessage(
+            f"Idle EC2 notice in {channel}",
+            "the daily idle job (`costbot run idle`), notify first: Stop for approvers, Keep"
+            " running for the team (the demo's costliest instances stand in; CPU illustrative)",
+            notice,
+        )
+    ]
+    stoppable = [i for i in costliest_first(instances) if i.stoppable]
+    if stoppable:
+        first = stoppable[0]
+        status = stopped_text(
+            approver, first.resource_id, first.monthly_micros, first.basis, config.currency
+        )
+        previews.append(
+            PreviewMessage(
+                "Idle EC2 notice after an approver pressed Stop",
+                "the instance stopped, the run-rate saved recorded as a verified saving, the"
+                " notice updated in place",
+                {**notice, "blocks": with_status(notice["blocks"], first.arn, status)},
+            )
+        )
+    return previews
