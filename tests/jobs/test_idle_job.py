@@ -5,7 +5,7 @@ job posts to the fake Slack Web API. What is posted, where, how often, and what 
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import date, timedelta
 
 import boto3
 import pytest
@@ -14,12 +14,15 @@ from fake_slack import FakeSlack
 from idle_world import CONFIG, HOSTILE_NAME, World, build_world, dollars, put_cpu, stored
 
 from bot.cli import main
+from bot.config import parse_config
 from bot.context import AppContext
 from bot.periods import format_day
 from bot.render.idle import KEEP_ACTION_ID, STOP_ACTION_ID
 from bot.sources.aws.inventory import sync_inventory
 from bot.store import open_store, writers
 from jobs import idle
+
+DAY = date(2026, 11, 29)
 
 
 @pytest.fixture
@@ -212,3 +215,54 @@ def test_the_cli_runs_the_job_for_a_date_and_checks_the_token(
     assert main(["run", "idle", "--date", day]) == 2
     assert "SLACK_BOT_TOKEN is not set" in capsys.readouterr().err
     assert stored(world.db_path, "SELECT * FROM idle_notices") == []
+
+
+def test_more_instances_than_a_message_holds_follow_the_next_day(tmp_path, fake_slack):
+    """25 idle instances of one team (written by the inventory's writer): 20 today, 5 the next
+    day, and none twice."""
+    db_path = tmp_path / "costbot.db"
+    db = open_store(db_path)
+    seen = "2026-11-29T06:00:00+00:00"
+    resources = [
+        {
+            "arn": f"arn:aws:ec2:eu-west-1:222222222222:instance/i-{n:04d}",
+            "resource_id": f"i-{n:04d}",
+            "resource_type": "ec2:instance",
+            "account_id": "222222222222",
+            "region": "eu-west-1",
+            "name": f"worker-{n}",
+            "state": "running",
+            "launched_at": "2026-10-01T00:00:00+00:00",
+            "tags": {"Team": "payments"},
+            "team": "payments",
+            "size": "m5.large",
+            "cpu_daily": {f"2026-11-{d:02d}": 1.0 for d in range(22, 29)},
+            "idle": 1,
+            "read_by": "ec2",
+        }
+        for n in range(25)
+    ]
+    try:
+        writers.write_inventory_snapshot(
+            db, writers.InventorySnapshot("222222222222", "eu-west-1", seen, {"ec2"}, resources)
+        )
+    finally:
+        db.close()
+    context = AppContext(
+        config=parse_config(CONFIG, "test.yml"), db_path=str(db_path), today=lambda: DAY
+    )
+
+    idle.run(context, DAY)
+    idle.run(context, DAY + timedelta(days=1))
+
+    first, second = fake_slack.channel_messages("#payments")
+    shown = [set(buttons_of(m.blocks)) for m in (first, second)]
+    assert (len(shown[0]), len(shown[1])) == (20, 5)
+    assert not shown[0] & shown[1]
+    assert "_…and 5 more: they follow in the next days' messages_" in json.dumps(
+        first.blocks, ensure_ascii=False
+    )
+    notices = stored(db_path, "SELECT * FROM idle_notices")
+    assert len(notices) == 25 and {n["status"] for n in notices} == {"open"}
+    # The window's first day: idle 7 days on the 29th, 8 on the 30th.
+    assert "idle 8 days" in text_of(second.blocks)
