@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 
 import boto3
 import pytest
+from aws_deny_proxy import DenyProxy, unauthorized_operation
 from fake_slack import API_APP_ID, RESPONSE_URL, TEAM_DOMAIN, TEAM_ID, ChannelMessage, FakeSlack
 from idle_world import (
     ALICE,
@@ -339,3 +340,31 @@ def test_keep_running_by_the_team_hides_it_for_30_days(
         server, fake_slack, notices["#search"], world.arn("hostile"), KEEP_ACTION_ID, STRANGER, "s"
     )
     assert notice(world, "hostile")["kept_by"] == STRANGER
+
+
+def test_access_denied_is_one_line_to_the_approver_and_an_audit_row(
+    server, world: World, fake_slack: FakeSlack, notices, aws, monkeypatch
+):
+    with DenyProxy(aws) as proxy:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_EC2", proxy.url)
+        proxy.rules.append(
+            lambda call: unauthorized_operation() if call.action == "StopInstances" else None
+        )
+        answer = press(
+            server,
+            fake_slack,
+            notices["#payments"],
+            world.arn("quiet"),
+            STOP_ACTION_ID,
+            APPROVER,
+            "denied",
+        )
+        assert world.state("quiet") == "running"
+
+    assert answer["response_type"] == "ephemeral"
+    assert answer["text"].startswith(f"{world.instance_id('quiet')} was not stopped: ")
+    assert "ec2:StopInstances" in answer["text"] and "\n" not in answer["text"]
+    assert savings(world) == []
+    (row,) = audit(world)
+    assert (row["outcome"], row["actor"]) == ("failed", APPROVER)
+    assert notice(world, "quiet")["status"] == "open"  # an approver may try again
