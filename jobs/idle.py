@@ -46,6 +46,8 @@ from bot.store import open_store, queries, writers
 log = logging.getLogger(__name__)
 
 Say = Callable[[str], None]
+# Found to report, but not posted this run (see _deliver).
+DEFERRED = "deferred"
 # `costbot run idle --date D` runs as of D at this hour (UTC): a morning post.
 RUN_HOUR = 9
 
@@ -57,7 +59,7 @@ class IdleRun:
     date: date
     dry_run: bool = False
     currency: str = "USD"
-    # (instance, what the run did with it: new | reminder | open | kept, its channel)
+    # (instance, what the run did with it: new | reminder | open | kept | deferred, channel)
     found: list[tuple[IdleInstance, str, str]] = field(default_factory=list)
     deliveries: list[dict[str, Any]] = field(default_factory=list)
     closed: list[dict[str, str]] = field(default_factory=list)  # {"arn", "status"}
@@ -82,6 +84,7 @@ class IdleRun:
             f"Idle EC2 on {self.date.isoformat()}: {len(self.found)} idle, {verb}"
             f" {len(reported)}, {sum(f[1] == ALREADY_OPEN for f in self.found)} already open,"
             f" {sum(f[1] == STILL_KEPT for f in self.found)} kept running,"
+            f" {sum(f[1] == DEFERRED for f in self.found)} left for a later run,"
             f" {len(self.closed)} closed"
         ]
         for instance, what, channel in reported:
@@ -183,6 +186,7 @@ def _deliver(
 
         delivery = Delivery(build_web_client(), context.open_writer)
     config = context.config
+    recorded: set[str] = set()
     for channel, instances in sorted(plan.items()):
         key = delivery_key(channel, report.date)
         message = _message(config, instances, report.date)
@@ -194,6 +198,7 @@ def _deliver(
             continue
         # Only the instances the message shows: the rest are reported on a later day.
         shown = costliest_first(instances)[:MAX_SHOWN]
+        recorded.update(instance.arn for instance in shown)
         writers.record_idle_notified(
             db,
             [_notice_fields(instance) for instance in shown],
@@ -202,6 +207,31 @@ def _deliver(
             delivery_key=key,
             message_ts=posted.ts,
         )
+        for instance in shown:
+            kind = "a reminder" if instance.reminder_of else "reported"
+            writers.record_audit(
+                db,
+                at=moment,
+                arn=instance.arn,
+                step="idle-notify",
+                outcome="done",
+                reason=f"idle: {kind} to {channel}",
+                actor="costbot",
+                account=instance.account,
+                region=instance.region,
+                resource_type="ec2:instance",
+                run_date=report.date,
+            )
+    # What was not posted (beyond a message's MAX_SHOWN, or a message Slack did not take, or
+    # the channel's message of the day already out) waits for a later run.
+    report.found = [
+        (
+            instance,
+            DEFERRED if what in (NEW, REMINDER) and instance.arn not in recorded else what,
+            channel,
+        )
+        for instance, what, channel in report.found
+    ]
 
 
 def _message(config: Config, instances: list[IdleInstance], day: date) -> dict[str, Any]:

@@ -128,7 +128,10 @@ def savings(world: World) -> list[dict]:
 
 
 def audit(world: World) -> list[dict]:
-    return stored(world.db_path, "SELECT * FROM enforcement_audit ORDER BY id")
+    """The audit rows of Stop presses (the job's `idle-notify` rows left out)."""
+    return stored(
+        world.db_path, "SELECT * FROM enforcement_audit WHERE step = 'idle-stop' ORDER BY id"
+    )
 
 
 def notice(world: World, name: str) -> dict:

@@ -107,6 +107,11 @@ def test_each_idle_instance_is_reported_once_to_its_team_with_its_run_rate(
     assert by_arn[world.arn("quiet")]["notified_channel"] == "#payments"
     assert by_arn[world.arn("quiet")]["message_ts"] == payments.ts
     assert by_arn[world.arn("orphan")]["team"] is None
+    steps = stored(world.db_path, "SELECT * FROM enforcement_audit ORDER BY id")
+    assert {(r["arn"], r["step"], r["actor"], r["dry"]) for r in steps} == {
+        (arn, "idle-notify", "costbot", 0) for arn in by_arn
+    }
+    assert len(steps) == 5
 
 
 def test_no_repeat_the_next_day_a_reminder_after_a_week_and_kept_ones_stay_quiet(
@@ -252,8 +257,10 @@ def test_more_instances_than_a_message_holds_follow_the_next_day(tmp_path, fake_
         config=parse_config(CONFIG, "test.yml"), db_path=str(db_path), today=lambda: DAY
     )
 
-    idle.run(context, DAY)
+    today = idle.run(context, DAY).as_json()["idle"]
     idle.run(context, DAY + timedelta(days=1))
+
+    assert sorted(i["notice"] for i in today).count("deferred") == 5
 
     first, second = fake_slack.channel_messages("#payments")
     shown = [set(buttons_of(m.blocks)) for m in (first, second)]
