@@ -316,6 +316,8 @@ def _run_job(args: argparse.Namespace) -> int:
 
     if args.job == "anomalies":
         return _run_anomalies(context, today, args, say)
+    if args.job == "idle":
+        return _run_idle(context, args, say)
     report = SyncReport(today)
     code, problem = _run_sync(
         lambda: JOBS["sync"](
@@ -553,6 +555,25 @@ def _print(text: str) -> None:
         # Python would report the failed flush again at exit: point stdout at /dev/null.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
+
+
+def _run_idle(context, args: argparse.Namespace, say) -> int:
+    """`costbot run idle`: now, or `--date D` at 09:00 UTC (jobs/idle.py RUN_HOUR)."""
+    from jobs import idle
+
+    if not Path(context.db_path).exists():
+        raise UsageProblem(
+            f"{context.db_path}: no store yet; read the inventory with `costbot sync inventory`"
+        )
+    if not args.dry_run and not os.environ.get("SLACK_BOT_TOKEN"):
+        raise UsageProblem(
+            "SLACK_BOT_TOKEN is not set: idle notices cannot be posted (see them with --dry-run)"
+        )
+    result = idle.run(context, args.date or datetime.now(UTC), dry_run=args.dry_run, say=say)
+    if args.json:
+        _print(json.dumps(result.as_json(), indent=2, ensure_ascii=False))
+    failed = [d for d in result.deliveries if d["status"] == "failed"]
+    return EXIT_ERROR if failed else EXIT_OK
 
 
 if __name__ == "__main__":

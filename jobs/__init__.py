@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from jobs import anomalies, sync
+from jobs import anomalies, idle, sync
 
 JOBS: dict[str, Callable[..., object]] = {
     "sync": sync.run,
     "anomalies": anomalies.run,
+    "idle": idle.run,
 }

@@ -796,3 +796,25 @@ def cost_by_day(
     )
     rows = db.execute(sql, [*params, start.isoformat(), end.isoformat()]).fetchall()
     return {date.fromisoformat(day): micros for day, micros in rows}
+
+
+# ---- idle EC2 instances: their notices (jobs/idle.py, handlers/actions/idle.py)
+
+
+def idle_notice(db: sqlite_utils.Database, arn: str) -> dict | None:
+    """The idle notice of one instance (any status), or None if it was never reported."""
+    rows = list(db.query("SELECT * FROM idle_notices WHERE arn = ?", [arn]))
+    return rows[0] if rows else None
+
+
+def idle_notices(db: sqlite_utils.Database, status: str | None = None) -> list[dict]:
+    """Every idle notice, or those with one status; by ARN."""
+    if status is None:
+        return list(db.query("SELECT * FROM idle_notices ORDER BY arn"))
+    return list(db.query("SELECT * FROM idle_notices WHERE status = ? ORDER BY arn", [status]))
+
+
+def resource_by_arn(db: sqlite_utils.Database, arn: str) -> dict | None:
+    """The inventory's row of one resource (the last sync), or None."""
+    rows = list(db.query("SELECT * FROM resources WHERE arn = ?", [arn]))
+    return rows[0] if rows else None

@@ -494,6 +494,49 @@ def m010_verified_savings(db: sqlite_utils.Database) -> None:
     db["verified_savings"].create_index(["day"])
 
 
+# What became of an idle EC2 instance's notice (jobs/idle.py, handlers/actions/idle.py).
+IDLE_NOTICE_STATUSES = (
+    "open",  # reported to its team, no decision yet (a reminder after REMIND_AFTER_DAYS)
+    "stopped",  # an approver pressed Stop
+    "kept",  # someone pressed Keep running: not reported again until kept_until
+    "closed",  # no longer idle (busy again, or stopped outside Costbot)
+    "gone",  # no longer in the inventory
+)
+
+
+@migrations()
+def m012_idle_notices(db: sqlite_utils.Database) -> None:
+    # One row per idle EC2 instance ever reported: it survives restarts, so a re-run of the
+    # idle job repeats no notice, and a Stop or Keep press finds the notice it answers.
+    db["idle_notices"].create(
+        {
+            "arn": str,
+            "resource_id": str,
+            "account": str,
+            "region": str,
+            "team": str,  # the owning team when reported (NULL: none, sent to notify_channel)
+            "status": str,  # IDLE_NOTICE_STATUSES
+            "idle_since": str,  # YYYY-MM-DD: the first day of the idle window when first seen
+            "first_notified_at": str,  # ISO 8601 UTC (the job's clock)
+            "last_notified_at": str,  # the latest notice or reminder
+            "reminders": int,  # reminders sent since first_notified_at
+            "notified_channel": str,
+            "delivery_key": str,  # idle:<channel>:<date> of the latest notice
+            "message_ts": str,
+            "stopped_at": str,
+            "stopped_by": str,  # Slack user id of the approver
+            "kept_at": str,
+            "kept_by": str,  # Slack user id
+            "kept_until": str,  # ISO 8601 UTC
+            "closed_at": str,
+            "updated_at": str,
+        },
+        pk="arn",
+        not_null={"arn", "status"},
+    )
+    db["idle_notices"].create_index(["status"])
+
+
 # The organisation's scope as business_metrics stores it (m014): the empty string, which no team
 # name can be (a team name starts with a letter or digit), so a team is never mistaken for it.
 ORGANISATION_METRIC_SCOPE = ""

@@ -865,3 +865,89 @@ def record_audit(
             }
         )
         return int(table.last_pk)
+
+
+# ---- idle EC2 instances: their notices (jobs/idle.py, handlers/actions/idle.py)
+
+
+def record_idle_notified(
+    db: sqlite_utils.Database,
+    notices: Sequence[dict],
+    *,
+    at: datetime,
+    channel: str,
+    delivery_key: str,
+    message_ts: str | None,
+) -> None:
+    """The instances one posted message reported. Each dict: arn, resource_id, account, region,
+    team, idle_since, reminder (True: a reminder of a notice still open). A new notice (or one
+    reopened after Keep, a close or a stop) starts from `at`; a reminder keeps its start."""
+    stamp = _iso_utc(at)
+    with db.atomic():
+        for notice in notices:
+            before = db.execute(
+                "SELECT status, first_notified_at, idle_since, reminders FROM idle_notices"
+                " WHERE arn = ?",
+                [notice["arn"]],
+            ).fetchone()
+            reminder = bool(notice.get("reminder")) and before is not None and before[0] == "open"
+            db.execute(
+                "INSERT OR REPLACE INTO idle_notices (arn, resource_id, account, region, team,"
+                " status, idle_since, first_notified_at, last_notified_at, reminders,"
+                " notified_channel, delivery_key, message_ts, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, 'open', ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    notice["arn"],
+                    notice.get("resource_id"),
+                    notice.get("account"),
+                    notice.get("region"),
+                    notice.get("team"),
+                    before[2] if reminder else notice.get("idle_since"),
+                    before[1] if reminder else stamp,
+                    stamp,
+                    (before[3] or 0) + 1 if reminder else 0,
+                    channel,
+                    delivery_key,
+                    message_ts,
+                    _stamp(),
+                ],
+            )
+
+
+def close_idle_notice(db: sqlite_utils.Database, arn: str, status: str, at: datetime) -> bool:
+    """An open notice whose instance is no longer idle (`closed`) or no longer there (`gone`);
+    False if it was not open."""
+    if status not in ("closed", "gone"):
+        raise ValueError(f"an idle notice is closed as closed or gone, not {status!r}")
+    with db.atomic():
+        cursor = db.execute(
+            "UPDATE idle_notices SET status = ?, closed_at = ?, updated_at = ?"
+            " WHERE arn = ? AND status = 'open'",
+            [status, _iso_utc(at), _stamp(), arn],
+        )
+    return cursor.rowcount == 1
+
+
+def keep_idle_notice(
+    db: sqlite_utils.Database, arn: str, user_id: str, at: datetime, until: datetime
+) -> bool:
+    """Someone pressed Keep running on an open notice: not reported again before `until`.
+    False (nothing written) when the notice is not open (already stopped, kept or closed)."""
+    with db.atomic():
+        cursor = db.execute(
+            "UPDATE idle_notices SET status = 'kept', kept_at = ?, kept_by = ?, kept_until = ?,"
+            " updated_at = ? WHERE arn = ? AND status = 'open'",
+            [_iso_utc(at), user_id, _iso_utc(until), _stamp(), arn],
+        )
+    return cursor.rowcount == 1
+
+
+def mark_idle_stopped(db: sqlite_utils.Database, arn: str, user_id: str, at: datetime) -> bool:
+    """An approver stopped the instance of an open notice; False if it was not open."""
+    with db.atomic():
+        cursor = db.execute(
+            "UPDATE idle_notices SET status = 'stopped', stopped_at = ?, stopped_by = ?,"
+            " updated_at = ? WHERE arn = ? AND status = 'open'",
+            [_iso_utc(at), user_id, _stamp(), arn],
+        )
+    return cursor.rowcount == 1
