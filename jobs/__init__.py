@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from jobs import anomalies, sync
+from jobs import anomalies, sync, tag_policy
 
 JOBS: dict[str, Callable[..., object]] = {
     "sync": sync.run,
     "anomalies": anomalies.run,
+    "tag-policy": tag_policy.run,
 }
