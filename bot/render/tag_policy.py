@@ -136,9 +136,7 @@ def ladder_message(
             built.append(
                 blocks.section(
                     notice_line(notice),
-                    accessory=blocks.button(
-                        APPROVE_BUTTON_TEXT, APPROVE_ACTION_ID, notice.arn, style="danger"
-                    ),
+                    accessory=_approve_button(notice),
                     block_id=approve_block_id(notice.arn),
                 )
             )
@@ -165,6 +163,28 @@ def ladder_message(
     )
     fallback = f"Tagging policy, {format_day(day)}: " + ", ".join(counts)
     return blocks.message(fallback, built), told
+
+
+def _approve_button(notice: Notice) -> dict[str, Any]:
+    """The button, with Slack's confirmation dialog: a termination is never one stray click."""
+    button = blocks.button(APPROVE_BUTTON_TEXT, APPROVE_ACTION_ID, notice.arn, style="danger")
+    snapshot = " An RDS final snapshot is taken first." if notice.resource_type == "rds:db" else ""
+    button["confirm"] = {
+        "title": {"type": "plain_text", "text": "Terminate it?"},
+        "text": {
+            "type": "mrkdwn",
+            "text": blocks.truncate(
+                f"Terminate {blocks.code(notice.resource_id)} "
+                f"({blocks.escape_mrkdwn(notice.resource_type)}, account "
+                f"{blocks.escape_mrkdwn(notice.account)}) now?{snapshot}",
+                300,
+            ),
+        },
+        "confirm": {"type": "plain_text", "text": "Terminate"},
+        "deny": {"type": "plain_text", "text": "Cancel"},
+        "style": "danger",
+    }
+    return button
 
 
 def with_approval(
