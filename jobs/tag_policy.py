@@ -28,6 +28,7 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 from typing import Any
 
 import sqlite_utils
@@ -195,7 +196,7 @@ def owner_channel(
         team = config.team(name)
         if team and team.channel:
             return team.channel, (
-                f"Owner guessed: {owned} of the {tagged} tagged resources of account "
+                f"Owner guessed: {owned} of the {tagged} resources with a team tag in account "
                 f"{row.get('account_id')} belong to {team.name}."
             )
     return fallback, None
@@ -288,3 +289,128 @@ def _notice(db: sqlite_utils.Database, row: Mapping, note: str | None) -> Notice
         reason=row["reason"] or "",
         owner_note=note,
     )
+
+
+# ---- the demo's preview
+
+DEMO_APPROVER = "U0DEMOAPPROVER"
+
+
+class _LedgerOnly:
+    """The preview's delivery: records each message in the store's delivery ledger, as a post
+    would, and keeps it instead of sending it."""
+
+    def __init__(self, db_path: str) -> None:
+        self._db_path = db_path
+        self.posted: list[tuple[str, dict[str, Any]]] = []
+
+    def recorded(self, key: str) -> dict[str, Any] | None:
+        db = open_store(self._db_path)
+        try:
+            return queries.delivery(db, key)
+        finally:
+            db.close()
+
+    def post(self, channel: str, message: dict, chart: Any = None, *, key: str, **extra: Any):
+        from bot.slack.delivery import Delivered
+
+        db = open_store(self._db_path)
+        try:
+            if not writers.claim_delivery(db, key, kind=JOB, channel=channel):
+                return Delivered(key, "duplicate")
+            ts = f"1700000000.{len(self.posted) + 1:06d}"
+            writers.update_delivery(db, key, status="sent", ts=ts)
+        finally:
+            db.close()
+        self.posted.append((channel, message))
+        return Delivered(key, "sent", ts=ts)
+
+
+def preview_ladder(config: Config, today: date, work_dir: Path) -> list[tuple[str, str, dict]]:
+    """(title, description, message) of each ladder step for the demo's preview: the real job
+    walked over simulated days on a small synthetic inventory in an in-memory cloud
+    (bot/cloud/demo.py), with enforcement on (report, stop, awaiting approval, an approver's
+    click and the termination) and off ("would stop"). Stores under `work_dir`."""
+    from dataclasses import replace
+
+    from bot.cloud.demo import DemoCloud
+    from bot.cloud.enforcement import approve_and_terminate
+    from bot.render.tag_policy import approval_line, with_approval
+
+    team = next((t for t in config.teams if t.channel), None)
+    owner = {"Team": team.name} if team else {}
+    previews: list[tuple[str, str, dict]] = []
+    day0 = today - timedelta(days=8)
+    for enforce in (True, False):
+        policy = replace(config.tag_policy, enforce=enforce, approvers=(DEMO_APPROVER,))
+        demo_config = replace(config, tag_policy=policy)
+        db_path = work_dir / f"ladder-preview-{'on' if enforce else 'off'}.db"
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            Path(f"{db_path}{suffix}").unlink(missing_ok=True)
+        context = AppContext(config=demo_config, db_path=str(db_path))
+        cloud = DemoCloud()
+        complete = {tag: "demo" for tag in policy.required_tags} | owner
+        cloud.add("ec2:instance", "i-0a1b2c3d4e5f60718", complete)
+        batch = cloud.add("ec2:instance", "i-0f1e2d3c4b5a69788", owner)
+        reports = cloud.add("rds:db", "reports-db", owner)
+        cloud.add("ec2:instance", "i-0123456789abcdef0")  # no tags: owner guessed
+        cloud.add("ec2:instance", "i-0fedcba9876543210", owner | {policy.exempt_tag: "yes"})
+        ledger = _LedgerOnly(str(db_path))
+        shown = (0, 2, 7) if enforce else (2,)
+        for offset in range(8 if enforce else 3):
+            moment = run_moment(day0 + timedelta(days=offset))
+            db = open_store(db_path)
+            try:
+                cloud.sync_into(db, demo_config, moment - timedelta(hours=1))
+            finally:
+                db.close()
+            before = len(ledger.posted)
+            run(context, moment, delivery=ledger, cloud=cloud)
+            if offset in shown:
+                for channel, message in ledger.posted[before:]:
+                    previews.append(
+                        (
+                            f"Tag policy in {channel}, day {offset}",
+                            _PREVIEW_STEPS[(enforce, offset)],
+                            message,
+                        )
+                    )
+        if not enforce or not ledger.posted:
+            continue
+        # An approver's click on the day-7 request: the instance is terminated.
+        clicked = run_moment(day0 + timedelta(days=7)) + timedelta(hours=2)
+        db = open_store(db_path)
+        try:
+            approval = approve_and_terminate(
+                db, demo_config, cloud, batch.arn, DEMO_APPROVER, clicked
+            )
+        finally:
+            db.close()
+        line = approval_line(
+            approval.resource_id,
+            DEMO_APPROVER,
+            clicked,
+            terminated=approval.terminated,
+            dry=approval.dry,
+            snapshot_id=approval.snapshot_id,
+            reason=approval.reason,
+        )
+        channel, asked = ledger.posted[-1]
+        updated = {**asked, "blocks": with_approval(asked["blocks"], batch.arn, line)}
+        previews.append(
+            (
+                f"Tag policy in {channel}, approved",
+                "an approver pressed Approve termination: the message updated in place "
+                f"(the other request, {reports.resource_id}, still waits)",
+                updated,
+            )
+        )
+    return previews
+
+
+_PREVIEW_STEPS = {
+    (True, 0): "`costbot run tag-policy`, day 0: resources missing required tags reported",
+    (True, 2): "day 2 (48 hours): stopped, with enforcement on (`tag_policy.enforce: true`)",
+    (True, 7): "day 7: termination awaits an approver's click (`tag_policy.approvers`)",
+    (False, 2): "day 2 with enforcement off (the default): nothing stopped, only said",
+}

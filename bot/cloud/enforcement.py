@@ -235,3 +235,54 @@ def _what_changed(then: ResourceFacts, now: ResourceFacts | None, config: Config
 
 def _environment(tags: Mapping[str, str], config: Config) -> str | None:
     return tag_dimensions(json.dumps(dict(tags)), config.tag_keys)["environment"]
+
+
+# ---- an approver's click (the Approve termination button; the demo)
+
+
+@dataclass(frozen=True)
+class Approval:
+    """What an approver's click did. `recorded`: the approval was taken (the resource was
+    awaiting one); `terminated` / `dry`: what the termination came to; `reason`: why it was
+    not terminated, when it was not."""
+
+    resource_id: str
+    recorded: bool
+    terminated: bool = False
+    dry: bool = False
+    snapshot_id: str | None = None
+    reason: str = ""
+
+
+def approve_and_terminate(
+    db: sqlite_utils.Database,
+    config: Config,
+    cloud: CloudActions,
+    arn: str,
+    user_id: str,
+    now: datetime,
+) -> Approval:
+    """Record the approval (check the user first: bot.slack.approvers.may_approve), then
+    terminate at once through `carry_out`, which re-reads the resource first. With
+    enforcement off the termination is only recorded as "would terminate"."""
+    row = next(iter(db.query("SELECT * FROM resources WHERE arn = ?", [arn])), None)
+    resource_id = row["resource_id"] if row else arn.rsplit("/", 1)[-1].rsplit(":", 1)[-1]
+    if not writers.record_approval(db, arn, user_id, now):
+        return Approval(resource_id, recorded=False)
+    if row is None:
+        return Approval(
+            resource_id, True, reason="it is no longer in the inventory, so nothing was done."
+        )
+    facts = facts_of(row, config)
+    state = tag_ladder.LadderState.from_row(
+        next(iter(db.query("SELECT * FROM tag_enforcement WHERE arn = ?", [arn])), None)
+    )
+    step = tag_ladder.next_step(facts, state, config.tag_policy, now)
+    if step.action != tag_ladder.TERMINATE:
+        return Approval(resource_id, True, reason=step.reason)
+    carried = carry_out(db, config, cloud, facts, step, now=now, actor=user_id)
+    if carried.acted:
+        return Approval(resource_id, True, terminated=True, snapshot_id=step.snapshot_id)
+    if carried.outcome == "done" and step.dry:
+        return Approval(resource_id, True, dry=True)
+    return Approval(resource_id, True, reason=carried.reason)

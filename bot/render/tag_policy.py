@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from bot.config import TagPolicySettings
@@ -203,3 +203,26 @@ def with_approval(
         else:
             updated.append(dict(block))
     return updated
+
+
+def approval_line(
+    resource_id: str,
+    user_id: str,
+    at: datetime,
+    *,
+    terminated: bool,
+    dry: bool = False,
+    snapshot_id: str | None = None,
+    reason: str = "",
+) -> str:
+    """What replaces the button: who approved, when, and what came of it (mrkdwn, escaped)."""
+    who = (
+        f"Approved by <@{blocks.escape_mrkdwn(user_id)}> on {format_day(at.date())} {at:%H:%M} UTC"
+    )
+    name = blocks.code(resource_id)
+    if terminated:
+        snapshot = f" (final snapshot {blocks.code(snapshot_id)})" if snapshot_id else ""
+        return f"💥 {name}: {who}; terminated{snapshot}."
+    if dry:
+        return f"{name}: {who}; would be terminated, but enforcement is off: nothing changed."
+    return f"{name}: {who}; not terminated: {blocks.escape_mrkdwn(reason)}"

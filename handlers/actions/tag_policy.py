@@ -21,13 +21,10 @@ from typing import Any
 
 from slack_bolt import Ack, App
 
-from bot.analytics.tag_ladder import TERMINATE, LadderState, next_step
 from bot.cloud.aws import AwsCloud, CloudActionFailed, CloudActions, arn_parts
-from bot.cloud.enforcement import carry_out, facts_of
+from bot.cloud.enforcement import approve_and_terminate
 from bot.context import AppContext
-from bot.periods import format_day
-from bot.render.blocks import code, escape_mrkdwn
-from bot.render.tag_policy import APPROVE_ACTION_ID, with_approval
+from bot.render.tag_policy import APPROVE_ACTION_ID, approval_line, with_approval
 from bot.slack.approvers import ONLY_APPROVERS_NOTE, may_approve
 from bot.slack.delivery import Delivery
 from bot.store import queries, writers
@@ -70,10 +67,19 @@ def approve_pressed(
             _record_refusal(db, arn, user_id, now)
             _tell(delivery, response_url, ONLY_APPROVERS_NOTE)
             return None
-        if not writers.record_approval(db, arn, user_id, now):
+        approval = approve_and_terminate(db, app_context.config, cloud, arn, user_id, now)
+        if not approval.recorded:
             _tell(delivery, response_url, NOT_AWAITING_NOTE)
             return None
-        line = _terminate(db, app_context, cloud, arn, user_id, now)
+        line = approval_line(
+            approval.resource_id,
+            user_id,
+            now,
+            terminated=approval.terminated,
+            dry=approval.dry,
+            snapshot_id=approval.snapshot_id,
+            reason=approval.reason,
+        )
     finally:
         db.close()
     message = body.get("message") or {}
@@ -89,28 +95,6 @@ def approve_pressed(
         log.warning("Updating the tag policy message in place failed: %s", error)
     _tell(delivery, response_url, line)
     return line
-
-
-def _terminate(db, app_context: AppContext, cloud: CloudActions, arn: str, user: str, now) -> str:
-    """Carry out the approved termination; the line saying who approved and what happened."""
-    config = app_context.config
-    row = queries.inventory_resource(db, arn)
-    who = f"Approved by <@{escape_mrkdwn(user)}> on {format_day(now.date())} {now:%H:%M} UTC"
-    name = code(row["resource_id"] if row else arn_parts(arn)[1])
-    if row is None:
-        return f"{name}: {who}; it is no longer in the inventory, so nothing was terminated."
-    facts = facts_of(row, config)
-    state = LadderState.from_row(queries.enforcement_state(db, arn))
-    step = next_step(facts, state, config.tag_policy, now)
-    if step.action != TERMINATE:
-        return f"{name}: {who}; not terminated: {escape_mrkdwn(step.reason)}"
-    carried = carry_out(db, config, cloud, facts, step, now=now, actor=user)
-    if carried.acted:
-        snapshot = f" (final snapshot {code(step.snapshot_id)})" if step.snapshot_id else ""
-        return f"💥 {name}: {who}; terminated{snapshot}."
-    if carried.outcome == "done" and step.dry:
-        return f"{name}: {who}; would be terminated, but enforcement is off: nothing changed."
-    return f"{name}: {who}; not terminated: {escape_mrkdwn(carried.reason)}"
 
 
 def _record_refusal(db, arn: str, user_id: str, now: datetime) -> None:
