@@ -114,6 +114,8 @@ def run(
     try:
         rows = queries.resources(db)
         owners = _owners(db, config, rows)
+        # One cloud for the run: its sessions (and assumed roles) are reused across resources.
+        cloud = cloud or AwsCloud(config)
         for row in rows:
             _step(db, config, row, moment, owners, report, cloud, dry_run)
         if not dry_run:
@@ -132,7 +134,7 @@ def _step(
     moment: datetime,
     owners: dict[str, tuple[str, str | None]],
     report: TagPolicyRun,
-    cloud: CloudActions | None,
+    cloud: CloudActions,
     dry_run: bool,
 ) -> None:
     facts = facts_of(row, config)
@@ -146,7 +148,7 @@ def _step(
         carried = carry_out(
             db,
             config,
-            cloud or AwsCloud(config),
+            cloud,
             facts,
             step,
             now=moment,
