@@ -121,8 +121,8 @@ def _add_sync_parser(commands) -> None:
 
 
 def _add_run_parser(commands) -> None:
-    run = commands.add_parser("run", help="run one job now (sync, anomalies)")
-    run.add_argument("job", metavar="JOB", help="the job to run: sync, anomalies")
+    run = commands.add_parser("run", help="run one job now (sync, anomalies, tag-policy, idle)")
+    run.add_argument("job", metavar="JOB", help="the job to run: sync, anomalies, tag-policy, idle")
     run.add_argument(
         "--date", type=date.fromisoformat, help="the job's today, YYYY-MM-DD (default: today)"
     )
@@ -318,6 +318,8 @@ def _run_job(args: argparse.Namespace) -> int:
         return _run_anomalies(context, today, args, say)
     if args.job == "idle":
         return _run_idle(context, args, say)
+    if args.job == "tag-policy":
+        return _run_tag_policy(context, args, say)
     report = SyncReport(today)
     code, problem = _run_sync(
         lambda: JOBS["sync"](
@@ -348,6 +350,27 @@ def _run_anomalies(context, today: date, args: argparse.Namespace, say) -> int:
         _print(json.dumps(result.as_json(), indent=2, ensure_ascii=False))
     failed = [d for d in result.deliveries if d["status"] == "failed"]
     return EXIT_ERROR if failed else EXIT_OK
+
+
+def _run_tag_policy(context, args: argparse.Namespace, say) -> int:
+    from jobs import tag_policy
+
+    if not Path(context.db_path).exists():
+        raise UsageProblem(
+            f"{context.db_path}: no store yet; read the inventory with `costbot sync inventory`"
+        )
+    if not args.dry_run and not os.environ.get("SLACK_BOT_TOKEN"):
+        raise UsageProblem(
+            "SLACK_BOT_TOKEN is not set: the ladder's steps cannot be told (see them with"
+            " --dry-run)"
+        )
+    # --date D runs as at 09:00 UTC on D (tag_policy.RUN_HOUR_UTC): how the ladder is walked
+    # over days; without it, the job's clock is now.
+    now = tag_policy.run_moment(args.date) if args.date else datetime.now(UTC)
+    result = tag_policy.run(context, now, dry_run=args.dry_run, say=say)
+    if args.json:
+        _print(json.dumps(result.as_json(), indent=2, ensure_ascii=False))
+    return EXIT_ERROR if result.failed else EXIT_OK
 
 
 def _sync_inventory() -> int:

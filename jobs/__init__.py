@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from jobs import anomalies, idle, sync
+from jobs import anomalies, idle, sync, tag_policy
 
 JOBS: dict[str, Callable[..., object]] = {
     "sync": sync.run,
     "anomalies": anomalies.run,
     "idle": idle.run,
+    "tag-policy": tag_policy.run,
 }

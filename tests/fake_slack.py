@@ -135,12 +135,15 @@ class FakeSlack:
       - `stall_next(method, seconds)`: answer the next call only after `seconds` (timeouts)
       - `refuse_upload_connections()`: upload URLs point at a closed port (connection refused)
       - `socket_mode_url`: what apps.connections.open returns
+      - `user_groups[group_id] = [user ids]` for usergroups.users.list (unknown groups:
+        no_such_subteam)
     """
 
     def __init__(self, host: str = "127.0.0.1") -> None:
         self.channel_names: dict[str, str] = {}
         self.not_in_channel: set[str] = set()
         self.socket_mode_url: str | None = None
+        self.user_groups: dict[str, list[str]] = {}
         self._messages: list[ChannelMessage] = []
         self._stalls: dict[str, list[float]] = {}
         self._upload_base: str | None = None
@@ -529,6 +532,12 @@ class FakeSlack:
             self._record_message(target, "file_share", share, file_ids=file_ids)
         return {"ok": True, "files": completed}
 
+    def _usergroups_users_list(self, body: dict[str, Any]) -> dict[str, Any]:
+        group = body.get("usergroup", "")
+        if group not in self.user_groups:
+            return {"ok": False, "error": "no_such_subteam"}
+        return {"ok": True, "users": list(self.user_groups[group])}
+
     def _files_info(self, body: dict[str, Any]) -> dict[str, Any]:
         uploaded = self._files.get(body.get("file", ""))
         if uploaded is None or not uploaded.completed:
@@ -544,6 +553,7 @@ _API_METHODS: dict[str, Callable[[FakeSlack, dict[str, Any]], dict[str, Any]]] =
     "files.getUploadURLExternal": FakeSlack._files_get_upload_url_external,
     "files.completeUploadExternal": FakeSlack._files_complete_upload_external,
     "files.info": FakeSlack._files_info,
+    "usergroups.users.list": FakeSlack._usergroups_users_list,
 }
 
 

@@ -818,3 +818,52 @@ def resource_by_arn(db: sqlite_utils.Database, arn: str) -> dict | None:
     """The inventory's row of one resource (the last sync), or None."""
     rows = list(db.query("SELECT * FROM resources WHERE arn = ?", [arn]))
     return rows[0] if rows else None
+
+
+# ---- the enforcement ladder's notices (jobs/tag_policy.py)
+
+# The steps the ladder's messages tell (enforcement_audit.step).
+TOLD_STEPS = ("notify", "stop", "terminate", "await-approval")
+
+
+def untold_ladder_steps(db: sqlite_utils.Database, since: date) -> list[dict]:
+    """Steps the scheduled job recorded from `since` on (done, or failed to act) that no
+    message told yet: never handed to a message, or handed to one Slack did not take (its
+    delivery is missing or failed). A delivery still pending counts as told: the ledger never
+    posts a key twice, so neither does the ladder. Oldest first."""
+    steps = ", ".join("?" for _ in TOLD_STEPS)
+    return list(
+        db.query(
+            "SELECT a.* FROM enforcement_audit a"
+            " LEFT JOIN tag_policy_notices n ON n.audit_id = a.id"
+            " LEFT JOIN deliveries d ON d.key = n.delivery_key"
+            " WHERE a.actor = 'costbot' AND a.outcome IN ('done', 'failed')"
+            f" AND a.step IN ({steps})"
+            " AND a.run_date >= ? AND (n.audit_id IS NULL OR d.key IS NULL OR d.status = 'failed')"
+            " ORDER BY a.id",
+            [*TOLD_STEPS, since.isoformat()],
+        )
+    )
+
+
+def inventory_resource(db: sqlite_utils.Database, arn: str) -> dict | None:
+    """One resource of the last inventory by ARN (a `resources` row), or None."""
+    rows = list(db.query("SELECT * FROM resources WHERE arn = ?", [arn]))
+    return rows[0] if rows else None
+
+
+def dominant_teams_by_account(db: sqlite_utils.Database) -> dict[str, tuple[str, int, int]]:
+    """account id -> (the team owning most of its tagged resources, how many it owns, how many
+    tagged resources the account has): a guess at who owns its untagged ones."""
+    found: dict[str, tuple[str, int, int]] = {}
+    rows = db.execute(
+        "SELECT account_id, team, count(*) AS n FROM resources WHERE team IS NOT NULL"
+        " GROUP BY account_id, team ORDER BY account_id, n DESC, team"
+    ).fetchall()
+    totals: dict[str, int] = {}
+    for account, _, count in rows:
+        totals[account] = totals.get(account, 0) + count
+    for account, team, count in rows:
+        if account not in found:
+            found[account] = (team, count, totals[account])
+    return found

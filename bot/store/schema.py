@@ -537,6 +537,25 @@ def m012_idle_notices(db: sqlite_utils.Database) -> None:
     db["idle_notices"].create_index(["status"])
 
 
+@migrations()
+def m013_tag_policy_notices(db: sqlite_utils.Database) -> None:
+    # Which message told each ladder step (an enforcement_audit row): a step is recorded first,
+    # then posted, so a step whose message never reached Slack (no row here, or its delivery
+    # failed) is told by the next run, and a step told once is never told again.
+    db["tag_policy_notices"].create(
+        {
+            "audit_id": int,  # enforcement_audit.id
+            "arn": str,
+            "channel": str,
+            "delivery_key": str,  # deliveries.key of the message that told it
+            "at": str,  # ISO 8601 UTC, the job's clock
+        },
+        pk="audit_id",
+        not_null={"arn", "channel", "delivery_key"},
+    )
+    db["tag_policy_notices"].create_index(["delivery_key"])
+
+
 # The organisation's scope as business_metrics stores it (m014): the empty string, which no team
 # name can be (a team name starts with a letter or digit), so a team is never mistaken for it.
 ORGANISATION_METRIC_SCOPE = ""

@@ -951,3 +951,34 @@ def mark_idle_stopped(db: sqlite_utils.Database, arn: str, user_id: str, at: dat
             [_iso_utc(at), user_id, _stamp(), arn],
         )
     return cursor.rowcount == 1
+
+
+# ---- the enforcement ladder's notices (jobs/tag_policy.py)
+
+
+def record_notices(
+    db: sqlite_utils.Database,
+    audit_ids: Sequence[int],
+    *,
+    arns: Sequence[str],
+    channel: str,
+    delivery_key: str,
+    at: datetime,
+) -> None:
+    """The ladder steps (enforcement_audit ids) a message is about to tell, written before the
+    message is posted: if the post fails, `queries.untold_ladder_steps` finds them again."""
+    stamp = _iso_utc(at)
+    with db.atomic():
+        db["tag_policy_notices"].upsert_all(
+            [
+                {
+                    "audit_id": audit_id,
+                    "arn": arn,
+                    "channel": channel,
+                    "delivery_key": delivery_key,
+                    "at": stamp,
+                }
+                for audit_id, arn in zip(audit_ids, arns, strict=True)
+            ],
+            pk="audit_id",
+        )

@@ -5,10 +5,11 @@ from __future__ import annotations
 from slack_bolt import App
 
 from bot.context import AppContext
-from handlers.actions import anomalies, idle, share
+from handlers.actions import anomalies, idle, share, tag_policy
 
 
 def register(app: App, context: AppContext) -> None:
     share.register(app, context)
     anomalies.register(app, context)
     idle.register(app, context)
+    tag_policy.register(app, context)
