@@ -8,9 +8,12 @@ from dataclasses import dataclass
 
 from bot.analytics import names
 from bot.config import Config
+from bot.periods import PERIOD_HELP, looks_like_period
 from bot.render import blocks
 from bot.store.queries import UNTAGGED
 
+# The most words a team, service or account name is looked up with, before the period.
+MAX_NAME_WORDS = 12
 # How many candidates a "which one?" question lists before "and N more".
 MAX_LISTED = 10
 
@@ -77,3 +80,49 @@ def did_you_mean(kind: str, name: str, candidates: list[str]) -> UsageError:
     else:
         hint = "The store has none yet."
     return UsageError(f"I don't know the {kind} {blocks.code(name)}. {hint}")
+
+
+def subject_and_period(
+    words: list[str], what: str, is_known: Callable[[str], bool], command: str = "/cost"
+) -> tuple[str, str | None]:
+    """Split `<name words> [period]`. Names may hold spaces; a known name followed by words
+    that are not a period is an error that names those words, not an unknown name."""
+    if not words or (len(words) == 1 and looks_like_period(words[0])):
+        raise UsageError(f"Which {what}? e.g. `{command} {what} &lt;{what} name&gt; [period]`.")
+    body, period_text = words, None
+    if len(words) > 1 and looks_like_period(words[-1]):
+        body, period_text = words[:-1], words[-1]
+    name = " ".join(body)
+    if is_known(name):
+        return name, period_text
+    # Names are a few words: trying only short heads keeps a 20,000-character argument cheap.
+    for cut in range(min(len(body) - 1, MAX_NAME_WORDS), 0, -1):
+        head = " ".join(body[:cut])
+        if is_known(head):
+            _explain_extra_words(command, what, head, body[cut:], period_text)
+    return name, period_text  # an unknown name: the answer says so, with suggestions
+
+
+def _explain_extra_words(
+    command: str, what: str, name: str, extra: list[str], period_text: str | None
+) -> None:
+    periods = [w for w in extra if looks_like_period(w)]
+    others = [w for w in extra if not looks_like_period(w)]
+    if period_text is None and len(extra) == 1:
+        raise UsageError(f"{blocks.code(extra[0])} is not a period. Periods: {PERIOD_HELP}.")
+    understood = f"{command} {what} {name}"
+    if period_text is None and len(periods) == 1:
+        understood += f" {periods[0]}"
+    elif period_text is not None:
+        understood += f" {period_text}"
+    joined = "-".join(extra).lower()
+    if period_text is None and not periods and looks_like_period(joined):
+        raise UsageError(
+            f"I understood {blocks.code(understood)} but not {blocks.code(' '.join(extra))}: "
+            f"periods are one word, e.g. {blocks.code(f'{command} {what} {name} {joined}')}."
+        )
+    not_understood = " ".join(others if others and len(periods) <= 1 else extra)
+    raise UsageError(
+        f"I understood {blocks.code(understood)} but not {blocks.code(not_understood)}. "
+        f"Usage: `{command} {what} &lt;{what}&gt; [period]`; periods: {PERIOD_HELP}."
+    )

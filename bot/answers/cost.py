@@ -3,7 +3,6 @@ config, today), shared by the Slack handler and `costbot ask`."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import date
 
 import sqlite_utils
@@ -19,6 +18,7 @@ from bot.answers.common import (
     did_you_mean,
     known_teams,
     listed,
+    subject_and_period,
     team_resolver,
 )
 from bot.config import Config
@@ -57,8 +57,6 @@ USAGE = blocks.escape_mrkdwn(f"""*`/cost`*: cloud cost, to the cent, from the co
 Periods: {PERIOD_HELP}. Examples: `/cost team payments last-month`, `/cost top services 30d`.""")
 
 RANKINGS = {"teams": "team", "services": "service", "accounts": "account"}
-# The most words a team, service or account name is looked up with, before the period.
-MAX_NAME_WORDS = 12
 
 
 def answer_cost(
@@ -93,11 +91,11 @@ def _dispatch(
         return Reply(render_notice(USAGE, title="Costbot: /cost"))
     if verb == "team":
         teams = _known_teams(db, config)
-        name, period_text = _subject_and_period(rest, "team", team_resolver(config, teams))
+        name, period_text = subject_and_period(rest, "team", team_resolver(config, teams))
         return _team_answer(db, config, today, name, period_text, chart, teams)
     if verb == "service":
         services = queries.known_values(db, "service")
-        name, period_text = _subject_and_period(
+        name, period_text = subject_and_period(
             rest, "service", lambda n: _service_is_named(n, services)
         )
         return _service_answer(db, config, today, name, period_text, chart, services)
@@ -106,7 +104,7 @@ def _dispatch(
         if len(rest) > 1 and rest[0].lower() == "billing":
             kind, rest = "billing", rest[1:]
         accounts = names.known_accounts(db)
-        name, period_text = _subject_and_period(
+        name, period_text = subject_and_period(
             rest, "account", lambda n: _account_is_named(n, accounts, kind)
         )
         return _account_answer(db, config, today, name, period_text, chart, accounts, kind)
@@ -118,57 +116,13 @@ def _dispatch(
     teams = _known_teams(db, config)
     known_team = team_resolver(config, teams)
     if known_team(words[0]) or (len(words) > 1 and known_team(" ".join(words[:2]))):
-        name, period_text = _subject_and_period(words, "team", known_team)
+        name, period_text = subject_and_period(words, "team", known_team)
         return _team_answer(db, config, today, name, period_text, chart, teams)
     raise UsageError(f"{blocks.code(words[0])} is not a `/cost` command.")
 
 
 def _known_teams(db: sqlite_utils.Database, config: Config) -> list[str]:
     return known_teams(config, queries.known_values(db, "team"))
-
-
-def _subject_and_period(
-    words: list[str], what: str, is_known: Callable[[str], bool]
-) -> tuple[str, str | None]:
-    """Split `<name words> [period]`. Names may hold spaces; a known name followed by words
-    that are not a period is an error that names those words, not an unknown name."""
-    if not words or (len(words) == 1 and looks_like_period(words[0])):
-        raise UsageError(f"Which {what}? e.g. `/cost {what} &lt;{what} name&gt; [period]`.")
-    body, period_text = words, None
-    if len(words) > 1 and looks_like_period(words[-1]):
-        body, period_text = words[:-1], words[-1]
-    name = " ".join(body)
-    if is_known(name):
-        return name, period_text
-    # Names are a few words: trying only short heads keeps a 20,000-character argument cheap.
-    for cut in range(min(len(body) - 1, MAX_NAME_WORDS), 0, -1):
-        head = " ".join(body[:cut])
-        if is_known(head):
-            _explain_extra_words(what, head, body[cut:], period_text)
-    return name, period_text  # an unknown name: the answer says so, with suggestions
-
-
-def _explain_extra_words(what: str, name: str, extra: list[str], period_text: str | None) -> None:
-    periods = [w for w in extra if looks_like_period(w)]
-    others = [w for w in extra if not looks_like_period(w)]
-    if period_text is None and len(extra) == 1:
-        raise UsageError(f"{blocks.code(extra[0])} is not a period. Periods: {PERIOD_HELP}.")
-    understood = f"/cost {what} {name}"
-    if period_text is None and len(periods) == 1:
-        understood += f" {periods[0]}"
-    elif period_text is not None:
-        understood += f" {period_text}"
-    joined = "-".join(extra).lower()
-    if period_text is None and not periods and looks_like_period(joined):
-        raise UsageError(
-            f"I understood {blocks.code(understood)} but not {blocks.code(' '.join(extra))}: "
-            f"periods are one word, e.g. {blocks.code(f'/cost {what} {name} {joined}')}."
-        )
-    not_understood = " ".join(others if others and len(periods) <= 1 else extra)
-    raise UsageError(
-        f"I understood {blocks.code(understood)} but not {blocks.code(not_understood)}. "
-        f"Usage: `/cost {what} &lt;{what}&gt; [period]`; periods: {PERIOD_HELP}."
-    )
 
 
 def _covered_period(db: sqlite_utils.Database, text: str | None, today: date) -> Period:
