@@ -5,9 +5,10 @@ from __future__ import annotations
 from slack_bolt import App
 
 from bot.context import AppContext
-from handlers.actions import anomalies, share
+from handlers.actions import anomalies, claim, share
 
 
 def register(app: App, context: AppContext) -> None:
     share.register(app, context)
     anomalies.register(app, context)
+    claim.register(app, context)
