@@ -181,7 +181,8 @@ def expected_figures(months: tuple[str, ...], belongs=lambda resource, account: 
         figures["cost"] += micros
         figures["resources"] += listed
         if missing:
-            figures["noncompliant"][resource] = (micros, missing)
+            resource_id = resource[1] if isinstance(resource, tuple) else resource
+            figures["noncompliant"][resource] = (micros, missing, account, resource_id)
             figures["exempt"] += listed and "costbot:exempt" in tags
         else:
             figures["compliant_cost"] += micros
