@@ -11,6 +11,7 @@ from typing import Any
 
 import boto3
 import pytest
+from aws_deny_proxy import DenyProxy, unauthorized_operation
 from fake_slack import (
     RESPONSE_URL,
     SIGNING_SECRET,
@@ -22,8 +23,6 @@ from fake_slack import (
 from slack_app import http, post_signed
 from slack_sdk.http_retry.builtin_interval_calculators import FixedValueRetryIntervalCalculator
 
-from bot.cloud.aws import AwsCloud
-from bot.cloud.claim import claim_resource
 from bot.config import parse_config
 from bot.context import AppContext
 from bot.render.claim import CLAIM_CALLBACK_ID
@@ -48,12 +47,12 @@ CONFIG = parse_config(
         ]
     }
 )
+IMAGE = "ami-12c6146b"  # one of moto's built-in AMIs (listing them all takes seconds)
 PRESS_TRIGGER = "1000000000.1000000000.fedcba9876543210fedcba9876543210"
 
 
 def _instance(ec2, tags: dict[str, str]) -> str:
-    image = ec2.describe_images()["Images"][0]["ImageId"]
-    spec: dict[str, Any] = {"ImageId": image, "MinCount": 1, "MaxCount": 1}
+    spec: dict[str, Any] = {"ImageId": IMAGE, "MinCount": 1, "MaxCount": 1}
     if tags:
         spec["TagSpecifications"] = [
             {"ResourceType": "instance", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}
@@ -340,30 +339,32 @@ def test_a_resource_gone_since_is_one_private_line_and_changes_nothing(
     assert inventory_row(cloud, "gone")["tags"] == {}
 
 
-def test_access_denied_is_one_line_and_changes_nothing(cloud) -> None:
-    """A cloud that refuses the tagging call (as AccessDenied would): the store is left as
-    it was, and the one line says why."""
-
-    class Refusing(AwsCloud):
-        def tag(self, arn, tags):
-            from bot.cloud.aws import CloudActionFailed
-
-            raise CloudActionFailed("ec2:CreateTags in account 123456789012 failed: AccessDenied")
-
-    db = open_store(cloud["db_path"])
-    try:
-        result = claim_resource(
-            db,
-            Refusing(CONFIG),
-            CONFIG,
-            cloud["arns"]["bare"],
-            {"Team": "payments", "Product": "p", "Environment": "dev", "CostCenter": "1"},
-            ALICE,
-            __import__("datetime").datetime(2026, 11, 21, tzinfo=__import__("datetime").UTC),
+def test_access_denied_is_one_private_line_and_changes_nothing(
+    server, fake_slack, cloud, aws, monkeypatch
+) -> None:
+    """IAM refuses ec2:CreateTags (AWS's own error bytes, through a proxy before moto): the
+    claimer hears why in one line; moto, the inventory and the audit stay as they were."""
+    answer = ask_untagged(server, fake_slack)
+    view = press_claim(server, fake_slack, answer, cloud["arns"]["bare"])
+    values = values_for(
+        view,
+        chosen={"Team": "payments"},
+        typed={"Product": "p", "Environment": "dev", "CostCenter": "1"},
+    )
+    with DenyProxy(aws) as proxy:
+        proxy.rules.append(
+            lambda call: unauthorized_operation() if call.action == "CreateTags" else None
         )
-        assert not result.ok
-        assert "AccessDenied" in result.problem and "\n" not in result.problem
-        assert list(db.query("SELECT * FROM enforcement_audit")) == []
-    finally:
-        db.close()
+        monkeypatch.setenv("AWS_ENDPOINT_URL_EC2", proxy.url)
+        assert submit(server, view, values).status == 200
+        fake_slack.wait_for(lambda c: c.method == RESPONSE_URL and c.target == "press")
+    monkeypatch.delenv("AWS_ENDPOINT_URL_EC2")  # the proxy is gone: moto directly again
+    (told,) = fake_slack.responses_posted("press")
+    assert told["response_type"] == "ephemeral" and told["replace_original"] is False
+    assert told["text"].startswith(
+        f"Could not tag {cloud['ids']['bare']}: access denied: ec2:CreateTags in account "
+    )
+    assert "\n" not in told["text"]
     assert _moto_tags(cloud["ids"]["bare"]) == {}
+    assert audit_rows(cloud) == []
+    assert inventory_row(cloud, "bare")["tags"] == {}
