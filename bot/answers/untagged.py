@@ -31,11 +31,17 @@ from bot.answers.common import (
     subject_and_period,
     team_resolver,
 )
-from bot.config import Config
+from bot.config import Config, tag_key
 from bot.periods import PERIOD_HELP, PeriodError, looks_like_period, parse_period
 from bot.render import blocks
 from bot.render.cost import Reply, render_notice
-from bot.render.untagged import LISTED_MAX, UntaggedReport, render_untagged
+from bot.render.untagged import (
+    LISTED_MAX,
+    UntaggedReport,
+    claimed_text,
+    mark_claimed,
+    render_untagged,
+)
 from bot.store import queries
 from bot.store.queries import UNTAGGED
 
@@ -230,3 +236,55 @@ def _trend(db: sqlite_utils.Database, kind: str, value: str, today: date):
         for row in rows
         if row["cost_micros"] and row["day"] <= today.isoformat()
     )
+
+
+# ---- the demo's preview (bot/demo.py)
+
+DEMO_CLAIMER = "U0DEMO"
+
+
+def preview_untagged(
+    db: sqlite_utils.Database, config: Config, today: date
+) -> list[tuple[str, str, dict]]:
+    """(title, description, payload) of `/untagged` as `costbot demo` shows it: the
+    organisation, one team, a bad input, and the message after a claim of its costliest
+    claimable resource (how it reads; the demo tags nothing)."""
+    examples = [
+        ("", "the whole organisation, month to date, with a Claim button per resource"),
+        ("team payments last-month", "one team over a finished month"),
+        ("team paymnts", "a misspelt team: did you mean ...?"),
+    ]
+    shown = []
+    for text, description in examples:
+        reply = answer_untagged(text, db=db, config=config, today=today)
+        shown.append((f"/untagged {text}".strip(), description, reply.payload))
+    first = shown[0][2]
+    claimable = next(
+        (
+            r
+            for r in first["metadata"]["event_payload"]["costliest"]
+            if r["in_inventory"] and r["arn"]
+        ),
+        None,
+    )
+    if claimable is not None:
+        written = {key: _demo_value(key, claimable) for key in config.tag_policy.required_tags}
+        team = config.canonical_team(written.get(config.tag_keys[0])) if config.tag_keys else None
+        note = claimed_text(DEMO_CLAIMER, claimable["resource_id"], team, written)
+        claimed = {**first, "blocks": mark_claimed(first["blocks"], claimable["arn"], note)}
+        shown.append(
+            (
+                "/untagged after a claim",
+                "someone pressed Claim and chose the tags: the resource's line says who claimed "
+                "it and what was written, and its button is gone",
+                claimed,
+            )
+        )
+    return shown
+
+
+def _demo_value(key: str, resource: dict) -> str:
+    """A plausible value for the demo's claim: the resource's team for the team tag."""
+    team = resource["team"] if resource["team"] != UNTAGGED else "platform"
+    samples = {"team": team, "environment": "dev", "costcenter": "CC-1042"}
+    return samples.get(tag_key(key), "checkout")
