@@ -368,3 +368,27 @@ def test_access_denied_is_one_private_line_and_changes_nothing(
     assert _moto_tags(cloud["ids"]["bare"]) == {}
     assert audit_rows(cloud) == []
     assert inventory_row(cloud, "bare")["tags"] == {}
+
+
+def test_the_command_over_signed_requests(server, fake_slack, cloud) -> None:
+    # In a team's channel, bare /untagged answers for that team.
+    body = slash_command_body(
+        "/untagged", "", ALICE, "C0SEARCH", fake_slack.response_url("mine"),
+        channel_name="team-search",
+    )  # fmt: skip
+    assert post_signed(server, body) == 200
+    fake_slack.wait_for(lambda c: c.method == RESPONSE_URL and c.target == "mine")
+    (answer,) = fake_slack.responses_posted("mine")
+    assert answer["blocks"][0]["text"]["text"].endswith("Tagging: team search")
+
+    notice = ask_untagged(server, fake_slack, "team nobody 7d", name="bad")
+    assert notice["response_type"] == "ephemeral"
+    assert notice["text"].startswith("I don't know the team `nobody`")
+    assert all(b.get("block_id") != "costbot_share" for b in notice["blocks"])
+
+    forged = slash_command_body(
+        "/untagged", "all", ALICE, CHANNEL, fake_slack.response_url("forged")
+    )
+    assert post_signed(server, forged, secret="not-the-secret") == 401
+    assert fake_slack.responses_posted("forged") == []
+    assert len(fake_slack.responses_posted()) == 2
