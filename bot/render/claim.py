@@ -39,14 +39,19 @@ def _option(value: str) -> dict[str, Any]:
     }
 
 
-def claim_metadata(arn: str, response_url: str | None, answer_key: str | None) -> str | None:
-    """What the submission needs to act and to update the message; None when it cannot fit
-    Slack's 3,000 characters (then the claim cannot be offered)."""
-    text = json.dumps({"arn": arn, "response_url": response_url, "key": answer_key})
+def claim_metadata(
+    arn: str, response_url: str | None, answer_key: str | None, private: bool = True
+) -> str | None:
+    """What the submission needs to act and to update the message (`private`: the message
+    pressed is the asker's private answer, which keeps its Share button); None when it
+    cannot fit Slack's 3,000 characters (then the claim cannot be offered)."""
+    text = json.dumps(
+        {"arn": arn, "response_url": response_url, "key": answer_key, "private": private}
+    )
     return text if len(text) <= PRIVATE_METADATA_MAX else None
 
 
-def read_metadata(text: str | None) -> dict[str, str | None]:
+def read_metadata(text: str | None) -> dict[str, str | bool | None]:
     try:
         found = json.loads(text or "{}")
     except ValueError:

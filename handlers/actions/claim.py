@@ -32,7 +32,10 @@ def open_claim_modal(
     if action is None or not action.get("value"):
         return
     arn = str(action["value"])
-    metadata = claim_metadata(arn, response_url, answer_key_of(str(action.get("block_id", ""))))
+    # A shared copy (in the channel) is not ephemeral: updating it adds no Share button.
+    private = bool((body.get("container") or {}).get("is_ephemeral", False))
+    answer_key = answer_key_of(str(action.get("block_id", "")))
+    metadata = claim_metadata(arn, response_url, answer_key, private)
     if metadata is None:
         _tell(delivery, response_url, TOO_LONG_NOTE)
         return

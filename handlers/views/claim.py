@@ -71,7 +71,9 @@ def claim_submitted(
         _tell(delivery, response_url, result.problem)
         return result
     note = claimed_text(user_id, result.resource_id, result.team, result.written)
-    _update_message(context, delivery, response_url, metadata.get("key"), arn, note)
+    key = metadata.get("key")
+    private = bool(metadata.get("private"))
+    _update_message(context, delivery, response_url, key, private, arn, note)
     return result
 
 
@@ -80,11 +82,13 @@ def _update_message(
     delivery: Delivery,
     response_url: str | None,
     key: str | None,
+    private: bool,
     arn: str,
     note: str,
 ) -> None:
-    """Rewrite the recorded /untagged message with the claim; without a record (the message
-    was not sent through delivery), say it to the person who claimed."""
+    """Rewrite the recorded /untagged message with the claim (a private answer keeps its
+    Share button); without a record (the message was not sent through delivery), say it to
+    the person who claimed."""
     record = delivery.recorded(key) if key else None
     if record is None or not record.get("payload") or not response_url:
         _tell(delivery, response_url, note)
@@ -98,12 +102,7 @@ def _update_message(
         db.close()
     channel = record.get("channel") or ""
     shown = list(message["blocks"])
-    if (
-        record.get("kind") == "answer"
-        and context.config.slack.answer_response_type == "ephemeral"
-        and channel
-        and not channel.startswith("D")
-    ):
+    if private and record.get("kind") == "answer" and channel and not channel.startswith("D"):
         shown.append(share_button_block(key))
     updated = {"replace_original": True, "text": message.get("text") or note, "blocks": shown}
     error = delivery.send_to_response_url(response_url, updated)

@@ -149,7 +149,9 @@ def claim_block(answer: dict, arn: str) -> dict:
     return block
 
 
-def press_claim(server, fake_slack, answer: dict, arn: str, name: str = "press") -> dict:
+def press_claim(
+    server, fake_slack, answer: dict, arn: str, name: str = "press", *, is_ephemeral=True
+) -> dict:
     """Press the Claim button of `arn` in the answer; the modal Slack was asked to open."""
     opened = len(fake_slack.opened_views)
     body = block_actions_body(
@@ -159,6 +161,7 @@ def press_claim(server, fake_slack, answer: dict, arn: str, name: str = "press")
         CLAIM_ACTION_ID,
         arn,
         block_id=claim_block(answer, arn)["block_id"],
+        is_ephemeral=is_ephemeral,
     )
     assert post_signed(server, body) == 200
     fake_slack.wait_for_count("views.open", opened + 1)
@@ -392,3 +395,23 @@ def test_the_command_over_signed_requests(server, fake_slack, cloud) -> None:
     assert post_signed(server, forged, secret="not-the-secret") == 401
     assert fake_slack.responses_posted("forged") == []
     assert len(fake_slack.responses_posted()) == 2
+
+
+def test_a_claim_from_the_shared_copy_updates_it_without_a_share_button(
+    server, fake_slack, cloud
+) -> None:
+    answer = ask_untagged(server, fake_slack)
+    view = press_claim(
+        server, fake_slack, answer, cloud["arns"]["other"], name="shared", is_ephemeral=False
+    )
+    values = values_for(
+        view,
+        chosen={"Team": "search"},
+        typed={"Product": "idx", "Environment": "dev", "CostCenter": "9"},
+    )
+    assert submit(server, view, values).status == 200
+    fake_slack.wait_for(lambda c: c.method == RESPONSE_URL and c.target == "shared")
+    (updated,) = fake_slack.responses_posted("shared")
+    assert updated["replace_original"] is True
+    assert all(b.get("block_id") != "costbot_share" for b in updated["blocks"])
+    assert f"claimed `{cloud['ids']['other']}` for `search`" in json.dumps(updated["blocks"])

@@ -91,6 +91,7 @@ def test_metadata_round_trips_and_refuses_what_does_not_fit() -> None:
         "arn": "arn:aws:ec2:r:1:instance/i-1",
         "response_url": "https://hooks/x",
         "key": "answer:abc",
+        "private": True,
     }
     assert claim_metadata("arn:" + "x" * 3000, "https://hooks/x", None) is None
     assert read_metadata("not json") == {}
