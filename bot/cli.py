@@ -68,7 +68,10 @@ def _parser() -> argparse.ArgumentParser:
     _add_run_parser(commands)
     _add_metrics_parser(commands)
 
-    ask = commands.add_parser("ask", help='run a slash command locally: "/cost team payments"')
+    ask = commands.add_parser(
+        "ask",
+        help='run a slash command locally: "/cost team payments", "/untagged all"',
+    )
     ask.add_argument("command_line", metavar='"/cost ..."', help="the slash command and its text")
     ask.add_argument("--json", action="store_true", help="print the Slack payload as JSON")
     ask.add_argument("--user", help="Slack user id of the asker")
@@ -504,9 +507,18 @@ def _serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _ask(args: argparse.Namespace) -> int:
-    from bot.answers.cost import Asker, answer_cost
+def _answerers() -> dict:
+    """The slash commands `costbot ask` runs: command -> its answer function, each taking
+    (text, db=, config=, today=, asker=, with_chart=) like the Slack handlers call them."""
+    from bot.answers.cost import answer_cost
     from bot.answers.unitcost import answer_unitcost
+    from bot.answers.untagged import answer_untagged
+
+    return {"/cost": answer_cost, "/unitcost": answer_unitcost, "/untagged": answer_untagged}
+
+
+def _ask(args: argparse.Namespace) -> int:
+    from bot.answers.common import Asker
     from bot.render.plaintext import payload_as_text
     from bot.store import open_reader
 
@@ -514,9 +526,13 @@ def _ask(args: argparse.Namespace) -> int:
     # and apostrophes included (`/cost team o'brien` is not a shell quoting error).
     command, *text_parts = args.command_line.strip().split(maxsplit=1)[:2] or [""]
     text = text_parts[0] if text_parts else ""
-    if command not in ("/cost", "/unitcost"):
-        raise UsageProblem('ask runs a slash command, e.g. costbot ask "/cost team payments"')
-    answer = answer_unitcost if command == "/unitcost" else answer_cost
+    answerers = _answerers()
+    answer = answerers.get(command.lower())
+    if answer is None:
+        raise UsageProblem(
+            f"ask runs a slash command ({', '.join(answerers)}),"
+            ' e.g. costbot ask "/cost team payments"'
+        )
     db_path = db_path_from_env()
     if not db_path.exists():
         raise UsageProblem(

@@ -1,4 +1,4 @@
-"""Thin Slack listeners, grouped by kind: `commands/`, `actions/`, later `views/`, `events/`.
+"""Thin Slack listeners, grouped by kind: `commands/`, `actions/`, `views/`, later `events/`.
 Each module has `register(app, context)`; `register_all` is what the app factory is given.
 
 `SLASH_COMMANDS` is the one list of slash commands the app answers, with their help text:
@@ -20,11 +20,16 @@ SLASH_COMMANDS: dict[str, str] = {
         "Cloud cost per unit of business volume (per API request, order, active user), "
         "with change vs the previous period and a weekly trend."
     ),
+    "/untagged": (
+        "Tagging compliance against the target, the non-compliant cost to the cent, and the "
+        "costliest resources missing required tags, each with a Claim button."
+    ),
 }
 
 
 def register_all(app: App, context: AppContext) -> None:
-    from handlers import actions, commands
+    from handlers import actions, commands, views
 
     commands.register(app, context)
     actions.register(app, context)
+    views.register(app, context)

@@ -165,7 +165,7 @@ def _plan(
     for arn, notice in notices.items():
         if notice["status"] != "open" or arn in idle_arns:
             continue
-        status = "gone" if queries.resource_by_arn(db, arn) is None else "closed"
+        status = "gone" if queries.inventory_resource(db, arn) is None else "closed"
         report.closed.append({"arn": arn, "status": status})
         if not report.dry_run:
             writers.close_idle_notice(db, arn, status, moment)

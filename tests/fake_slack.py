@@ -144,6 +144,7 @@ class FakeSlack:
         self.not_in_channel: set[str] = set()
         self.socket_mode_url: str | None = None
         self.user_groups: dict[str, list[str]] = {}
+        self.opened_views: list[dict[str, Any]] = []  # views.open: the view, its trigger_id
         self._messages: list[ChannelMessage] = []
         self._stalls: dict[str, list[float]] = {}
         self._upload_base: str | None = None
@@ -544,6 +545,26 @@ class FakeSlack:
             return {"ok": False, "error": "file_not_found"}
         return {"ok": True, "file": uploaded.as_slack_file(self.base_url)}
 
+    def _views_open(self, body: dict[str, Any]) -> dict[str, Any]:
+        """A modal opened for a trigger_id; refused as Slack would when the view breaks its
+        limits (title 24 characters, 100 blocks, private_metadata 3,000 characters)."""
+        if not body.get("trigger_id"):
+            return {"ok": False, "error": "invalid_trigger_id"}
+        view = body.get("view") or {}
+        if isinstance(view, str):
+            view = json.loads(view)
+        title = (view.get("title") or {}).get("text", "")
+        if (
+            view.get("type") != "modal"
+            or not 0 < len(title) <= 24
+            or len(view.get("blocks") or []) > 100
+            or len(view.get("private_metadata") or "") > 3000
+        ):
+            return {"ok": False, "error": "invalid_arguments"}
+        view_id = f"V{len(self.opened_views) + 1:08d}"
+        self.opened_views.append({"id": view_id, "trigger_id": body["trigger_id"], **view})
+        return {"ok": True, "view": {"id": view_id, **view}}
+
 
 _API_METHODS: dict[str, Callable[[FakeSlack, dict[str, Any]], dict[str, Any]]] = {
     "auth.test": FakeSlack._auth_test,
@@ -554,6 +575,7 @@ _API_METHODS: dict[str, Callable[[FakeSlack, dict[str, Any]], dict[str, Any]]] =
     "files.completeUploadExternal": FakeSlack._files_complete_upload_external,
     "files.info": FakeSlack._files_info,
     "usergroups.users.list": FakeSlack._usergroups_users_list,
+    "views.open": FakeSlack._views_open,
 }
 
 
@@ -687,5 +709,31 @@ def block_actions_body(
                 "action_ts": "1700000001.000000",
             }
         ],
+    }
+    return urlencode({"payload": json.dumps(payload)})
+
+
+def view_submission_body(
+    user_id: str,
+    view: dict[str, Any],
+    values: dict[str, dict[str, dict[str, Any]]],
+    *,
+    view_id: str = "V00000001",
+    team_id: str = TEAM_ID,
+    api_app_id: str = API_APP_ID,
+) -> str:
+    """The urlencoded form Slack POSTs when a modal is submitted: the view as opened, with
+    `state.values` (block_id -> action_id -> the element's value)."""
+    submitted = {k: v for k, v in view.items() if k not in ("trigger_id",)}
+    submitted.update({"id": view_id, "state": {"values": values}, "team_id": team_id})
+    payload = {
+        "type": "view_submission",
+        "team": {"id": team_id, "domain": TEAM_DOMAIN},
+        "user": {"id": user_id, "username": user_id.lower(), "team_id": team_id},
+        "api_app_id": api_app_id,
+        "token": "legacy-verification-token",
+        "trigger_id": "1000000000.1000000000.0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f",
+        "view": submitted,
+        "response_urls": [],
     }
     return urlencode({"payload": json.dumps(payload)})

@@ -441,3 +441,26 @@ def costliest_noncompliant(
         total=len(found),
         cost_micros=sum(r.cost_micros for r in found),
     )
+
+
+def period_compliance(
+    db: sqlite_utils.Database,
+    config: Config,
+    months: Iterable[str],
+    kind: str = "org",
+    value: str = ORGANISATION,
+) -> Compliance:
+    """The compliance of one scope (`org`; `team` with a team, UNTAGGED for none; `account`
+    with an account id) with the cost of `months` (YYYY-MM): /untagged's figures for a
+    period, counted like `compliance` counts a day's month."""
+    if kind not in SCOPE_KINDS:
+        raise ValueError(f"unknown scope kind {kind!r}: org, team or account")
+    tally = _Tally()
+    for resource in costed_resources(db, config, months):
+        if (
+            kind == "org"
+            or (kind == "team" and resource.team == value)
+            or (kind == "account" and (resource.account_id or UNTAGGED) == value)
+        ):
+            tally.add(resource)
+    return tally.result(kind, value)

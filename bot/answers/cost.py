@@ -3,14 +3,24 @@ config, today), shared by the Slack handler and `costbot ask`."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import date
 
 import sqlite_utils
 
 from bot.analytics import names
 from bot.analytics.cost_report import rank, summarise
+from bot.answers.common import (
+    NOBODY,
+    Asker,
+    UsageError,
+    canonical_team,
+    decode_slack_text,
+    did_you_mean,
+    known_teams,
+    listed,
+    subject_and_period,
+    team_resolver,
+)
 from bot.config import Config
 from bot.periods import (
     PERIOD_HELP,
@@ -47,28 +57,6 @@ USAGE = blocks.escape_mrkdwn(f"""*`/cost`*: cloud cost, to the cent, from the co
 Periods: {PERIOD_HELP}. Examples: `/cost team payments last-month`, `/cost top services 30d`.""")
 
 RANKINGS = {"teams": "team", "services": "service", "accounts": "account"}
-# How many candidates a "which one?" question lists before "and N more".
-MAX_LISTED = 10
-# The most words a team, service or account name is looked up with, before the period.
-MAX_NAME_WORDS = 12
-
-
-class UsageError(ValueError):
-    """A problem with what the user typed; the message (mrkdwn, with everything the user
-    typed or the data holds escaped) tells them what to type instead."""
-
-
-@dataclass(frozen=True)
-class Asker:
-    user_id: str | None = None
-    channel_id: str | None = None
-    channel_name: str | None = None
-
-
-def decode_slack_text(text: str) -> str:
-    """Command text as the user typed it: Slack sends `&`, `<`, `>` as entities.
-    `&amp;` last, so that a typed `&lt;` (sent as `&amp;lt;`) stays `&lt;`."""
-    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
 def answer_cost(
@@ -77,7 +65,7 @@ def answer_cost(
     db: sqlite_utils.Database,
     config: Config,
     today: date,
-    asker: Asker = Asker(),
+    asker: Asker = NOBODY,
     with_chart: bool = True,
 ) -> Reply:
     """Answer one `/cost` command, given its text as Slack sends it (entities and all).
@@ -103,11 +91,11 @@ def _dispatch(
         return Reply(render_notice(USAGE, title="Costbot: /cost"))
     if verb == "team":
         teams = _known_teams(db, config)
-        name, period_text = _subject_and_period(rest, "team", _team_resolver(config, teams))
+        name, period_text = subject_and_period(rest, "team", team_resolver(config, teams))
         return _team_answer(db, config, today, name, period_text, chart, teams)
     if verb == "service":
         services = queries.known_values(db, "service")
-        name, period_text = _subject_and_period(
+        name, period_text = subject_and_period(
             rest, "service", lambda n: _service_is_named(n, services)
         )
         return _service_answer(db, config, today, name, period_text, chart, services)
@@ -116,7 +104,7 @@ def _dispatch(
         if len(rest) > 1 and rest[0].lower() == "billing":
             kind, rest = "billing", rest[1:]
         accounts = names.known_accounts(db)
-        name, period_text = _subject_and_period(
+        name, period_text = subject_and_period(
             rest, "account", lambda n: _account_is_named(n, accounts, kind)
         )
         return _account_answer(db, config, today, name, period_text, chart, accounts, kind)
@@ -126,55 +114,15 @@ def _dispatch(
         return _default_answer(db, config, today, asker, verb, chart)
     # `/cost payments [period]` reads naturally too: try the words as a team name.
     teams = _known_teams(db, config)
-    known_team = _team_resolver(config, teams)
+    known_team = team_resolver(config, teams)
     if known_team(words[0]) or (len(words) > 1 and known_team(" ".join(words[:2]))):
-        name, period_text = _subject_and_period(words, "team", known_team)
+        name, period_text = subject_and_period(words, "team", known_team)
         return _team_answer(db, config, today, name, period_text, chart, teams)
     raise UsageError(f"{blocks.code(words[0])} is not a `/cost` command.")
 
 
-def _subject_and_period(
-    words: list[str], what: str, is_known: Callable[[str], bool]
-) -> tuple[str, str | None]:
-    """Split `<name words> [period]`. Names may hold spaces; a known name followed by words
-    that are not a period is an error that names those words, not an unknown name."""
-    if not words or (len(words) == 1 and looks_like_period(words[0])):
-        raise UsageError(f"Which {what}? e.g. `/cost {what} &lt;{what} name&gt; [period]`.")
-    body, period_text = words, None
-    if len(words) > 1 and looks_like_period(words[-1]):
-        body, period_text = words[:-1], words[-1]
-    name = " ".join(body)
-    if is_known(name):
-        return name, period_text
-    # Names are a few words: trying only short heads keeps a 20,000-character argument cheap.
-    for cut in range(min(len(body) - 1, MAX_NAME_WORDS), 0, -1):
-        head = " ".join(body[:cut])
-        if is_known(head):
-            _explain_extra_words(what, head, body[cut:], period_text)
-    return name, period_text  # an unknown name: the answer says so, with suggestions
-
-
-def _explain_extra_words(what: str, name: str, extra: list[str], period_text: str | None) -> None:
-    periods = [w for w in extra if looks_like_period(w)]
-    others = [w for w in extra if not looks_like_period(w)]
-    if period_text is None and len(extra) == 1:
-        raise UsageError(f"{blocks.code(extra[0])} is not a period. Periods: {PERIOD_HELP}.")
-    understood = f"/cost {what} {name}"
-    if period_text is None and len(periods) == 1:
-        understood += f" {periods[0]}"
-    elif period_text is not None:
-        understood += f" {period_text}"
-    joined = "-".join(extra).lower()
-    if period_text is None and not periods and looks_like_period(joined):
-        raise UsageError(
-            f"I understood {blocks.code(understood)} but not {blocks.code(' '.join(extra))}: "
-            f"periods are one word, e.g. {blocks.code(f'/cost {what} {name} {joined}')}."
-        )
-    not_understood = " ".join(others if others and len(periods) <= 1 else extra)
-    raise UsageError(
-        f"I understood {blocks.code(understood)} but not {blocks.code(not_understood)}. "
-        f"Usage: `/cost {what} &lt;{what}&gt; [period]`; periods: {PERIOD_HELP}."
-    )
+def _known_teams(db: sqlite_utils.Database, config: Config) -> list[str]:
+    return known_teams(config, queries.known_values(db, "team"))
 
 
 def _covered_period(db: sqlite_utils.Database, text: str | None, today: date) -> Period:
@@ -194,44 +142,6 @@ def _covered_period(db: sqlite_utils.Database, text: str | None, today: date) ->
     return clipped
 
 
-def _known_teams(db: sqlite_utils.Database, config: Config) -> list[str]:
-    return sorted({t.name for t in config.teams} | set(queries.known_values(db, "team")))
-
-
-def _team_resolver(config: Config, teams: list[str]) -> Callable[[str], bool]:
-    known = set(teams)
-
-    def is_known(name: str) -> bool:
-        return _canonical_team(config, known, name) is not None
-
-    return is_known
-
-
-def _canonical_team(config: Config, teams: set[str], name: str) -> str | None:
-    if name.strip().lower() in (UNTAGGED, "untagged"):
-        return UNTAGGED
-    canonical = config.canonical_team(name)
-    return canonical if canonical in teams else None
-
-
-def _listed(items: list[str]) -> str:
-    """Already-escaped items joined for a sentence, at most MAX_LISTED of them."""
-    shown = ", ".join(items[:MAX_LISTED])
-    more = len(items) - MAX_LISTED
-    return f"{shown} and {more} more" if more > 0 else shown
-
-
-def _did_you_mean(kind: str, name: str, candidates: list[str]) -> UsageError:
-    suggestions = names.closest(name, candidates)
-    if suggestions:
-        hint = "Did you mean " + " or ".join(blocks.code(s) for s in suggestions) + "?"
-    elif candidates:
-        hint = f"Known {kind}s: " + _listed([blocks.code(c) for c in candidates])
-    else:
-        hint = "The store has none yet."
-    return UsageError(f"I don't know the {kind} {blocks.code(name)}. {hint}")
-
-
 def _team_answer(
     db: sqlite_utils.Database,
     config: Config,
@@ -241,10 +151,10 @@ def _team_answer(
     chart: bool,
     teams: list[str],
 ) -> Reply:
-    team = _canonical_team(config, set(teams), name)
+    team = canonical_team(config, set(teams), name)
     if team is None:
         candidates = teams + [a for t in config.teams for a in t.aliases]
-        raise _did_you_mean("team", name, candidates)
+        raise did_you_mean("team", name, candidates)
     configured = config.team(team) if team != UNTAGGED else None
     summary = summarise(
         db,
@@ -276,13 +186,13 @@ def _service_answer(
 ) -> Reply:
     match = names.match_service(name, services)
     if match.candidates:
-        listed = []
+        choices = []
         for candidate in match.candidates:
             short = names.short_name(candidate)
-            listed.append(blocks.code(candidate) + (f" ({blocks.code(short)})" if short else ""))
+            choices.append(blocks.code(candidate) + (f" ({blocks.code(short)})" if short else ""))
         example = names.short_name(match.candidates[0]) or match.candidates[0]
         raise UsageError(
-            f"{blocks.code(name)} could mean {len(match.candidates)} services: {_listed(listed)}. "
+            f"{blocks.code(name)} could mean {len(match.candidates)} services: {listed(choices)}. "
             f"Which one? e.g. {blocks.code(f'/cost service {example}')}."
         )
     if match.meant:
@@ -290,7 +200,7 @@ def _service_answer(
         hint = f" {match.hint}" if match.hint else ""
         raise UsageError(f"{blocks.code(name)} means {meant}, with no cost in the store.{hint}")
     if match.service is None:
-        raise _did_you_mean("service", name, services)
+        raise did_you_mean("service", name, services)
     summary = summarise(
         db,
         subject_kind="service",
@@ -325,18 +235,18 @@ def _account_answer(
 ) -> Reply:
     match = names.match_account(name, accounts, kind)
     if match.candidates:
-        listed = [
+        choices = [
             f"{a.kind_label} {blocks.code(a.account_id)} ({blocks.escape_mrkdwn(a.provider)})"
             for a in match.candidates
         ]
         raise UsageError(
-            f"{blocks.code(name)} names {len(match.candidates)} accounts: {_listed(listed)}. "
+            f"{blocks.code(name)} names {len(match.candidates)} accounts: {listed(choices)}. "
             f"Which one? Ask by id, e.g. {blocks.code(_account_command(match.candidates[0]))}."
         )
     account = match.account
     if account is None:
         candidates = sorted({a.name for a in accounts if a.name}) + [a.account_id for a in accounts]
-        raise _did_you_mean("account", name, candidates)
+        raise did_you_mean("account", name, candidates)
     summary = summarise(
         db,
         subject_kind="account",

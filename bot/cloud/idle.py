@@ -86,7 +86,7 @@ def stop_idle_instance(
     rate = monthly_run_rate(
         db, config, arn=arn, resource_id=resource_id, account=account, day=now.date()
     )
-    inventory = queries.resource_by_arn(db, arn) or {}
+    inventory = queries.inventory_resource(db, arn) or {}
     team = notice.get("team") or inventory.get("team")
     saved = format_money(rate.monthly_micros, config.currency)
     note = f"idle for days: stopped by an approver, saves {saved}/month ({rate.basis})"

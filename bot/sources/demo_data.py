@@ -22,6 +22,12 @@ from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+import sqlite_utils
+
+from bot.config import Config
+from bot.sources.aws.inventory import resource_id_of, resource_type_of, team_of
+from bot.store.writers import InventorySnapshot, write_inventory_snapshot
+
 CONFIG_TEMPLATE = Path(__file__).with_name("demo_config.yml")
 # The layout under the demo's output folder. Business metrics sit beside the FOCUS files, not
 # among them, so `costbot ingest focus <out>/data/` loads the cost exports and nothing else.
@@ -724,3 +730,46 @@ def _metrics(rng: random.Random, start: date, end_date: date) -> list[list[str]]
         values += [("orders", ORGANISATION, orders)]
         rows += [[day.isoformat(), metric, str(value), scope] for metric, scope, value in values]
     return rows
+
+
+def write_demo_inventory(db: sqlite_utils.Database, config: Config, seen_at: str) -> int:
+    """A resource inventory for the demo's AWS EC2 instances and RDS databases, as
+    `costbot sync aws` would find them: each resource billed in the latest month loaded,
+    with the tags its bill carries (the demo has no AWS account to read). For `/untagged`'s
+    Claim buttons and the tag ladder in `costbot demo`. The resources written."""
+    latest = db.execute("SELECT max(month) FROM resource_cost").fetchone()[0]
+    if latest is None:
+        return 0
+    rows = db.execute(
+        "SELECT resource_id, account_id, region, resource_name, max(tags) FROM resource_cost"
+        " WHERE month = ? AND (resource_id LIKE 'arn:aws:ec2:%:instance/%'"
+        " OR resource_id LIKE 'arn:aws:rds:%:db:%')"
+        " GROUP BY resource_id, account_id, region, resource_name ORDER BY resource_id",
+        [latest],
+    ).fetchall()
+    by_place: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for arn, account, region, name, tags_text in rows:
+        tags = json.loads(tags_text) if tags_text else {}
+        kind = resource_type_of(arn)
+        by_place[(account, region)].append(
+            {
+                "arn": arn,
+                "resource_id": resource_id_of(arn),
+                "resource_type": kind,
+                "account_id": account,
+                "region": region,
+                "name": name,
+                "state": "running" if kind == "ec2:instance" else "available",
+                "launched_at": f"{latest}-01T00:00:00+00:00",
+                "tags": tags,
+                "team": team_of(tags, config),
+                "idle": 0,
+                "read_by": kind.split(":")[0],
+            }
+        )
+    written = 0
+    for (account, region), resources in sorted(by_place.items()):
+        reads = {r["read_by"] for r in resources}
+        snapshot = InventorySnapshot(account, region, seen_at, reads, resources)
+        written += write_inventory_snapshot(db, snapshot)
+    return written

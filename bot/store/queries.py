@@ -814,12 +814,6 @@ def idle_notices(db: sqlite_utils.Database, status: str | None = None) -> list[d
     return list(db.query("SELECT * FROM idle_notices WHERE status = ? ORDER BY arn", [status]))
 
 
-def resource_by_arn(db: sqlite_utils.Database, arn: str) -> dict | None:
-    """The inventory's row of one resource (the last sync), or None."""
-    rows = list(db.query("SELECT * FROM resources WHERE arn = ?", [arn]))
-    return rows[0] if rows else None
-
-
 # ---- the enforcement ladder's notices (jobs/tag_policy.py)
 
 # The steps the ladder's messages tell (enforcement_audit.step).
@@ -846,12 +840,6 @@ def untold_ladder_steps(db: sqlite_utils.Database, since: date) -> list[dict]:
     )
 
 
-def inventory_resource(db: sqlite_utils.Database, arn: str) -> dict | None:
-    """One resource of the last inventory by ARN (a `resources` row), or None."""
-    rows = list(db.query("SELECT * FROM resources WHERE arn = ?", [arn]))
-    return rows[0] if rows else None
-
-
 def dominant_teams_by_account(db: sqlite_utils.Database) -> dict[str, tuple[str, int, int]]:
     """account id -> (the team owning most of its tagged resources, how many it owns, how many
     tagged resources the account has): a guess at who owns its untagged ones."""
@@ -866,4 +854,56 @@ def dominant_teams_by_account(db: sqlite_utils.Database) -> dict[str, tuple[str,
     for account, team, count in rows:
         if account not in found:
             found[account] = (team, count, totals[account])
+    return found
+
+
+# ---- /untagged and the Claim modal
+
+
+def inventory_teams(db: sqlite_utils.Database) -> list[str]:
+    """Teams of the inventory and of the resource-level cost (those can differ from the
+    daily cost's when only resources were loaded)."""
+    rows = db.execute(
+        "SELECT team FROM resources WHERE team IS NOT NULL"
+        " UNION SELECT team FROM resource_cost WHERE team IS NOT NULL"
+    )
+    return sorted(row[0] for row in rows)
+
+
+def inventory_accounts(db: sqlite_utils.Database) -> list[str]:
+    """Account ids of the inventory and of the resource-level cost."""
+    rows = db.execute(
+        "SELECT account_id FROM resources WHERE account_id IS NOT NULL"
+        " UNION SELECT account_id FROM resource_cost WHERE account_id IS NOT NULL"
+    )
+    return sorted(row[0] for row in rows)
+
+
+def inventory_resource(db: sqlite_utils.Database, arn: str) -> dict | None:
+    """One inventory row by ARN, `tags` parsed ({} when none or unreadable)."""
+    rows = list(db.query("SELECT * FROM resources WHERE arn = ?", [arn]))
+    if not rows:
+        return None
+    try:
+        tags = json.loads(rows[0]["tags"] or "{}")
+    except ValueError:
+        tags = {}
+    return rows[0] | {"tags": tags if isinstance(tags, dict) else {}}
+
+
+def inventory_tag_values(db: sqlite_utils.Database) -> dict[str, dict[str, int]]:
+    """Every tag key of the inventory -> {value: how many resources carry it}, keys as
+    spelled on the resources (the caller matches them with `bot.config.tag_key`)."""
+    found: dict[str, dict[str, int]] = {}
+    for (text,) in db.execute("SELECT tags FROM resources WHERE tags IS NOT NULL"):
+        try:
+            tags = json.loads(text)
+        except ValueError:
+            continue
+        if not isinstance(tags, dict):
+            continue
+        for key, value in tags.items():
+            if isinstance(value, str) and value.strip():
+                counts = found.setdefault(str(key), {})
+                counts[value.strip()] = counts.get(value.strip(), 0) + 1
     return found

@@ -982,3 +982,16 @@ def record_notices(
             ],
             pk="audit_id",
         )
+
+
+def update_resource_tags(
+    db: sqlite_utils.Database, arn: str, tags: dict[str, str], team: str | None
+) -> bool:
+    """The inventory row of `arn` as the cloud now tags it (a claim): its whole tag set and
+    the team those tags give. False when the inventory does not hold it."""
+    with db.atomic():
+        cursor = db.execute(
+            "UPDATE resources SET tags = ?, team = ? WHERE arn = ?",
+            [json.dumps(tags, ensure_ascii=False, sort_keys=True), team, arn],
+        )
+    return cursor.rowcount == 1
