@@ -14,18 +14,23 @@ from pathlib import Path
 import sqlite_utils
 
 from bot.answers.cost import Asker, answer_cost
+from bot.answers.unitcost import preview_unitcost
+from bot.answers.untagged import preview_untagged
 from bot.config import Config, load_config
 from bot.context import utc_today
 from bot.money import format_usd
 from bot.periods import Period, format_day, format_range
+from bot.render.idle import preview_idle
 from bot.render.preview import PreviewMessage, write_preview
 from bot.sources import demo_data
 from bot.sources.business_metrics import ingest_metrics
-from bot.sources.demo_data import generate_demo_files
+from bot.sources.demo_data import generate_demo_files, write_demo_inventory
+from bot.sources.focus import tag_dimensions
 from bot.sources.focus_ingest import ingest_focus
 from bot.store import open_store, queries
 from bot.store.schema import migrations
 from handlers.actions.share import share_button_block
+from jobs.tag_policy import preview_ladder
 
 DEMO_DB_NAME = "costbot-demo.db"
 DEMO_CONFIG_NAME = demo_data.CONFIG_FILE_NAME
@@ -107,6 +112,15 @@ def build_demo_store(out_dir: Path, *, today: date | None = None, seed: int = 7)
     config = load_config(files.config_file)
     ingest_focus([str(p) for p in files.focus_files], config, db_path, show_progress=False)
     ingest_metrics([files.metrics_file], db_path, config)
+    # The demo has no AWS account: its EC2 and RDS resources stand in for an inventory sync,
+    # so that /untagged has Claim buttons and the ladder has something to walk.
+    db = open_store(db_path)
+    try:
+        write_demo_inventory(
+            db, config, f"{(today - timedelta(days=1)).isoformat()}T06:00:00+00:00"
+        )
+    finally:
+        db.close()
     (out_dir / DEMO_BUILD_NAME).write_text(json.dumps(wanted, indent=2) + "\n", encoding="utf-8")
     return DemoStore(db_path, files.config_file, config, today)
 
@@ -190,8 +204,23 @@ def run_demo(out_dir: Path, *, seed: int = 7, today: date | None = None) -> str:
                     images=images,
                 )
             )
+        messages.extend(preview_unitcost(db, store.config, store.today))
+        messages.extend(
+            PreviewMessage(title, description, payload)
+            for title, description, payload in preview_untagged(db, store.config, store.today)
+        )
         alerts = _anomaly_previews(store)
         messages.extend(alerts)
+        messages.extend(
+            preview_idle(
+                db,
+                store.config,
+                store.today,
+                environment_of=lambda tags: tag_dimensions(tags, store.config.tag_keys)[
+                    "environment"
+                ],
+            )
+        )
         coverage = queries.data_range(db)
         assert coverage is not None, "the demo store is empty"
         everything = queries.total(db, Period(coverage[0], coverage[1], "rolling", "all"))
@@ -200,6 +229,10 @@ def run_demo(out_dir: Path, *, seed: int = 7, today: date | None = None) -> str:
         accounts = len(queries.known_values(db, "account"))
     finally:
         db.close()
+    messages.extend(
+        PreviewMessage(title, description, payload)
+        for title, description, payload in preview_ladder(store.config, store.today, out_dir)
+    )
     index = write_preview(messages, out_dir)
     return "\n".join(
         [
