@@ -500,7 +500,7 @@ def parse_config(data: Any, source: str = "costbot.yml") -> Config:
         tag_policy=_tag_policy(data.get("tag_policy", {})),
         metrics=_metrics_settings(data.get("metrics", {}), teams, source),
         source=source,
-        unit_metrics=_unit_metrics(data.get("unit_metrics", []), source),
+        unit_metrics=_unit_metrics(data.get("unit_metrics", []), teams, source),
     )
 
 
@@ -559,23 +559,34 @@ def _metrics_settings(raw: dict[str, Any], teams: list[Team], source: str) -> Me
     )
 
 
-def _unit_metrics(raw: list[dict[str, Any]], source: str) -> tuple[UnitMetricSetting, ...]:
+def _unit_metrics(
+    raw: list[dict[str, Any]], teams: list[Team], source: str
+) -> tuple[UnitMetricSetting, ...]:
+    # Team names are matched like a team tag and like the metrics' scopes (case, spaces,
+    # aliases), and metric names like the ingest stores them (lower case), so that
+    # `cost: {team: pay}`, `scope: Pay` and `per: API_Requests` mean what they say.
+    names = {normalise_name(label): t.name for t in teams for label in (t.name, *t.aliases)}
+
+    def team_name(text: str) -> str:
+        normalised = normalise_name(text)
+        return names.get(normalised, normalised)
+
     settings: list[UnitMetricSetting] = []
     for index, entry in enumerate(raw):
         cost = entry.get("cost", "all")
         kind, value = ("all", None) if cost == "all" else next(iter(cost.items()))
         if kind == "team":
-            value = normalise_name(value)
+            value = team_name(value)
         if any(s.name == entry["name"] for s in settings):
             raise ConfigError(f"{source}: unit_metrics.{index}: {entry['name']!r} is defined twice")
         scope = entry.get("scope")
         settings.append(
             UnitMetricSetting(
                 name=entry["name"],
-                per=entry["per"],
+                per=entry["per"].strip().lower(),
                 cost_kind=kind,
                 cost_value=value,
-                scope=scope.strip().lower() if scope else None,
+                scope=team_name(scope) if scope and scope.strip() else None,
                 unit=entry.get("unit"),
                 label=entry.get("label"),
                 as_percent=entry.get("as") == "percent",

@@ -76,6 +76,8 @@ def unit_figure_text(definition: UnitDefinition, unit: Fraction | None, currency
 def change_text(figures: UnitFigures) -> str:
     """`▼ 12.3% vs Oct 1 – Oct 26, 2026 ($0.00356 per ...)`, or why there is no change."""
     previous = figures.previous
+    if figures.current.unit_cost is None:
+        return f"no comparison: no figure for {figures.period.label}"
     if previous is None or previous.unit_cost is None:
         data_from = figures.data_from
         if data_from is not None and figures.previous_period.start < data_from:
@@ -107,17 +109,23 @@ def _plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
 
 
+def _were(count: int) -> str:
+    return "was" if count == 1 else "were"
+
+
 def gap_lines(sums: Sums, currency: str, definition: UnitDefinition) -> list[str]:
     metric = definition.metric
     lines = []
     if sums.cost_only:
         lines.append(
-            f"{_plural(len(sums.cost_only), 'day')} with cost but no {metric} were left out "
+            f"{_plural(len(sums.cost_only), 'day')} with cost but no {metric}"
+            f" {_were(len(sums.cost_only))} left out "
             f"({format_money(sums.cost_left_out_micros, currency)}): {_day_list(sums.cost_only)}"
         )
     if sums.volume_only:
         lines.append(
-            f"{_plural(len(sums.volume_only), 'day')} with {metric} but no cost were left out "
+            f"{_plural(len(sums.volume_only), 'day')} with {metric} but no cost"
+            f" {_were(len(sums.volume_only))} left out "
             f"({_volume_text(definition, sums.volume_left_out, currency)}): "
             f"{_day_list(sums.volume_only)}"
         )

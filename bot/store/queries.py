@@ -772,7 +772,6 @@ def metric_daily_values(
         [metric, _stored_scope(scope), start.isoformat(), end.isoformat()],
     ).fetchall()
     return {date.fromisoformat(day): Decimal(value) for day, value in rows}
-    return {date.fromisoformat(day): Decimal(str(value)) for day, value in rows}
 
 
 def cost_by_day(

@@ -297,3 +297,46 @@ def test_a_prefix_of_several_metric_names_asks_which(tmp_path):
 def test_no_comparison_says_where_the_data_starts(ask):
     reply = ask("cloud_share_of_revenue 30d")
     assert "no comparison: the data starts Sep 25, 2026" in reply.text
+
+
+def test_a_metric_with_values_only_last_period_answers_without_a_figure(tmp_path):
+    # A stale metric (its only value in October) once crashed the answer and the listing.
+    store = build(tmp_path)
+    load_metrics(store.db_path, [("2026-10-05", "signups", "all", "250")])
+    db = open_reader(store.db_path)
+    try:
+        reply = answer_unitcost("signups", db=db, config=CONFIG, today=TODAY)
+        listing = answer_unitcost("", db=db, config=CONFIG, today=TODAY)
+    finally:
+        db.close()
+    assert not reply.is_error and "no figure (no volume)" in reply.text
+    assert "no comparison: no figure for" in everything(reply)
+    assert not listing.is_error and "`cost_per_signups`" in everything(listing)
+
+
+def test_configured_names_match_like_the_ingest(store):
+    # A team alias, a scope in any case and a metric name in capitals mean what the metrics
+    # ingest would make of them: the same figure as the canonical spelling.
+    teams = [{"name": "payments", "aliases": ["pay"]}, {"name": "search"}]
+    canonical = {"name": "u", "cost": {"team": "payments"}, "per": "api_requests"}
+    spelt = {"name": "u", "cost": {"team": "Pay"}, "per": "API_Requests", "scope": " PAY "}
+    db = open_reader(store.db_path)
+    try:
+        texts = []
+        for entry in (canonical | {"scope": "payments"}, spelt):
+            config = parse_config({"teams": teams, "unit_metrics": [entry]})
+            (setting,) = config.unit_metrics
+            assert (setting.cost_value, setting.per, setting.scope) == (
+                "payments",
+                "api_requests",
+                "payments",
+            )
+            reply = answer_unitcost("u last-month", db=db, config=config, today=TODAY)
+            texts.append(reply.text)
+    finally:
+        db.close()
+    nov = counted(store, date(2026, 11, 1), date(2026, 11, 30), scope="payments")
+    unit = exact(
+        cost_of(store, nov, team="payments"), volume_of(store, "api_requests", "payments", nov)
+    )
+    assert texts[0] == texts[1] and three_figures(unit) in texts[0]
