@@ -13,6 +13,7 @@ import os
 import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import NoReturn
 
 from bot.config import ConfigError, load_config
 from bot.context import utc_today
@@ -29,8 +30,16 @@ class UsageProblem(ValueError):
     """Bad usage or input found by a command: exit 2 with this one line."""
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """Bad usage is one line on stderr and exit 2 (argparse prints the whole usage first);
+    `--help` still shows it. Sub-command parsers are of the same class."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _OneLineParser(
         prog="costbot", description="Cloud cost answers, digests and alerts in Slack."
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log more detail")

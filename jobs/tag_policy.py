@@ -191,7 +191,9 @@ def owner_channel(
         team = config.team(team_name)
         if team and team.channel:
             return team.channel, None
-        return fallback, f"Team {team_name} has no channel in costbot.yml."
+        # As code: a team name from a tag may hold `*` or `_`, which would format the note.
+        shown = str(team_name).replace("`", "'")
+        return fallback, f"Team `{shown}` has no channel in costbot.yml."
     guess = dominant.get(row.get("account_id") or "")
     if guess:
         name, owned, tagged = guess

@@ -138,8 +138,10 @@ class LadderState:
 
     @property
     def is_open(self) -> bool:
-        """Reported and not yet terminated: the resource is on the ladder."""
-        return self.first_reported_at is not None and self.terminated_at is None
+        """Reported (the clock started, or reported while protected) and not yet terminated:
+        the resource is on the ladder."""
+        reported = self.first_reported_at is not None or self.notified_at is not None
+        return reported and self.terminated_at is None
 
 
 @dataclass(frozen=True)
@@ -192,6 +194,11 @@ def next_step(
 
     blocked_by, protection = protection_of(facts, policy)
     missing = ", ".join(facts.missing_tags)
+    if state.first_reported_at is None and blocked_by and state.notified_at is not None:
+        # Reported once as never to be stopped; the clock has not started (see writers).
+        return Step(
+            NONE, f"Reported; never stopped or terminated: {protection}.", blocked_by=blocked_by
+        )
     if state.first_reported_at is None:
         if blocked_by:
             then = f"It will not be stopped or terminated: {protection}."

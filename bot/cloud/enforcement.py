@@ -33,6 +33,7 @@ from bot.analytics.tag_compliance import is_exempt, missing_tags
 from bot.analytics.tag_ladder import ResourceFacts, Step
 from bot.cloud.aws import CloudActionFailed, CloudActions, LiveResource
 from bot.config import Config
+from bot.sources.aws.inventory import team_of
 from bot.sources.focus import tag_dimensions
 from bot.store import writers
 
@@ -114,6 +115,11 @@ def carry_out(
         return _record(db, facts, step, now, run_date, actor, "failed", reason)
     facts_now = facts_of_live(live, config, facts.team) if live is not None else None
     if not tag_ladder.recheck(facts, facts_now, config.tag_policy):
+        if live is not None and dict(live.tags) != dict(facts.tags):
+            # The stored inventory is older than what was just read: keep the tags seen now,
+            # or the next run (before the next inventory sync) would judge the old ones and
+            # report a resource tagged since as missing its tags again.
+            writers.update_resource_tags(db, facts.arn, dict(live.tags), team_of(live.tags, config))
         if facts_now is not None and not facts_now.missing_tags:
             closing = Step(
                 tag_ladder.NONE,

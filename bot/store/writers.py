@@ -624,6 +624,8 @@ class LadderStep(Protocol):
     def closes_ladder(self) -> bool: ...
     @property
     def label(self) -> str: ...
+    @property
+    def blocked_by(self) -> str | None: ...
 
 
 def record_step(
@@ -706,7 +708,10 @@ def _move_ladder(
         )
     elif step.action == "notify":
         changes["notified_at"] = stamp
-        if current is None or not current["first_reported_at"]:
+        # The ladder's clock starts with a report that says when the stop falls due. A
+        # resource reported while exempt or protected was told it would never be stopped:
+        # if that protection is lifted, it gets a fresh report and a clock of its own.
+        if step.blocked_by is None and (current is None or not current["first_reported_at"]):
             changes["first_reported_at"] = stamp
     elif step.action == "stop" and not step.dry:
         changes["stopped_at"] = stamp
@@ -729,15 +734,18 @@ def _move_ladder(
 
 def record_approval(db: sqlite_utils.Database, arn: str, user_id: str, at: datetime) -> bool:
     """An approver's click on a termination, in one transaction with its audit row. Only a
-    resource on the ladder (reported, not terminated, not yet approved) takes an approval: the
-    first approver's counts. Check the user with `tag_ladder.is_approver` first. True when
+    resource waiting for it (its last step `await-approval`, not terminated, not yet
+    approved) takes an approval, so that no click, forged or early, approves a resource the
+    ladder never asked about (an exempt or protected one); the first approver's counts.
+    Check the user with `tag_ladder.is_approver` first. True when
     recorded."""
     stamp = _iso_utc(at)
     with db.atomic():
         rows = list(
             db.query(
                 "SELECT * FROM tag_enforcement WHERE arn = ? AND first_reported_at IS NOT NULL"
-                " AND terminated_at IS NULL AND approved_by IS NULL",
+                " AND terminated_at IS NULL AND approved_by IS NULL"
+                " AND last_step = 'await-approval'",
                 [arn],
             )
         )

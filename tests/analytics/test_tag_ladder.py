@@ -474,3 +474,28 @@ def test_facts_from_an_inventory_row():
 def test_times_must_be_timezone_aware():
     with pytest.raises(ValueError, match="time zone"):
         next_step(instance(), LadderState(), ENFORCING, datetime(2026, 11, 2, 6, 0))
+
+
+def test_a_resource_reported_while_protected_gets_a_fresh_report_when_it_no_longer_is():
+    # Told "it will not be stopped" while exempt: lifting the exemption must not stop it at
+    # once on the old report's clock, but report it again with the date of its stop.
+    policy = TagPolicySettings(enforce=True)
+    start = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+    exempt = ResourceFacts(
+        arn="arn:aws:ec2:us-east-1:111111111111:instance/i-0exempt",
+        resource_id="i-0exempt",
+        resource_type="ec2:instance",
+        account="111111111111",
+        region="us-east-1",
+        state="running",
+        missing_tags=("Team",),
+        exempt=True,
+    )
+    first = next_step(exempt, LadderState(), policy, start)
+    assert first.action == "notify" and first.blocked_by == "exempt"
+    reported = LadderState(notified_at=start, last_step="notify", last_step_at=start)
+    later = start + timedelta(days=9)
+    assert next_step(exempt, reported, policy, later).action == "none"  # told once
+    lifted = next_step(replace(exempt, exempt=False), reported, policy, later)
+    assert lifted.action == "notify" and lifted.blocked_by is None
+    assert lifted.due_at == later + timedelta(hours=48)

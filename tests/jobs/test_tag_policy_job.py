@@ -231,6 +231,11 @@ def test_a_resource_tagged_between_two_runs_is_left_alone_and_its_ladder_closed(
     assert world.state(fixed)["first_reported_at"] is None
     assert world.state(fixed_late)["last_step"] == "closed"
     assert len(fake_slack.channel_messages(PAYMENTS_CHANNEL)) == 1  # nothing new to say
+    # A re-run before the next inventory sync judges the tags just re-read, not the stored
+    # ones: no false "missing required tags" report for what was tagged.
+    assert world.run(DAY0 + timedelta(days=2), sync=False).steps == []
+    assert world.run(DAY0 + timedelta(days=3), sync=False).steps == []
+    assert len(fake_slack.channel_messages(PAYMENTS_CHANNEL)) == 1
     # Later days: nothing more happens to them.
     assert world.run(DAY0 + timedelta(days=7)).steps == []
     assert instance_state(fixed_late) == "running"
@@ -243,7 +248,7 @@ def test_resources_with_no_likely_owner_are_reported_to_the_finops_channel(aws, 
     assert {s["channel"] for s in report.steps} == {FINOPS_CHANNEL}
     (message,) = texts(fake_slack, FINOPS_CHANNEL)
     assert untagged in message and unknown_team in message
-    assert "Team ghosts has no channel" in message
+    assert "Team `ghosts` has no channel" in message
     assert fake_slack.channel_messages(PAYMENTS_CHANNEL) == []
 
 

@@ -183,11 +183,34 @@ def test_state_and_audit_are_one_transaction(db):
     with pytest.raises(Exception, match="audit refused"):
         record_step(db, FACTS, STOP, at=AT + timedelta(days=2))
     assert queries.enforcement_state(db, FACTS.arn)["stopped_at"] is None
+    db.execute("DROP TRIGGER refuse_audit")
+    record_step(db, FACTS, AWAIT, at=AT + timedelta(days=7))
+    db.execute(
+        "CREATE TRIGGER refuse_audit BEFORE INSERT ON enforcement_audit"
+        " BEGIN SELECT RAISE(ABORT, 'audit refused'); END"
+    )
     with pytest.raises(Exception, match="audit refused"):
-        record_approval(db, FACTS.arn, "U0APPROVER", AT + timedelta(days=2))
+        record_approval(db, FACTS.arn, "U0APPROVER", AT + timedelta(days=7, hours=1))
     assert queries.enforcement_state(db, FACTS.arn)["approved_by"] is None
 
 
 def test_times_must_be_timezone_aware(db):
     with pytest.raises(ValueError, match="time zone"):
         record_step(db, FACTS, NOTIFY, at=datetime(2026, 11, 2, 6, 0))
+
+
+def test_only_a_resource_awaiting_approval_takes_one(db):
+    # A click on a resource the ladder never asked about (forged, or early) approves nothing.
+    record_step(db, FACTS, NOTIFY, at=AT)
+    assert not record_approval(db, FACTS.arn, "U0APPROVER", AT + timedelta(hours=1))
+    record_step(db, FACTS, STOP, at=AT + timedelta(days=2))
+    assert not record_approval(db, FACTS.arn, "U0APPROVER", AT + timedelta(days=3))
+    assert queries.enforcement_state(db, FACTS.arn)["approved_by"] is None
+    assert [r["step"] for r in queries.enforcement_audit(db, FACTS.arn)] == ["notify", "stop"]
+
+
+def test_a_report_while_protected_starts_no_clock(db):
+    protected = Step("notify", "Missing required tags: Team.", blocked_by="exempt")
+    record_step(db, FACTS, protected, at=AT)
+    state = LadderState.from_row(queries.enforcement_state(db, FACTS.arn))
+    assert state.notified_at == AT and state.first_reported_at is None and state.is_open
