@@ -76,6 +76,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_sync_parser(commands)
     _add_run_parser(commands)
     _add_metrics_parser(commands)
+    _add_report_parser(commands)
 
     ask = commands.add_parser(
         "ask",
@@ -157,6 +158,14 @@ def _add_metrics_parser(commands) -> None:
     actions.add_parser("list", help="what is stored: metric, scope, first and last day, days")
 
 
+def _add_report_parser(commands) -> None:
+    report = commands.add_parser("report", help="reports as files: chargeback")
+    kinds = report.add_subparsers(dest="report", required=True, metavar="REPORT")
+    chargeback = kinds.add_parser("chargeback", help="cost per team with shared cost allocated")
+    chargeback.add_argument("--month", required=True, metavar="YYYY-MM", help="the month")
+    chargeback.add_argument("--format", choices=("csv", "json"), default="csv")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -194,6 +203,8 @@ def _run(args: argparse.Namespace) -> int:
         return _run_job(args)
     if args.command == "metrics":
         return _metrics(args)
+    if args.command == "report":
+        return _report(args)
     raise UsageProblem(f"unknown command {args.command}")
 
 
@@ -422,6 +433,37 @@ def _metrics(args: argparse.Namespace) -> int:
     replaced = " (replacing the value stored before)" if report.replaced else ""
     stored = f"Stored {entry.metric} = {entry.value} for {entry.day} ({scope}){replaced}"
     _print("\n".join([stored, *report.warnings]))
+    return EXIT_OK
+
+
+def _report(args: argparse.Namespace) -> int:
+    from bot.analytics.chargeback import chargeback, month_period
+    from bot.money import format_money
+    from bot.render.chargeback import chargeback_csv, chargeback_json
+    from bot.store import open_reader
+
+    month_period(args.month)  # a bad month is bad usage before anything is opened
+    db_path = db_path_from_env()
+    if not db_path.exists():
+        raise UsageProblem(
+            f"{db_path}: no cost store yet; load data with `costbot ingest focus PATH`"
+        )
+    config = load_config()
+    db = open_reader(db_path)
+    try:
+        report = chargeback(db, config, args.month)
+    finally:
+        db.close()
+    if args.format == "json":
+        _print(json.dumps(chargeback_json(report), indent=2))
+    else:
+        _print(chargeback_csv(report).rstrip("\n"))
+    # Notes go to stderr so that the file on stdout stays a clean CSV / JSON document.
+    for code, micros in report.other_currencies:
+        shown = format_money(micros, code)
+        print(f"costbot: not counted: {shown} billed in {code}", file=sys.stderr)
+    for note in report.notes:
+        print(f"costbot: {note}", file=sys.stderr)
     return EXIT_OK
 
 

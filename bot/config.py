@@ -157,6 +157,7 @@ _SCHEMA: dict[str, Any] = {
                 "accounts": {"type": "array", "items": {"type": ["string", "integer"]}},
                 "allocation": {"enum": list(ALLOCATION_METHODS)},
                 "usage_metric": {"type": "string"},
+                "untagged": {"enum": ["row", "allocate"]},
             },
         },
         "metrics": {
@@ -253,6 +254,8 @@ class SharedCosts:
     accounts: tuple[str, ...] = ()
     allocation: str = "proportional"
     usage_metric: str | None = None
+    # Chargeback: untagged cost on its own row, or allocated to the teams like the pool.
+    untagged: str = "row"
 
 
 @dataclass(frozen=True)
@@ -483,6 +486,7 @@ def parse_config(data: Any, source: str = "costbot.yml") -> Config:
         accounts=tuple(str(a) for a in shared_raw.get("accounts", [])),
         allocation=shared_raw.get("allocation", "proportional"),
         usage_metric=shared_raw.get("usage_metric"),
+        untagged=shared_raw.get("untagged", "row"),
     )
     if shared.allocation == "usage" and not shared.usage_metric:
         raise ConfigError(f"{source}: shared_costs.usage_metric is required for usage allocation")
