@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+from decimal import Decimal
 
 from bot.analytics.chargeback import Chargeback
 
@@ -39,7 +40,7 @@ def chargeback_csv(report: Chargeback) -> str:
     writer.writerow(CSV_HEADER)
     for row in report.rows:
         writer.writerow((row.team, row.direct, row.shared, row.total))
-    direct = sum((row.direct for row in report.rows), start=report.total * 0)
-    shared = sum((row.shared for row in report.rows), start=report.total * 0)
+    direct = sum((row.direct for row in report.rows), start=Decimal("0.00"))
+    shared = sum((row.shared for row in report.rows), start=Decimal("0.00"))
     writer.writerow((CSV_TOTAL_LABEL, direct, shared, report.total))
     return out.getvalue()
