@@ -377,6 +377,7 @@ def _run_anomalies(context, today: date, args: argparse.Namespace, say) -> int:
 
 def _run_tag_policy(context, args: argparse.Namespace, say) -> int:
     from jobs import tag_policy
+    from jobs.clock import run_moment
 
     if not Path(context.db_path).exists():
         raise UsageProblem(
@@ -387,9 +388,9 @@ def _run_tag_policy(context, args: argparse.Namespace, say) -> int:
             "SLACK_BOT_TOKEN is not set: the ladder's steps cannot be told (see them with"
             " --dry-run)"
         )
-    # --date D runs as at 09:00 UTC on D (tag_policy.RUN_HOUR_UTC): how the ladder is walked
+    # --date D runs as at 09:00 UTC on D (jobs/clock.py): how the ladder is walked
     # over days; without it, the job's clock is now.
-    now = tag_policy.run_moment(args.date) if args.date else datetime.now(UTC)
+    now = run_moment(args.date) if args.date else datetime.now(UTC)
     result = tag_policy.run(context, now, dry_run=args.dry_run, say=say)
     if args.json:
         _print(json.dumps(result.as_json(), indent=2, ensure_ascii=False))
@@ -648,7 +649,7 @@ def _print(text: str) -> None:
 
 
 def _run_idle(context, args: argparse.Namespace, say) -> int:
-    """`costbot run idle`: now, or `--date D` at 09:00 UTC (jobs/idle.py RUN_HOUR)."""
+    """`costbot run idle`: now, or `--date D` at 09:00 UTC (jobs/clock.py)."""
     from jobs import idle
 
     if not Path(context.db_path).exists():

@@ -387,6 +387,11 @@ class Config:
     source: str = "defaults"
     unit_metrics: tuple[UnitMetricSetting, ...] = ()
 
+    def team_channel(self, name: str | None) -> str | None:
+        """The team's own channel; None for no team, or a team without one."""
+        configured = self.team(name) if name else None
+        return configured.channel if configured and configured.channel else None
+
     def team(self, name: str) -> Team | None:
         canonical = self.canonical_team(name)
         return next((t for t in self.teams if t.name == canonical), None)

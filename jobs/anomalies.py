@@ -117,10 +117,7 @@ class AnomalyRun:
 
 def channel_for(config: Config, team: str | None) -> str:
     """The team's channel; untagged spend and teams without one: the anomalies channel."""
-    configured = config.team(team) if team else None
-    if configured and configured.channel:
-        return configured.channel
-    return config.anomalies.channel
+    return config.team_channel(team) or config.anomalies.channel
 
 
 def run(

@@ -21,7 +21,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time
+from datetime import date, datetime
 from typing import Any
 
 import sqlite_utils
@@ -42,6 +42,7 @@ from bot.money import format_money
 from bot.render.idle import MAX_SHOWN, costliest_first, idle_message
 from bot.sources.focus import tag_dimensions
 from bot.store import open_store, queries, writers
+from jobs.clock import run_moment
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,6 @@ Say = Callable[[str], None]
 # Found to report, but not posted this run (see _deliver).
 DEFERRED = "deferred"
 # `costbot run idle --date D` runs as of D at this hour (UTC): a morning post.
-RUN_HOUR = 9
 
 
 @dataclass
@@ -98,19 +98,9 @@ class IdleRun:
         return lines
 
 
-def job_moment(now: datetime | date) -> datetime:
-    """The run's clock: a datetime as given (UTC), a day at RUN_HOUR UTC."""
-    if isinstance(now, datetime):
-        return now.astimezone(UTC) if now.tzinfo else now.replace(tzinfo=UTC)
-    return datetime.combine(now, time(RUN_HOUR), UTC)
-
-
 def channel_for(config: Config, team: str | None) -> str:
     """The team's channel; no team, or a team without one: the tag policy's channel."""
-    configured = config.team(team) if team else None
-    if configured and configured.channel:
-        return configured.channel
-    return config.tag_policy.notify_channel
+    return config.team_channel(team) or config.tag_policy.notify_channel
 
 
 def delivery_key(channel: str, day: date) -> str:
@@ -127,7 +117,7 @@ def run(
 ) -> IdleRun:
     """Report the idle instances as of `now`; `delivery` (a bot.slack.delivery Delivery) posts,
     the environment's bot token when None. A dry run needs none and writes nothing."""
-    moment = job_moment(now)
+    moment = run_moment(now)
     report = IdleRun(moment.date(), dry_run=dry_run, currency=context.config.currency)
     db = open_store(context.db_path)
     try:
@@ -263,7 +253,7 @@ def _notice_fields(instance: IdleInstance) -> dict[str, Any]:
 
 def preview(context: AppContext, now: datetime | date) -> list[tuple[str, dict[str, Any]]]:
     """(channel, message) of what a run at `now` would post, without recording anything."""
-    moment = job_moment(now)
+    moment = run_moment(now)
     report = IdleRun(moment.date(), dry_run=True, currency=context.config.currency)
     db = open_store(context.db_path)
     try:

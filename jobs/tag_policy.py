@@ -27,7 +27,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -40,14 +40,13 @@ from bot.config import Config
 from bot.context import AppContext
 from bot.render.tag_policy import Notice, ladder_message
 from bot.store import open_store, queries, writers
+from jobs.clock import run_moment
 
 log = logging.getLogger(__name__)
 
 Say = Callable[[str], None]
 
 JOB = "tag-policy"
-# `--date D` runs the job as at 09:00 UTC on D: the ladder's intervals are measured from it.
-RUN_HOUR_UTC = 9
 # Steps recorded this long ago and never told (Slack down for days) are still told.
 TELL_WITHIN_DAYS = 14
 
@@ -90,11 +89,6 @@ class TagPolicyRun:
         return lines
 
 
-def run_moment(day: date) -> datetime:
-    """The job's clock for `--date D`."""
-    return datetime.combine(day, time(RUN_HOUR_UTC), UTC)
-
-
 def run(
     context: AppContext,
     now: datetime | date,
@@ -107,7 +101,7 @@ def run(
     """One run of the ladder at `now` (a date: 09:00 UTC that day). `delivery` (a
     bot.slack.delivery Delivery) posts; `cloud` acts (AwsCloud by default). A dry run needs
     neither and writes nothing."""
-    moment = run_moment(now) if not isinstance(now, datetime) else now.astimezone(UTC)
+    moment = run_moment(now)
     report = TagPolicyRun(moment.date(), dry_run=dry_run)
     config = context.config
     db = open_store(context.db_path)

@@ -19,6 +19,7 @@ from bot.slack.delivery import Delivery
 from bot.sources.aws.inventory import sync_inventory
 from bot.store import open_store, queries
 from jobs import tag_policy
+from jobs.clock import RUN_HOUR_UTC
 
 REGION = "us-east-1"
 IMAGE = "ami-12c6146b"
@@ -93,7 +94,7 @@ def tag(instance_id: str, tags: dict[str, str]) -> None:
     )
 
 
-def at(day: date, hour: int = tag_policy.RUN_HOUR_UTC) -> datetime:
+def at(day: date, hour: int = RUN_HOUR_UTC) -> datetime:
     return datetime.combine(day, time(hour), UTC)
 
 

@@ -11,7 +11,6 @@ press it (`bot.slack.approvers.may_approve`) is checked by the caller before cal
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -19,12 +18,11 @@ import sqlite_utils
 
 from bot.analytics.idle import EC2_INSTANCE
 from bot.analytics.savings import monthly_run_rate
-from bot.analytics.tag_compliance import is_exempt
-from bot.analytics.tag_ladder import ResourceFacts, protection_of
-from bot.cloud.aws import CloudActionFailed, CloudActions, LiveResource, arn_parts
+from bot.analytics.tag_ladder import protection_of
+from bot.cloud.aws import CloudActionFailed, CloudActions, arn_parts
+from bot.cloud.enforcement import facts_of_live
 from bot.config import Config
 from bot.money import format_money
-from bot.sources.focus import tag_dimensions
 from bot.store import queries, writers
 
 IDLE_STOP = "idle-stop"
@@ -76,7 +74,7 @@ def stop_idle_instance(
         writers.close_idle_notice(db, arn, "closed", now)
         state = live.state or "not running"
         return refuse("skipped", f"{resource_id} is {state}, not running: nothing was changed.")
-    blocked, reason = protection_of(_facts(live, config), config.tag_policy)
+    blocked, reason = protection_of(facts_of_live(live, config, team=None), config.tag_policy)
     if blocked:
         return refuse("skipped", f"{resource_id} was not stopped: {reason}.")
     try:
@@ -117,21 +115,6 @@ def stop_idle_instance(
     )
     writers.mark_idle_stopped(db, arn, user_id, now)
     return IdleStopOutcome(True, resource_id, note, rate.monthly_micros, rate.basis)
-
-
-def _facts(live: LiveResource, config: Config) -> ResourceFacts:
-    environment = tag_dimensions(json.dumps(live.tags), config.tag_keys)["environment"]
-    return ResourceFacts(
-        arn=live.arn,
-        resource_id=live.resource_id,
-        resource_type=live.resource_type,
-        account=live.account,
-        region=live.region,
-        state=live.state,
-        tags=live.tags,
-        exempt=is_exempt(live.tags, config.tag_policy.exempt_tag),
-        environment=environment,
-    )
 
 
 def _said(notice: dict) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.answers.common import Asker
 from bot.context import AppContext
 from bot.render.cost import Reply
 from bot.slack.delivery import Delivered, Delivery, new_answer_key
@@ -39,4 +40,13 @@ def deliver_reply(
         user_id=body.get("user_id"),
         channel_id=channel_id,
         extra_blocks=[share_button_block(key)] if shareable else [],
+    )
+
+
+def asker_of(body: dict[str, Any]) -> Asker:
+    """Who asked, and where, from a slash command's payload."""
+    return Asker(
+        user_id=body.get("user_id"),
+        channel_id=body.get("channel_id"),
+        channel_name=body.get("channel_name"),
     )

@@ -8,10 +8,10 @@ from typing import Any
 
 from slack_bolt import Ack, App
 
-from bot.answers.cost import Asker, answer_cost
+from bot.answers.cost import answer_cost
 from bot.context import AppContext
 from bot.slack.delivery import Delivered, Delivery
-from handlers.commands.answer import deliver_reply
+from handlers.commands.answer import asker_of, deliver_reply
 
 
 def acknowledge(ack: Ack) -> None:
@@ -26,11 +26,7 @@ def answer_cost_command(body: dict[str, Any], context: AppContext, delivery: Del
             db=db,
             config=context.config,
             today=context.today(),
-            asker=Asker(
-                user_id=body.get("user_id"),
-                channel_id=body.get("channel_id"),
-                channel_name=body.get("channel_name"),
-            ),
+            asker=asker_of(body),
         )
     finally:
         db.close()

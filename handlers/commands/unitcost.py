@@ -10,8 +10,8 @@ from slack_bolt import Ack, App
 
 from bot.answers.unitcost import answer_unitcost
 from bot.context import AppContext
-from bot.slack.delivery import Delivered, Delivery, new_answer_key
-from handlers.actions.share import share_button_block
+from bot.slack.delivery import Delivered, Delivery
+from handlers.commands.answer import deliver_reply
 
 
 def acknowledge(ack: Ack) -> None:
@@ -28,23 +28,7 @@ def answer_unitcost_command(
         )
     finally:
         db.close()
-    is_notice = reply.payload.get("response_type") == "ephemeral"
-    response_type = "ephemeral" if is_notice else context.config.slack.answer_response_type
-    channel_id = body.get("channel_id") or ""
-    key = new_answer_key()
-    in_a_channel = bool(channel_id) and not channel_id.startswith("D")
-    shareable = not is_notice and response_type == "ephemeral" and in_a_channel
-    return delivery.respond(
-        body["response_url"],
-        {"text": reply.payload["text"], "blocks": reply.payload["blocks"]},
-        reply.chart,
-        key=key,
-        kind="notice" if is_notice else "answer",
-        response_type=response_type,
-        user_id=body.get("user_id"),
-        channel_id=channel_id,
-        extra_blocks=[share_button_block(key)] if shareable else [],
-    )
+    return deliver_reply(body, context, delivery, reply)
 
 
 def register(app: App, context: AppContext) -> None:

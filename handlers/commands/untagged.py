@@ -8,12 +8,11 @@ from typing import Any
 
 from slack_bolt import Ack, App
 
-from bot.answers.common import Asker
 from bot.answers.untagged import answer_untagged
 from bot.context import AppContext
 from bot.render.untagged import with_answer_key
 from bot.slack.delivery import Delivered, Delivery, new_answer_key
-from handlers.commands.answer import deliver_reply
+from handlers.commands.answer import asker_of, deliver_reply
 
 
 def acknowledge(ack: Ack) -> None:
@@ -30,11 +29,7 @@ def answer_untagged_command(
             db=db,
             config=context.config,
             today=context.today(),
-            asker=Asker(
-                user_id=body.get("user_id"),
-                channel_id=body.get("channel_id"),
-                channel_name=body.get("channel_name"),
-            ),
+            asker=asker_of(body),
         )
     finally:
         db.close()
