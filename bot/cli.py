@@ -356,17 +356,28 @@ def _run_job(args: argparse.Namespace) -> int:
     return code
 
 
+NO_INVENTORY_STORE = "no store yet; read the inventory with `costbot sync inventory`"
+
+
+def _require_store_and_token(
+    context, args: argparse.Namespace, *, no_store: str, no_token: str
+) -> None:
+    """A job that posts needs its store, and a bot token unless it only says (--dry-run)."""
+    if not Path(context.db_path).exists():
+        raise UsageProblem(f"{context.db_path}: {no_store}")
+    if not args.dry_run and not os.environ.get("SLACK_BOT_TOKEN"):
+        raise UsageProblem(f"SLACK_BOT_TOKEN is not set: {no_token} (see them with --dry-run)")
+
+
 def _run_anomalies(context, today: date, args: argparse.Namespace, say) -> int:
     from jobs import anomalies
 
-    if not Path(context.db_path).exists():
-        raise UsageProblem(
-            f"{context.db_path}: no cost store yet; load data with `costbot ingest focus PATH`"
-        )
-    if not args.dry_run and not os.environ.get("SLACK_BOT_TOKEN"):
-        raise UsageProblem(
-            "SLACK_BOT_TOKEN is not set: alerts cannot be posted (see them with --dry-run)"
-        )
+    _require_store_and_token(
+        context,
+        args,
+        no_store="no cost store yet; load data with `costbot ingest focus PATH`",
+        no_token="alerts cannot be posted",
+    )
     # The job posts through the shared delivery module, with the bot token of the environment.
     result = anomalies.run(context, today, dry_run=args.dry_run, say=say)
     if args.json:
@@ -379,15 +390,12 @@ def _run_tag_policy(context, args: argparse.Namespace, say) -> int:
     from jobs import tag_policy
     from jobs.clock import run_moment
 
-    if not Path(context.db_path).exists():
-        raise UsageProblem(
-            f"{context.db_path}: no store yet; read the inventory with `costbot sync inventory`"
-        )
-    if not args.dry_run and not os.environ.get("SLACK_BOT_TOKEN"):
-        raise UsageProblem(
-            "SLACK_BOT_TOKEN is not set: the ladder's steps cannot be told (see them with"
-            " --dry-run)"
-        )
+    _require_store_and_token(
+        context,
+        args,
+        no_store=NO_INVENTORY_STORE,
+        no_token="the ladder's steps cannot be told",
+    )
     # --date D runs as at 09:00 UTC on D (jobs/clock.py): how the ladder is walked
     # over days; without it, the job's clock is now.
     now = run_moment(args.date) if args.date else datetime.now(UTC)
@@ -652,14 +660,9 @@ def _run_idle(context, args: argparse.Namespace, say) -> int:
     """`costbot run idle`: now, or `--date D` at 09:00 UTC (jobs/clock.py)."""
     from jobs import idle
 
-    if not Path(context.db_path).exists():
-        raise UsageProblem(
-            f"{context.db_path}: no store yet; read the inventory with `costbot sync inventory`"
-        )
-    if not args.dry_run and not os.environ.get("SLACK_BOT_TOKEN"):
-        raise UsageProblem(
-            "SLACK_BOT_TOKEN is not set: idle notices cannot be posted (see them with --dry-run)"
-        )
+    _require_store_and_token(
+        context, args, no_store=NO_INVENTORY_STORE, no_token="idle notices cannot be posted"
+    )
     result = idle.run(context, args.date or datetime.now(UTC), dry_run=args.dry_run, say=say)
     if args.json:
         _print(json.dumps(result.as_json(), indent=2, ensure_ascii=False))

@@ -175,6 +175,14 @@ class Delivery:
         log.warning("Slack refused a response_url message: HTTP %s", response.status_code)
         return f"http_{response.status_code}"
 
+    def tell(self, response_url: str | None, note: str) -> None:
+        """A private note to whoever pressed a button, the message itself left as it is."""
+        if response_url:
+            self.send_to_response_url(
+                response_url,
+                {"response_type": "ephemeral", "replace_original": False, "text": note},
+            )
+
     # ---- charts
 
     def upload_chart(self, chart: Chart) -> tuple[str | None, str | None]:
@@ -291,10 +299,7 @@ def share_answer(
 
 
 def _tell(delivery: Delivery, response_url: str, note: str) -> ShareOutcome:
-    delivery.send_to_response_url(
-        response_url,
-        {"response_type": "ephemeral", "replace_original": False, "text": note},
-    )
+    delivery.tell(response_url, note)
     return ShareOutcome(False, note)
 
 

@@ -70,7 +70,7 @@ def anomaly_button_pressed(
     if press is None:
         return
     if press.action == "assign" and not press.assignee:
-        _tell(delivery, press.response_url, NO_ASSIGNEE_NOTE)
+        delivery.tell(press.response_url, NO_ASSIGNEE_NOTE)
         return
     message = body.get("message") or {}
     episode, statuses = None, {}
@@ -94,12 +94,12 @@ def anomaly_button_pressed(
         finally:
             db.close()
     if episode is None:
-        _tell(delivery, press.response_url, UNKNOWN_EPISODE_NOTE)
+        delivery.tell(press.response_url, UNKNOWN_EPISODE_NOTE)
         return
     status = statuses[press.episode_id]
     if not message.get("blocks"):
         # No message to rewrite (Slack sends none for some surfaces): say it to the presser.
-        _tell(delivery, press.response_url, status)
+        delivery.tell(press.response_url, status)
         return
     updated = {
         "replace_original": True,
@@ -110,7 +110,7 @@ def anomaly_button_pressed(
     if error is not None:
         # The press is recorded either way: the presser at least hears that it was.
         log.warning("Updating anomaly alert %s in place failed: %s", episode["id"], error)
-        _tell(delivery, press.response_url, f"{status} (the alert itself could not be updated)")
+        delivery.tell(press.response_url, f"{status} (the alert itself could not be updated)")
 
 
 def current_statuses(db: sqlite_utils.Database, episode_ids: list[int]) -> dict[int, str]:
@@ -123,12 +123,6 @@ def current_statuses(db: sqlite_utils.Database, episode_ids: list[int]) -> dict[
             actions = queries.anomaly_actions(db, episode_id)
             statuses[episode_id] = anomaly_status_text(episode, actions)
     return statuses
-
-
-def _tell(delivery: Delivery, response_url: str, note: str) -> None:
-    delivery.send_to_response_url(
-        response_url, {"response_type": "ephemeral", "replace_original": False, "text": note}
-    )
 
 
 def register(app: App, context: AppContext) -> None:

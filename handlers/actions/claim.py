@@ -37,7 +37,7 @@ def open_claim_modal(
     answer_key = answer_key_of(str(action.get("block_id", "")))
     metadata = claim_metadata(arn, response_url, answer_key, private)
     if metadata is None:
-        _tell(delivery, response_url, TOO_LONG_NOTE)
+        delivery.tell(response_url, TOO_LONG_NOTE)
         return
     db = context.open_db()
     try:
@@ -45,16 +45,9 @@ def open_claim_modal(
     finally:
         db.close()
     if view is None:
-        _tell(delivery, response_url, NOT_IN_INVENTORY)
+        delivery.tell(response_url, NOT_IN_INVENTORY)
         return
     client.views_open(trigger_id=body["trigger_id"], view=view)
-
-
-def _tell(delivery: Delivery, response_url: str | None, note: str) -> None:
-    if response_url:
-        delivery.send_to_response_url(
-            response_url, {"response_type": "ephemeral", "replace_original": False, "text": note}
-        )
 
 
 def register(app: App, context: AppContext) -> None:

@@ -94,7 +94,7 @@ def stop_pressed(
     if press is None:
         return
     if not may_approve(client, press.user_id, context.config.tag_policy):
-        _tell(delivery, press.response_url, ONLY_APPROVERS_NOTE)
+        delivery.tell(press.response_url, ONLY_APPROVERS_NOTE)
         return
     db = context.open_writer()
     try:
@@ -104,7 +104,7 @@ def stop_pressed(
     finally:
         db.close()
     if not outcome.stopped:
-        _tell(delivery, press.response_url, escape_mrkdwn(outcome.note))
+        delivery.tell(press.response_url, escape_mrkdwn(outcome.note))
         return
     status = stopped_text(
         press.user_id,
@@ -127,17 +127,17 @@ def keep_pressed(
     try:
         notice = queries.idle_notice(db, press.arn)
         if notice is None or notice["status"] != "open":
-            _tell(delivery, press.response_url, NOT_OPEN_NOTE)
+            delivery.tell(press.response_url, NOT_OPEN_NOTE)
             return
         if not _on_team(config, notice.get("team"), press.user_id) and not may_approve(
             client, press.user_id, config.tag_policy
         ):
-            _tell(delivery, press.response_url, NOT_ON_TEAM_NOTE)
+            delivery.tell(press.response_url, NOT_ON_TEAM_NOTE)
             return
         now = press_moment(context)
         until = kept_until(now)
         if not writers.keep_idle_notice(db, press.arn, press.user_id, now, until):
-            _tell(delivery, press.response_url, NOT_OPEN_NOTE)
+            delivery.tell(press.response_url, NOT_OPEN_NOTE)
             return
     finally:
         db.close()
@@ -158,7 +158,7 @@ def _update(delivery: Delivery, press: Press, status: str) -> None:
     to rewrite, `status` told to the presser."""
     blocks = press.message.get("blocks")
     if not blocks:
-        _tell(delivery, press.response_url, status)
+        delivery.tell(press.response_url, status)
         return
     updated = {
         "replace_original": True,
@@ -168,13 +168,7 @@ def _update(delivery: Delivery, press: Press, status: str) -> None:
     error = delivery.send_to_response_url(press.response_url, updated)
     if error is not None:
         log.warning("Updating an idle notice in place failed: %s", error)
-        _tell(delivery, press.response_url, f"{status} (the notice itself could not be updated)")
-
-
-def _tell(delivery: Delivery, response_url: str, note: str) -> None:
-    delivery.send_to_response_url(
-        response_url, {"response_type": "ephemeral", "replace_original": False, "text": note}
-    )
+        delivery.tell(press.response_url, f"{status} (the notice itself could not be updated)")
 
 
 def register(

@@ -65,11 +65,11 @@ def approve_pressed(
     try:
         if not may_approve(client, user_id, policy):
             _record_refusal(db, arn, user_id, now)
-            _tell(delivery, response_url, ONLY_APPROVERS_NOTE)
+            delivery.tell(response_url, ONLY_APPROVERS_NOTE)
             return None
         approval = approve_and_terminate(db, app_context.config, cloud, arn, user_id, now)
         if not approval.recorded:
-            _tell(delivery, response_url, NOT_AWAITING_NOTE)
+            delivery.tell(response_url, NOT_AWAITING_NOTE)
             return None
         line = approval_line(
             approval.resource_id,
@@ -93,7 +93,7 @@ def approve_pressed(
         if error is None:
             return line
         log.warning("Updating the tag policy message in place failed: %s", error)
-    _tell(delivery, response_url, line)
+    delivery.tell(response_url, line)
     return line
 
 
@@ -114,12 +114,6 @@ def _record_refusal(db, arn: str, user_id: str, now: datetime) -> None:
         account=account,
         region=region,
         resource_type=ladder.get("resource_type"),
-    )
-
-
-def _tell(delivery: Delivery, response_url: str, note: str) -> None:
-    delivery.send_to_response_url(
-        response_url, {"response_type": "ephemeral", "replace_original": False, "text": note}
     )
 
 

@@ -68,7 +68,7 @@ def claim_submitted(
     finally:
         db.close()
     if not result.ok:
-        _tell(delivery, response_url, result.problem)
+        delivery.tell(response_url, result.problem)
         return result
     note = claimed_text(user_id, result.resource_id, result.team, result.written)
     key = metadata.get("key")
@@ -91,7 +91,7 @@ def _update_message(
     the person who claimed."""
     record = delivery.recorded(key) if key else None
     if record is None or not record.get("payload") or not response_url:
-        _tell(delivery, response_url, note)
+        delivery.tell(response_url, note)
         return
     message = json.loads(record["payload"])
     message["blocks"] = mark_claimed(message.get("blocks") or [], arn, note)
@@ -108,14 +108,7 @@ def _update_message(
     error = delivery.send_to_response_url(response_url, updated)
     if error is not None:
         log.warning("Updating the /untagged message after a claim failed: %s", error)
-        _tell(delivery, response_url, note)
-
-
-def _tell(delivery: Delivery, response_url: str | None, note: str) -> None:
-    if response_url:
-        delivery.send_to_response_url(
-            response_url, {"response_type": "ephemeral", "replace_original": False, "text": note}
-        )
+        delivery.tell(response_url, note)
 
 
 def register(app: App, context: AppContext) -> None:
