@@ -134,8 +134,13 @@ def _add_sync_parser(commands) -> None:
 
 
 def _add_run_parser(commands) -> None:
-    run = commands.add_parser("run", help="run one job now (sync, anomalies, tag-policy, idle)")
-    run.add_argument("job", metavar="JOB", help="the job to run: sync, anomalies, tag-policy, idle")
+    run = commands.add_parser("run", help="run one job now (costbot run --help lists them)")
+    run.add_argument(
+        "job",
+        metavar="JOB",
+        help="the job to run: sync, anomalies, tag-policy, idle, weekly-digest, monthly-report,"
+        " quarterly-report, champions",
+    )
     run.add_argument(
         "--date", type=date.fromisoformat, help="the job's today, YYYY-MM-DD (default: today)"
     )
@@ -343,6 +348,8 @@ def _run_job(args: argparse.Namespace) -> int:
         return _run_idle(context, args, say)
     if args.job == "tag-policy":
         return _run_tag_policy(context, args, say)
+    if args.job != "sync":
+        return _run_delivering_job(context, args, say)
     report = SyncReport(today)
     code, problem = _run_sync(
         lambda: JOBS["sync"](
@@ -400,6 +407,26 @@ def _run_tag_policy(context, args: argparse.Namespace, say) -> int:
     # over days; without it, the job's clock is now.
     now = run_moment(args.date) if args.date else datetime.now(UTC)
     result = tag_policy.run(context, now, dry_run=args.dry_run, say=say)
+    if args.json:
+        _print(json.dumps(result.as_json(), indent=2, ensure_ascii=False))
+    return EXIT_ERROR if result.failed else EXIT_OK
+
+
+def _run_delivering_job(context, args: argparse.Namespace, say) -> int:
+    """The jobs that build messages and fan them out (jobs/fanout.py): weekly-digest,
+    monthly-report, quarterly-report, champions. `--date D` is the job's now, at 09:00 UTC on
+    D (jobs/clock.py); exit 1 when a channel could not be posted to."""
+    from jobs import JOBS
+    from jobs.clock import run_moment
+
+    _require_store_and_token(
+        context,
+        args,
+        no_store="no cost store yet; load data with `costbot ingest focus PATH`",
+        no_token="nothing can be posted",
+    )
+    now = run_moment(args.date) if args.date else datetime.now(UTC)
+    result = JOBS[args.job](context, now, dry_run=args.dry_run, say=say)
     if args.json:
         _print(json.dumps(result.as_json(), indent=2, ensure_ascii=False))
     return EXIT_ERROR if result.failed else EXIT_OK

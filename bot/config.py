@@ -43,6 +43,29 @@ UNIT_COST_SIDES = ("team", "product", "service")
 UNIT_METRIC_KINDS = ("unit_cost", "percent")
 UNIT_REFERENCES = ("api", "ecommerce", "streaming", "saas")
 
+# The jobs the scheduler runs, in the order a day runs them; each may have a cron and time zone
+# in `schedule.jobs` (anomalies runs after every sync, and has no cron of its own).
+SCHEDULED_JOBS = (
+    "sync",
+    "tag-policy",
+    "idle",
+    "weekly-digest",
+    "monthly-report",
+    "quarterly-report",
+    "champions",
+)
+# When each runs unless `schedule.jobs` says otherwise (cron: minute hour day month weekday).
+# weekly-digest runs in each team's own time zone (teams[].timezone, teams[].digest_cron).
+DEFAULT_CRONS = {
+    "sync": "0 6 * * *",
+    "tag-policy": "0 9 * * *",
+    "idle": "0 9 * * *",
+    "weekly-digest": "0 9 * * mon",
+    "monthly-report": "0 9 1 * *",
+    "quarterly-report": "0 9 1 1,4,7,10 *",
+    "champions": "0 10 1 * *",
+}
+
 
 class ConfigError(ValueError):
     """The config file cannot be used; the message names the file and the field."""
@@ -69,13 +92,101 @@ _SCHEMA: dict[str, Any] = {
                     "monthly_budget": {"type": ["number", "string"]},
                     "timezone": {"type": "string"},
                     "members": {"type": "array", "items": {"type": "string"}},
+                    # The team lead(s): who the monthly report is for, and who may confirm
+                    # the team's reported wins. Slack user ids.
+                    "leads": {"type": "array", "items": {"type": "string", "pattern": "^[UW]"}},
+                    # Where the monthly report goes (default: the team's channel).
+                    "leads_channel": {"type": "string", "minLength": 1},
+                    # When the team's weekly digest goes out, in the team's time zone.
+                    "digest_cron": {"type": "string", "minLength": 1},
                 },
             },
         },
         "slack": {
             "type": "object",
             "additionalProperties": False,
-            "properties": {"answer_visibility": {"enum": list(ANSWER_VISIBILITY)}},
+            "properties": {
+                "answer_visibility": {"enum": list(ANSWER_VISIBILITY)},
+                # Where Costbot reports its own delivery problems (a channel it cannot post to).
+                "admin_channel": {"type": "string", "minLength": 1},
+            },
+        },
+        "schedule": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "timezone": {"type": "string"},
+                # A due run missed while Costbot was down is caught up when it starts within
+                # this many hours of its time; older ones are skipped (and logged).
+                "grace_hours": {"type": "number", "minimum": 0, "maximum": 168},
+                # A failed run is tried again after this many minutes, up to max_attempts.
+                "retry_minutes": {"type": "number", "minimum": 1, "maximum": 1440},
+                "max_attempts": {"type": "integer", "minimum": 1, "maximum": 20},
+                "jobs": {
+                    "type": "object",
+                    "propertyNames": {"enum": list(SCHEDULED_JOBS)},
+                    "additionalProperties": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "properties": {
+                            "cron": {"type": "string", "minLength": 1},
+                            "timezone": {"type": "string"},
+                            "enabled": {"type": "boolean"},
+                        },
+                    },
+                },
+            },
+        },
+        "reports": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                # The monthly organisation summary (FinOps) and the quarterly report (CTO, CFO).
+                "finops_channel": {"type": "string", "minLength": 1},
+                "quarterly_channel": {"type": "string", "minLength": 1},
+                # The business metric that is revenue, for spend against revenue.
+                "revenue_metric": {"type": "string", "pattern": METRIC_NAME_PATTERN},
+                "savings_plans_target": {
+                    "type": "array",
+                    "items": {"type": "number", "minimum": 0, "maximum": 1},
+                    "minItems": 2,
+                    "maxItems": 2,
+                },
+                "spot_target": {
+                    "type": "array",
+                    "items": {"type": "number", "minimum": 0, "maximum": 1},
+                    "minItems": 2,
+                    "maxItems": 2,
+                },
+            },
+        },
+        "champions": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "channel": {"type": "string", "minLength": 1},
+                # What an engineer costs a year, for "about 4 engineers".
+                "engineer_cost_per_year": {"type": ["number", "string"]},
+                # Points per unit: annualised verified savings (per dollar), tagging compliance
+                # improvement (per percentage point), kudos received (each).
+                "weights": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {
+                        "savings": {"type": "number", "minimum": 0},
+                        "compliance_point": {"type": "number", "minimum": 0},
+                        "kudos": {"type": "number", "minimum": 0},
+                    },
+                },
+                # An anomaly resolved within this many days of its start is a win.
+                "quick_resolution_days": {"type": "integer", "minimum": 1, "maximum": 60},
+                # Slack user ids (or user group ids) who may confirm any reported win, besides
+                # the team's leads and the tag-policy approvers.
+                "confirmers": {
+                    "type": "array",
+                    "items": {"type": "string", "pattern": "^[UWS][A-Z0-9]+$"},
+                },
+            },
         },
         "aws": {
             "type": "object",
@@ -245,6 +356,9 @@ class Team:
     monthly_budget_micros: int | None = None
     timezone: str = "UTC"
     members: tuple[str, ...] = ()
+    leads: tuple[str, ...] = ()  # Slack user ids of the team lead(s)
+    leads_channel: str | None = None  # the monthly report's channel; default: `channel`
+    digest_cron: str | None = None  # default: schedule.jobs.weekly-digest.cron
 
 
 @dataclass(frozen=True)
@@ -263,6 +377,8 @@ class SlackSettings:
     # private: the asker alone sees an answer, with a "Share in channel" button (cost can be
     # sensitive); channel: everyone in the channel sees it.
     answer_visibility: str = "private"
+    # Costbot's own problems (a channel it cannot post to) are reported here, once each.
+    admin_channel: str = "#finops"
 
     @property
     def answer_response_type(self) -> str:
@@ -372,6 +488,56 @@ class UnitMetricSetting:
 
 
 @dataclass(frozen=True)
+class JobSchedule:
+    cron: str
+    timezone: str | None = None  # None: the schedule's time zone (weekly-digest: each team's)
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class ScheduleSettings:
+    """`schedule:` in costbot.yml: when each job runs (bot/scheduler.py)."""
+
+    timezone: str = "UTC"
+    grace_hours: float = 6.0  # a missed run is caught up at start within this many hours
+    retry_minutes: float = 30.0  # a failed run is tried again after this long ...
+    max_attempts: int = 3  # ... this many times in all
+    jobs: dict[str, JobSchedule] = field(
+        default_factory=lambda: {job: JobSchedule(cron) for job, cron in DEFAULT_CRONS.items()}
+    )
+
+
+@dataclass(frozen=True)
+class ReportSettings:
+    """`reports:` in costbot.yml: where the monthly summary and the quarterly report go, and
+    the targets they are measured against."""
+
+    finops_channel: str = "#finops"
+    quarterly_channel: str = "#finops"
+    revenue_metric: str | None = None  # default: a business metric named `revenue`, if any
+    savings_plans_target: tuple[float, float] = (0.70, 0.80)
+    spot_target: tuple[float, float] = (0.30, 0.50)
+
+
+@dataclass(frozen=True)
+class ChampionWeights:
+    savings: float = 1.0  # points per dollar of verified savings a year
+    compliance_point: float = 500.0  # per percentage point of tagging compliance gained
+    kudos: float = 250.0  # per kudos received (a confirmed win with savings counts as savings)
+
+
+@dataclass(frozen=True)
+class ChampionSettings:
+    """`champions:` in costbot.yml: the monthly leaderboard and its celebration."""
+
+    channel: str = "#finops"
+    engineer_cost_per_year_micros: int = 187_500_000_000  # $187,500: $750,000 is 4 engineers
+    weights: ChampionWeights = field(default_factory=ChampionWeights)
+    quick_resolution_days: int = 3
+    confirmers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Config:
     teams: tuple[Team, ...] = ()
     tag_keys: tuple[str, ...] = DEFAULT_TAG_KEYS
@@ -386,6 +552,9 @@ class Config:
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     source: str = "defaults"
     unit_metrics: tuple[UnitMetricSetting, ...] = ()
+    schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
+    reports: ReportSettings = field(default_factory=ReportSettings)
+    champions: ChampionSettings = field(default_factory=ChampionSettings)
 
     def team_channel(self, name: str | None) -> str | None:
         """The team's own channel; None for no team, or a team without one."""
@@ -427,7 +596,12 @@ class Config:
         return None
 
     def teams_of_user(self, user_id: str | None) -> list[Team]:
-        return [t for t in self.teams if user_id and user_id in t.members]
+        return [t for t in self.teams if user_id and (user_id in t.members or user_id in t.leads)]
+
+    def leads_channel(self, name: str) -> str | None:
+        """Where a team's monthly report goes: its leads' channel, else its own."""
+        team = self.team(name)
+        return (team.leads_channel or team.channel) if team else None
 
 
 def normalise_name(value: str) -> str:
@@ -476,6 +650,9 @@ def parse_config(data: Any, source: str = "costbot.yml") -> Config:
             monthly_budget_micros=_amount_micros(raw.get("monthly_budget"), where),
             timezone=_check_timezone(raw.get("timezone", default_tz), where),
             members=tuple(raw.get("members", [])),
+            leads=tuple(raw.get("leads", [])),
+            leads_channel=raw.get("leads_channel"),
+            digest_cron=_check_cron(raw["digest_cron"], where) if "digest_cron" in raw else None,
         )
         for label in (team.name, *team.aliases):
             key = normalise_name(label)
@@ -510,7 +687,59 @@ def parse_config(data: Any, source: str = "costbot.yml") -> Config:
         metrics=_metrics_settings(data.get("metrics", {}), teams, source),
         source=source,
         unit_metrics=_unit_metrics(data.get("unit_metrics", []), teams, source),
+        schedule=_schedule_settings(data.get("schedule", {}), default_tz, source),
+        reports=_report_settings(data.get("reports", {})),
+        champions=_champion_settings(data.get("champions", {}), source),
     )
+
+
+def _check_cron(expression: str, where: str) -> str:
+    """A five-field cron expression APScheduler accepts; else one line naming it."""
+    from apscheduler.triggers.cron import CronTrigger
+
+    try:
+        CronTrigger.from_crontab(expression)
+    except ValueError as error:
+        raise ConfigError(f"{where}: cron {expression!r} is not valid: {error}") from None
+    return expression
+
+
+def _schedule_settings(raw: dict[str, Any], default_tz: str, source: str) -> ScheduleSettings:
+    timezone = _check_timezone(raw.get("timezone", default_tz), f"{source}: schedule.timezone")
+    jobs = {job: JobSchedule(cron) for job, cron in DEFAULT_CRONS.items()}
+    for job, spec in raw.get("jobs", {}).items():
+        where = f"{source}: schedule.jobs.{job}"
+        jobs[job] = JobSchedule(
+            cron=_check_cron(spec.get("cron", DEFAULT_CRONS[job]), where),
+            timezone=_check_timezone(spec["timezone"], where) if "timezone" in spec else None,
+            enabled=spec.get("enabled", True),
+        )
+    settings = {k: v for k, v in raw.items() if k not in ("jobs", "timezone")}
+    return ScheduleSettings(timezone=timezone, jobs=jobs, **settings)
+
+
+def _report_settings(raw: dict[str, Any]) -> ReportSettings:
+    settings = dict(raw)
+    for key in ("savings_plans_target", "spot_target"):
+        if key in settings:
+            settings[key] = tuple(sorted(settings[key]))
+    if "revenue_metric" in settings:
+        settings["revenue_metric"] = settings["revenue_metric"].lower()
+    return ReportSettings(**settings)
+
+
+def _champion_settings(raw: dict[str, Any], source: str) -> ChampionSettings:
+    settings = {k: v for k, v in raw.items() if k not in ("engineer_cost_per_year", "weights")}
+    if "confirmers" in settings:
+        settings["confirmers"] = tuple(settings["confirmers"])
+    if "engineer_cost_per_year" in raw:
+        cost = _amount_micros(
+            raw["engineer_cost_per_year"], f"{source}: champions", "engineer_cost_per_year"
+        )
+        if not cost:
+            raise ConfigError(f"{source}: champions: engineer_cost_per_year must be above 0")
+        settings["engineer_cost_per_year_micros"] = cost
+    return ChampionSettings(**settings, weights=ChampionWeights(**raw.get("weights", {})))
 
 
 def _aws_settings(raw: dict[str, Any]) -> AwsSettings:

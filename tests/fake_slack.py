@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -106,6 +107,7 @@ class ChannelMessage:
     blocks: list[dict[str, Any]]
     user: str | None = None  # for ephemeral messages: the one person who sees it
     file_ids: tuple[str, ...] = ()
+    metadata: dict[str, Any] | None = None  # the message's `metadata` (event_type, payload)
 
 
 @dataclass
@@ -137,6 +139,22 @@ class FakeSlack:
       - `socket_mode_url`: what apps.connections.open returns
       - `user_groups[group_id] = [user ids]` for usergroups.users.list (unknown groups:
         no_such_subteam)
+      - `missing_channels` / `archived_channels`: posting there fails with channel_not_found /
+        is_archived
+      - `post_interval_per_channel = 1.0`: Slack's limit for chat.postMessage, about one message
+        a second per channel; a post sooner than that after the last one to the same channel is
+        answered 429 with `Retry-After` (`rate_limited_posts` counts them)
+      - `drop_post_responses(n)`: the next n chat.postMessage calls are *taken* (the message
+        appears in the channel) but the connection is closed before the answer: the client sees
+        an error and cannot know whether the message went out
+      - `hold_post_responses(n)`: taken, but answered only at stop(): kill the client meanwhile
+        to test a process dying between "Slack took it" and "we recorded it"
+
+    Channels: posts may name a channel by id or by `#name`; a `#name` that `channel_names` maps
+    to an id is answered (and listed by conversations.history) under that id, like Slack.
+    conversations.list lists `channel_names`; conversations.history returns a channel's messages
+    newest first with their metadata (include_all_metadata), honouring oldest/limit/cursor.
+    views.publish records App Home views in `published_views`.
     """
 
     def __init__(self, host: str = "127.0.0.1") -> None:
@@ -145,6 +163,15 @@ class FakeSlack:
         self.socket_mode_url: str | None = None
         self.user_groups: dict[str, list[str]] = {}
         self.opened_views: list[dict[str, Any]] = []  # views.open: the view, its trigger_id
+        self.published_views: list[dict[str, Any]] = []  # views.publish: user_id, view
+        self.missing_channels: set[str] = set()
+        self.archived_channels: set[str] = set()
+        self.post_interval_per_channel: float | None = None
+        self.rate_limited_posts = 0
+        self._last_post_at: dict[str, float] = {}
+        self._dropped_posts = 0
+        self._held_posts = 0
+        self._release_held = threading.Event()
         self._messages: list[ChannelMessage] = []
         self._stalls: dict[str, list[float]] = {}
         self._upload_base: str | None = None
@@ -173,6 +200,7 @@ class FakeSlack:
         return self
 
     def stop(self) -> None:
+        self._release_held.set()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -343,6 +371,18 @@ class FakeSlack:
                 RecordedCall(method, path, headers, body, raw, answer.status, target)
             )
             self._changed.notify_all()
+            took_post = method == "chat.postMessage" and answer.status == 200
+            drop = took_post and self._dropped_posts > 0
+            hold = took_post and not drop and self._held_posts > 0
+            if drop:
+                self._dropped_posts -= 1
+            if hold:
+                self._held_posts -= 1
+        if drop:
+            return  # the message is in the channel; the connection closes with no answer
+        if hold:
+            # The message is in the channel; the answer waits (for a test to kill the client).
+            self._release_held.wait(timeout=120)
         _send(request, answer)
 
     def _injected_failure(self, method: str) -> _Answer | None:
@@ -387,6 +427,10 @@ class FakeSlack:
             return _Answer(200, self._apps_connections_open(headers))
         if method in self._fixed_replies:
             return _Answer(200, self._fixed_replies[method])
+        if method == "chat.postMessage":
+            limited = self._rate_limited(body)
+            if limited is not None:
+                return limited
         api_method = _API_METHODS.get(method)
         if api_method is None:
             return _Answer(200, {"ok": False, "error": "unknown_method"})
@@ -407,7 +451,8 @@ class FakeSlack:
         }
 
     def _next_ts(self) -> str:
-        return f"1700000000.{next(self._message_numbers):06d}"
+        # Like Slack's: epoch seconds, then a counter that keeps ts unique and increasing.
+        return f"{int(time.time())}.{next(self._message_numbers):06d}"
 
     def _unknown_slack_files(self, body: dict[str, Any]) -> list[str]:
         """Why Slack would refuse the message's blocks: slack_file ids in image blocks that name
@@ -435,11 +480,53 @@ class FakeSlack:
         blocks = body.get("blocks") or []
         if isinstance(blocks, str):
             blocks = json.loads(blocks)
+        metadata = body.get("metadata")
+        if isinstance(metadata, str):
+            metadata = json.loads(metadata)
         ts = self._next_ts()
         self._messages.append(
-            ChannelMessage(channel, ts, kind, body.get("text", ""), blocks, **extra)
+            ChannelMessage(
+                channel, ts, kind, body.get("text", ""), blocks, metadata=metadata, **extra
+            )
         )
         return ts
+
+    def channel_id(self, channel: str) -> str:
+        """The id Slack answers for `channel` (an id, or a `#name` known to channel_names)."""
+        if channel.startswith("#"):
+            name = channel[1:]
+            for channel_id, known in self.channel_names.items():
+                if known == name:
+                    return channel_id
+        return channel
+
+    def _same_channel(self, posted_to: str, channel_id: str) -> bool:
+        return self.channel_id(posted_to) == channel_id
+
+    def drop_post_responses(self, times: int = 1) -> None:
+        with self._changed:
+            self._dropped_posts += times
+
+    def hold_post_responses(self, times: int = 1) -> None:
+        """The next `times` chat.postMessage calls are taken, but answered only at stop(): a
+        client waiting for the answer can be killed after Slack took its message."""
+        with self._changed:
+            self._held_posts += times
+
+    def _rate_limited(self, body: dict[str, Any]) -> _Answer | None:
+        """429 with Retry-After when a post comes sooner than post_interval_per_channel after
+        the last one to the same channel."""
+        if self.post_interval_per_channel is None or not body.get("channel"):
+            return None
+        channel = self.channel_id(str(body["channel"]))
+        now = time.monotonic()
+        last = self._last_post_at.get(channel)
+        if last is not None and now - last < self.post_interval_per_channel:
+            self.rate_limited_posts += 1
+            wait = max(1, math.ceil(self.post_interval_per_channel - (now - last)))
+            return _Answer(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(wait)})
+        self._last_post_at[channel] = now
+        return None
 
     def _apps_connections_open(self, headers: dict[str, str]) -> dict[str, Any]:
         if not headers.get("authorization", "").startswith("Bearer xapp-"):
@@ -452,15 +539,19 @@ class FakeSlack:
         channel = body.get("channel")
         if not channel:
             return {"ok": False, "error": "channel_not_found"}
+        if channel in self.missing_channels:
+            return {"ok": False, "error": "channel_not_found"}
+        if channel in self.archived_channels:
+            return {"ok": False, "error": "is_archived"}
         if channel in self.not_in_channel:
             return {"ok": False, "error": "not_in_channel"}
         if self._unknown_slack_files(body):
             return {"ok": False, "error": "invalid_blocks"}
         ts = self._record_message(channel, "message", body)
-        message = {k: body[k] for k in ("text", "blocks", "attachments") if k in body}
+        message = {k: body[k] for k in ("text", "blocks", "attachments", "metadata") if k in body}
         return {
             "ok": True,
-            "channel": channel,
+            "channel": self.channel_id(channel),
             "ts": ts,
             "message": {"type": "message", "user": BOT_USER_ID, "bot_id": BOT_ID, "ts": ts}
             | message,
@@ -490,6 +581,63 @@ class FakeSlack:
                 "is_member": channel not in self.not_in_channel,
             },
         }
+
+    def _conversations_list(self, body: dict[str, Any]) -> dict[str, Any]:
+        ids = sorted(self.channel_names)
+        start = int(body.get("cursor") or 0)
+        limit = int(body.get("limit") or 100)
+        page = ids[start : start + limit]
+        following = start + limit if start + limit < len(ids) else ""
+        return {
+            "ok": True,
+            "channels": [
+                {"id": i, "name": self.channel_names[i], "is_channel": True} for i in page
+            ],
+            "response_metadata": {"next_cursor": str(following)},
+        }
+
+    def _conversations_history(self, body: dict[str, Any]) -> dict[str, Any]:
+        channel = str(body.get("channel") or "")
+        if not channel or channel.startswith("#"):
+            return {"ok": False, "error": "channel_not_found"}  # Slack wants an id here
+        if channel in self.not_in_channel:
+            return {"ok": False, "error": "not_in_channel"}
+        oldest = float(body.get("oldest") or 0)
+        shown = [
+            m
+            for m in reversed(self._messages)
+            if m.kind == "message"
+            and self._same_channel(m.channel, channel)
+            and float(m.ts) > oldest
+        ]
+        start = int(body.get("cursor") or 0)
+        limit = int(body.get("limit") or 100)
+        page = shown[start : start + limit]
+        with_metadata = str(body.get("include_all_metadata", "")).lower() in ("1", "true")
+        messages = []
+        for m in page:
+            message = {"type": "message", "ts": m.ts, "text": m.text, "bot_id": BOT_ID}
+            if with_metadata and m.metadata is not None:
+                message["metadata"] = m.metadata
+            messages.append(message)
+        more = start + limit < len(shown)
+        return {
+            "ok": True,
+            "messages": messages,
+            "has_more": more,
+            "response_metadata": {"next_cursor": str(start + limit) if more else ""},
+        }
+
+    def _views_publish(self, body: dict[str, Any]) -> dict[str, Any]:
+        view = body.get("view") or {}
+        if isinstance(view, str):
+            view = json.loads(view)
+        if not body.get("user_id"):
+            return {"ok": False, "error": "invalid_arguments"}
+        if view.get("type") != "home" or len(view.get("blocks") or []) > 100:
+            return {"ok": False, "error": "invalid_arguments"}
+        self.published_views.append({"user_id": body["user_id"], "view": view})
+        return {"ok": True, "view": {"id": f"V{len(self.published_views):08d}", **view}}
 
     def _files_get_upload_url_external(self, body: dict[str, Any]) -> dict[str, Any]:
         if not body.get("filename") or not str(body.get("length", "")).isdigit():
@@ -571,6 +719,9 @@ _API_METHODS: dict[str, Callable[[FakeSlack, dict[str, Any]], dict[str, Any]]] =
     "chat.postMessage": FakeSlack._chat_post_message,
     "chat.postEphemeral": FakeSlack._chat_post_ephemeral,
     "conversations.info": FakeSlack._conversations_info,
+    "conversations.list": FakeSlack._conversations_list,
+    "conversations.history": FakeSlack._conversations_history,
+    "views.publish": FakeSlack._views_publish,
     "files.getUploadURLExternal": FakeSlack._files_get_upload_url_external,
     "files.completeUploadExternal": FakeSlack._files_complete_upload_external,
     "files.info": FakeSlack._files_info,

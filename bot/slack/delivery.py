@@ -12,12 +12,22 @@ Keys. Every delivery has a key (`answer:<uuid>`, `weekly-digest:payments:2026-W4
 recorded in `deliveries`; a key already sent is not delivered again, so a job that restarts
 never posts twice. The recorded payload is the message as Slack accepted it, which is what the
 "Share in channel" button posts.
+
+Exactly once. Slack has no idempotency key, and a process can die after Slack took a message
+but before the record says so. So a post is recorded as `pending` first (with this process as
+its owner), and the message carries `metadata` naming its key. A delivery found unfinished (its
+owner died, or it went stale) or whose outcome is unknown (the connection broke after the
+request was sent) is first looked for in the channel's history (conversations.history with
+metadata): found, it is recorded as sent and not posted again. That is also why posts are not
+retried on connection errors or 5xx by the HTTP client (which cannot know whether Slack took
+them) but here, after the history says Slack did not; 429s are retried (Slack took nothing).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -26,6 +36,7 @@ from typing import Any
 import sqlite_utils
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from slack_sdk.webhook import WebhookClient
 
 from bot.render import blocks
@@ -48,6 +59,15 @@ UPLOAD_PROBLEMS = {
     "missing_scope": "the app lacks the `files:write` scope: reinstall it from manifest.yml.",
 }
 CHART_REFUSED_NOTE = "📉 No chart: Slack did not accept the image this time."
+# The message metadata every post carries: the key it was delivered under.
+METADATA_EVENT_TYPE = "costbot_delivery"
+METADATA_KEY_FIELD = "costbot_delivery_key"
+# How far back (before the first attempt) and how deep a history search for a key goes.
+HISTORY_SLACK_SECONDS = 120
+HISTORY_PAGES = 5
+HISTORY_PAGE_SIZE = 200
+# A channel given as an id (not a #name): conversations.history takes it as it is.
+_CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{6,}$")
 
 
 @dataclass(frozen=True)
@@ -60,6 +80,9 @@ class Delivered:
     ts: str | None = None
     file_id: str | None = None
     error: str | None = None
+    # True when an earlier attempt's message was found in the channel's history (not posted
+    # again); `ts` is then that message's.
+    recovered: bool = False
 
     @property
     def ok(self) -> bool:
@@ -84,6 +107,16 @@ class Delivery:
         self._client = client
         self._open_writer = open_writer
         self._response_url_timeout = response_url_timeout
+        # Posts go through a client that retries rate limits only (see the module docstring).
+        self._poster = WebClient(
+            token=client.token,
+            base_url=client.base_url,
+            timeout=client.timeout,
+            logger=client.logger,
+            retry_handlers=[
+                h for h in client.retry_handlers if isinstance(h, RateLimitErrorRetryHandler)
+            ],
+        )
 
     # ---- the two ways a message reaches Slack
 
@@ -96,30 +129,155 @@ class Delivery:
         key: str,
         kind: str = "message",
         thread_ts: str | None = None,
+        job: str | None = None,
+        period: str | None = None,
     ) -> Delivered:
         """Post `message` (with `chart`, if any) to `channel` once per `key`; with `thread_ts`,
-        as a reply in that message's thread."""
-        if not self._claim(key, kind=kind, channel=channel):
+        as a reply in that message's thread. `job` and `period` say what a scheduled delivery
+        was for."""
+        claim = self._claim_once(key, kind=kind, channel=channel, job=job, period=period)
+        if claim is None:
             log.info("Delivery %s was already made; not posting it again", key)
             return Delivered(key, "duplicate")
+        if claim.may_be_in_slack:
+            found = self._find_in_history(channel, key, claim.before)
+            if found is not None:
+                return found
         prepared, chart_state, file_id = self._with_chart(message, chart)
+        prepared = with_delivery_key(prepared, key)
         try:
             sent, chart_state = self._post_falling_back(channel, prepared, chart_state, thread_ts)
         except Exception as error:
             code = _error_code(error)
-            log.warning("Posting %s to %s failed: %s", key, channel, code)
-            self._record(key, status="failed", error=code, file_id=file_id)
-            return Delivered(key, "failed", chart_state, file_id=file_id, error=code)
+            if not _slack_refused(error):
+                # Sent, but no answer: the message may be in the channel.
+                self._record(key, uncertain=1, error=code, file_id=file_id)
+                found = self._find_in_history(channel, key, None)
+                if found is not None:
+                    return found
+                log.warning(
+                    "Posting %s to %s: no answer (%s); posting once more", key, channel, code
+                )
+                try:
+                    sent, chart_state = self._post_falling_back(
+                        channel, prepared, chart_state, thread_ts
+                    )
+                except Exception as again:
+                    return self._failed(key, channel, again, file_id, chart_state)
+            else:
+                return self._failed(key, channel, error, file_id, chart_state)
         ts = sent.get("ts")
+        channel_id = sent.get("channel")
         self._record(
             key,
             status="sent",
             ts=ts,
             file_id=file_id,
             chart=chart_state,
+            uncertain=0,
+            error=None,
+            channel_id=channel_id,
             payload=json.dumps(prepared if chart_state != "refused" else _without_images(prepared)),
         )
+        if channel_id and channel.startswith("#"):
+            self._remember_channel(channel, str(channel_id))
         return Delivered(key, "sent", chart_state, ts=ts, file_id=file_id)
+
+    def _failed(
+        self, key: str, channel: str, error: Exception, file_id: str | None, chart_state: str
+    ) -> Delivered:
+        code = _error_code(error)
+        log.warning("Posting %s to %s failed: %s", key, channel, code)
+        self._record(
+            key,
+            status="failed",
+            error=code,
+            file_id=file_id,
+            uncertain=0 if _slack_refused(error) else 1,
+        )
+        return Delivered(key, "failed", chart_state, file_id=file_id, error=code)
+
+    # ---- finding an earlier attempt in the channel
+
+    def _find_in_history(
+        self, channel: str, key: str, before: dict[str, Any] | None
+    ) -> Delivered | None:
+        """The message an earlier attempt at `key` left in `channel`, recorded as sent; None
+        when the history shows none (or cannot be read: then posting is the lesser evil, and
+        the log says so)."""
+        channel_id = (before or {}).get("channel_id") or self.channel_id(channel)
+        if channel_id is None:
+            log.warning("No channel id for %s: cannot look for %s in its history", channel, key)
+            return None
+        recorded = self.recorded(key) or {}
+        started = recorded.get("created_at") or (before or {}).get("created_at")
+        oldest = _epoch(started) - HISTORY_SLACK_SECONDS if started else 0
+        cursor = None
+        try:
+            for _ in range(HISTORY_PAGES):
+                response = self._client.conversations_history(
+                    channel=channel_id,
+                    oldest=f"{max(oldest, 0):.6f}",
+                    include_all_metadata=True,
+                    limit=HISTORY_PAGE_SIZE,
+                    **({"cursor": cursor} if cursor else {}),
+                )
+                for message in response.get("messages") or []:
+                    payload = (message.get("metadata") or {}).get("event_payload") or {}
+                    if payload.get(METADATA_KEY_FIELD) == key:
+                        ts = message.get("ts")
+                        log.info(
+                            "Delivery %s was already in %s (ts %s): recorded", key, channel, ts
+                        )
+                        self._record(
+                            key,
+                            status="sent",
+                            ts=ts,
+                            uncertain=0,
+                            error=None,
+                            channel_id=channel_id,
+                        )
+                        return Delivered(key, "sent", ts=ts, recovered=True)
+                cursor = (response.get("response_metadata") or {}).get("next_cursor")
+                if not response.get("has_more") or not cursor:
+                    return None
+        except Exception as error:
+            log.warning(
+                "Could not read %s's history to look for %s: %s", channel, key, _error_code(error)
+            )
+        return None
+
+    def channel_id(self, channel: str) -> str | None:
+        """`channel` as an id: as given, from the ids Slack answered before, else from
+        conversations.list (needs channels:read and groups:read)."""
+        if _CHANNEL_ID.match(channel):
+            return channel
+        db = self._open_writer()
+        try:
+            known = queries.channel_id(db, channel)
+        finally:
+            db.close()
+        if known:
+            return known
+        wanted = channel.lstrip("#").lower()
+        try:
+            for page in self._client.conversations_list(
+                types="public_channel,private_channel", exclude_archived=True, limit=200
+            ):
+                for listed in page.get("channels") or []:
+                    if str(listed.get("name", "")).lower() == wanted:
+                        self._remember_channel(channel, listed["id"])
+                        return str(listed["id"])
+        except Exception as error:
+            log.warning("Could not list channels to find %s: %s", channel, _error_code(error))
+        return None
+
+    def _remember_channel(self, channel: str, channel_id: str) -> None:
+        db = self._open_writer()
+        try:
+            writers.remember_channel_id(db, channel, channel_id)
+        finally:
+            db.close()
 
     def respond(
         self,
@@ -215,24 +373,39 @@ class Delivery:
         self, channel: str, message: Message, chart_state: str, thread_ts: str | None = None
     ) -> tuple[dict[str, Any], str]:
         threading = {"thread_ts": thread_ts} if thread_ts else {}
+        extra = {"metadata": message["metadata"]} if message.get("metadata") else {}
         try:
-            response = self._client.chat_postMessage(
-                channel=channel, text=message["text"], blocks=message["blocks"], **threading
+            response = self._poster.chat_postMessage(
+                channel=channel,
+                text=message["text"],
+                blocks=message["blocks"],
+                **threading,
+                **extra,
             )
             return response.data if isinstance(response.data, dict) else {}, chart_state
         except SlackApiError as error:
             if _error_code(error) not in IMAGE_REFUSALS or not _has_images(message):
                 raise
             log.warning("Slack refused the chart in a message to %s; posting without it", channel)
-        response = self._client.chat_postMessage(
+        response = self._poster.chat_postMessage(
             channel=channel,
             text=message["text"],
             blocks=_without_images(message)["blocks"],
             **threading,
+            **extra,
         )
         return response.data if isinstance(response.data, dict) else {}, "refused"
 
     # ---- the record
+
+    def _claim_once(self, key: str, **fields: object) -> writers.DeliveryClaim | None:
+        db = self._open_writer()
+        try:
+            return writers.claim_delivery_once(
+                db, key, **{k: v for k, v in fields.items() if v is not None}
+            )
+        finally:
+            db.close()
 
     def _claim(self, key: str, **fields: object) -> bool:
         db = self._open_writer()
@@ -361,6 +534,33 @@ def _without_images(message: Message) -> Message:
             for b in message.get("blocks", [])
         ],
     }
+
+
+def with_delivery_key(message: Message, key: str) -> Message:
+    """The message with metadata naming its delivery key; metadata it already carries (the
+    figures of an answer) keeps its event type, the key added to its payload."""
+    metadata = dict(message.get("metadata") or {})
+    payload = {**(metadata.get("event_payload") or {}), METADATA_KEY_FIELD: key}
+    return {
+        **message,
+        "metadata": {"event_type": metadata.get("event_type") or METADATA_EVENT_TYPE}
+        | {"event_payload": payload},
+    }
+
+
+def _slack_refused(error: Exception) -> bool:
+    """True when Slack answered that it did not take the message (ok: false with HTTP 200, or
+    a 429 after the retries): then it is certainly not in the channel."""
+    if not isinstance(error, SlackApiError):
+        return False
+    status = getattr(error.response, "status_code", None)
+    return status in (200, 429)
+
+
+def _epoch(stamp: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(stamp).timestamp()
 
 
 def _error_code(error: Exception) -> str:

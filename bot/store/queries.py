@@ -906,3 +906,26 @@ def inventory_tag_values(db: sqlite_utils.Database) -> dict[str, dict[str, int]]
                 counts = found.setdefault(str(key), {})
                 counts[value.strip()] = counts.get(value.strip(), 0) + 1
     return found
+
+
+def channel_id(db: sqlite_utils.Database, name: str) -> str | None:
+    """The id Slack answered for a channel name, if Costbot has posted there before."""
+    rows = list(
+        db.query("SELECT id FROM slack_channels WHERE name = ?", [name.lstrip("#").lower()])
+    )
+    return rows[0]["id"] if rows else None
+
+
+def latest_delivery(
+    db: sqlite_utils.Database, job: str, channel: str, *, sent_only: bool = True
+) -> dict | None:
+    """The newest delivery of `job` to `channel` (a row of `deliveries`), or None."""
+    status = "AND status = 'sent'" if sent_only else ""
+    rows = list(
+        db.query(
+            f"SELECT * FROM deliveries WHERE job = ? AND channel = ? {status}"
+            " ORDER BY period DESC, created_at DESC LIMIT 1",
+            [job, channel],
+        )
+    )
+    return rows[0] if rows else None

@@ -600,3 +600,84 @@ def m014_exact_business_metrics(db: sqlite_utils.Database) -> None:
     )
     # /unitcost reads one metric and scope over a range of days.
     db["business_metrics"].create_index(["metric", "scope", "date"])
+
+
+@migrations()
+def m015_scheduled_delivery(db: sqlite_utils.Database) -> None:
+    # Exactly-once delivery (bot/slack/delivery.py). `owner`: the process that claimed a pending
+    # delivery (host:pid), so that a restart on the same host takes over at once from a process
+    # that died instead of waiting out STALE_PENDING. `channel_id`: the id Slack answered for
+    # the channel, which conversations.history needs. `uncertain`: 1 when the post's outcome is
+    # unknown (the connection broke after sending): before posting again, the channel's history
+    # is searched for a message whose metadata names the key. `job`, `period`: what a scheduled
+    # delivery was for (weekly-digest, 2026-10-19), for App Home's "latest digest".
+    for column, kind in (
+        ("owner", str),
+        ("channel_id", str),
+        ("uncertain", int),
+        ("job", str),
+        ("period", str),
+    ):
+        db["deliveries"].add_column(column, kind)
+    db["deliveries"].create_index(["job", "period"])
+    # The ids Slack answered for channel names (#team-payments -> C0123), learnt from posts.
+    db["slack_channels"].create({"name": str, "id": str, "seen_at": str}, pk="name")
+    # One row per scheduled run of a job (bot/scheduler.py): its slot is the time it was due,
+    # in UTC. Claimed by one scheduler at a time (`owner`, `status` running), so two schedulers
+    # on one database run each slot once; failed runs are tried again up to max_attempts; at
+    # start, due slots with no row are caught up within the grace window.
+    db["job_runs"].create(
+        {
+            "job": str,
+            "slot": str,  # ISO 8601 UTC: when the run was due
+            "scope": str,  # "" or a team (weekly digests run per team, in its time zone)
+            "status": str,  # running | done | failed | skipped
+            "attempts": int,
+            "owner": str,
+            "started_at": str,
+            "finished_at": str,
+            "next_attempt_at": str,
+            "error": str,
+            "summary": str,  # what the run delivered, one line
+        },
+        pk=("job", "slot", "scope"),
+        not_null={"job", "slot", "scope", "status"},
+    )
+    db["job_runs"].create_index(["status", "next_attempt_at"])
+
+
+@migrations()
+def m016_wins(db: sqlite_utils.Database) -> None:
+    # Cost-champion wins (the leaderboard, /kudos, /champions). One row per win, whatever its
+    # source; `dedupe_key` merges duplicates (the same kudos twice, a stop seen on each run).
+    db["wins"].create(
+        {
+            "id": int,
+            "month": str,  # YYYY-MM the win counts for
+            "source": str,  # unit_cost | stop | idle_stop | anomaly | kudos
+            "status": str,  # measured | reported | confirmed | declined
+            "team": str,  # canonical team name; NULL when only a person is credited
+            "person": str,  # Slack user id credited; NULL for a team's measured win
+            "what": str,  # what was done, as told or as measured
+            "monthly_savings_micros": int,  # NULL: no amount claimed
+            "currency": str,
+            "dedupe_key": str,
+            "reported_by": str,  # kudos: who gave it
+            "reported_at": str,
+            "confirmed_by": str,
+            "confirmed_at": str,
+            "mentions": int,  # how many reports were merged into this one
+            "channel": str,  # where a kudos was given (its confirm button)
+            "message_ts": str,
+            "detail": str,  # JSON: what a measured win was computed from
+            "created_at": str,
+            "updated_at": str,
+        },
+        pk="id",
+        not_null={"month", "source", "status", "dedupe_key"},
+    )
+    db["wins"].create_index(["dedupe_key"], unique=True)
+    db["wins"].create_index(["month", "team"])
+    db["wins"].create_index(["month", "person"])
+    # Who reported a kudos win (duplicates merged: each reporter once).
+    db["win_reporters"].create({"win_id": int, "user_id": str, "at": str}, pk=("win_id", "user_id"))

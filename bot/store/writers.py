@@ -4,12 +4,14 @@ exist once. Sources read and check their input, then hand rows here."""
 from __future__ import annotations
 
 import json
+import os
+import socket
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from itertools import chain, islice
-from typing import Protocol
+from typing import Any, Protocol
 
 import sqlite_utils
 
@@ -345,26 +347,82 @@ def write_metric_values(
 STALE_PENDING = timedelta(minutes=10)
 
 
-def claim_delivery(db: sqlite_utils.Database, key: str, **fields: object) -> bool:
-    """Record a delivery about to happen as `pending`. False if `key` is already sent, or being
-    sent (pending for under STALE_PENDING): the caller must not deliver it again. A failed
-    delivery, or one left pending by a process that died, may be claimed again."""
+@dataclass(frozen=True)
+class DeliveryClaim:
+    """A delivery claimed for sending; `before` is the row as it was (None: first attempt).
+    A claim over a row left `pending` or `uncertain` may follow a message Slack already took."""
+
+    key: str
+    before: dict[str, Any] | None
+
+    @property
+    def may_be_in_slack(self) -> bool:
+        return self.before is not None and (
+            self.before["status"] == "pending" or bool(self.before.get("uncertain"))
+        )
+
+
+def process_owner() -> str:
+    """This process, as recorded on the deliveries it claims."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _owner_is_dead(owner: str | None) -> bool:
+    """True when `owner` is a process on this host that no longer runs: its pending claims are
+    abandoned. Other hosts' claims are judged by age alone (STALE_PENDING)."""
+    host, _, pid = (owner or "").rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def claim_delivery_once(
+    db: sqlite_utils.Database, key: str, **fields: object
+) -> DeliveryClaim | None:
+    """Record a delivery about to happen as `pending`, owned by this process. None if `key` is
+    already sent, or being sent (pending for under STALE_PENDING by a process that still
+    runs): the caller must not deliver it again. A failed delivery, or one left pending by a
+    process that died, may be claimed again; the claim then carries the row as it was."""
     now = datetime.now(UTC)
     stale_before = (now - STALE_PENDING).isoformat(timespec="seconds")
     stamp = now.isoformat(timespec="seconds")
-    row = {**fields, "key": key, "status": "pending", "created_at": stamp, "updated_at": stamp}
-    columns = ", ".join(row)
-    placeholders = ", ".join("?" for _ in row)
-    updates = ", ".join(f"{name} = excluded.{name}" for name in row if name != "key")
+    row = {**fields, "key": key, "status": "pending", "owner": process_owner(), "updated_at": stamp}
     with db.atomic():
-        cursor = db.execute(
-            f"INSERT INTO deliveries ({columns}) VALUES ({placeholders})"
-            f" ON CONFLICT(key) DO UPDATE SET {updates}"
-            " WHERE deliveries.status = 'failed'"
-            " OR (deliveries.status = 'pending' AND deliveries.updated_at < ?)",
-            [*row.values(), stale_before],
+        found = list(db.query("SELECT * FROM deliveries WHERE key = ?", [key]))
+        before = found[0] if found else None
+        if before is None:
+            db["deliveries"].insert({**row, "created_at": stamp})
+            return DeliveryClaim(key, None)
+        abandoned = before["status"] == "pending" and (
+            (before["updated_at"] or "") < stale_before or _owner_is_dead(before.get("owner"))
         )
-    return cursor.rowcount == 1
+        if before["status"] != "failed" and not abandoned:
+            return None
+        # The first claim's created_at stays: a history search starts from it.
+        kept = {name: value for name, value in row.items() if name != "key"}
+        assignments = ", ".join(f"{name} = ?" for name in kept)
+        db.execute(f"UPDATE deliveries SET {assignments} WHERE key = ?", [*kept.values(), key])
+    return DeliveryClaim(key, before)
+
+
+def claim_delivery(db: sqlite_utils.Database, key: str, **fields: object) -> bool:
+    """claim_delivery_once, as a yes or no."""
+    return claim_delivery_once(db, key, **fields) is not None
+
+
+def remember_channel_id(db: sqlite_utils.Database, name: str, channel_id: str) -> None:
+    """The id Slack answered for a channel name (#team-payments -> C0123)."""
+    stamp = datetime.now(UTC).isoformat(timespec="seconds")
+    with db.atomic():
+        db["slack_channels"].upsert(
+            {"name": name.lstrip("#").lower(), "id": channel_id, "seen_at": stamp}, pk="name"
+        )
 
 
 def update_delivery(db: sqlite_utils.Database, key: str, **fields: object) -> None:
