@@ -393,12 +393,21 @@ def claim_delivery_once(
     stale_before = (now - STALE_PENDING).isoformat(timespec="seconds")
     stamp = now.isoformat(timespec="seconds")
     row = {**fields, "key": key, "status": "pending", "owner": process_owner(), "updated_at": stamp}
+    first = {**row, "created_at": stamp}
+    columns = ", ".join(first)
+    placeholders = ", ".join("?" for _ in first)
     with db.atomic():
-        found = list(db.query("SELECT * FROM deliveries WHERE key = ?", [key]))
-        before = found[0] if found else None
-        if before is None:
-            db["deliveries"].insert({**row, "created_at": stamp})
+        # The insert comes first so that the transaction holds the write lock before it reads:
+        # a read first would have to upgrade its lock, which SQLite refuses at once ("database
+        # is locked") when another connection is writing, instead of waiting its turn.
+        inserted = db.execute(
+            f"INSERT INTO deliveries ({columns}) VALUES ({placeholders})"
+            " ON CONFLICT(key) DO NOTHING",
+            list(first.values()),
+        )
+        if inserted.rowcount == 1:
             return DeliveryClaim(key, None)
+        before = next(iter(db.query("SELECT * FROM deliveries WHERE key = ?", [key])))
         abandoned = before["status"] == "pending" and (
             (before["updated_at"] or "") < stale_before or _owner_is_dead(before.get("owner"))
         )
