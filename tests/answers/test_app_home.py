@@ -357,3 +357,19 @@ def test_with_no_data_for_this_month_the_last_month_with_data_is_shown():
     period, note = month_shown(date(2026, 12, 3), (date(2026, 9, 1), date(2026, 11, 26)))
     assert (period.start, period.end, period.kind) == (date(2026, 11, 1), NOVEMBER[1], "month")
     assert note == "no cost data for December 2026 yet"
+
+
+def test_the_demo_preview_renders_the_home_of_a_payments_member_and_of_an_outsider(db, store):
+    from bot.answers.app_home import preview_app_home
+    from bot.render.preview import render_preview_html
+
+    previews = preview_app_home(db, CONFIG, TODAY)
+    assert [p.title for p in previews] == [
+        "App Home of a payments engineer",
+        "App Home of someone in no team",
+    ]
+    page = render_preview_html(previews, [{} for _ in previews])
+    assert 'class="unknown"' not in page  # every block of a home view is drawn
+    assert "👥 payments" in page
+    assert dollars(store.charges, *NOVEMBER, team="payments") in page
+    assert "members:" in page
