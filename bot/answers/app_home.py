@@ -210,6 +210,7 @@ def unavailable_reason(problem: Exception) -> str:
     """What to do, for the view published when the Home tab cannot be built (mrkdwn)."""
     name = blocks.escape_mrkdwn(type(problem).__name__)
     return (
-        f"The cost store could not be read ({name}). Whoever runs Costbot can check its logs, "
-        "run `costbot migrate`, and load data with `costbot ingest focus PATH`."
+        f"Costbot could not read its cost store or compute the figures ({name}). Whoever "
+        "runs Costbot can find the details in its log; `costbot migrate` brings the store "
+        "up to date, and `costbot ingest focus PATH` loads cost data."
     )

@@ -11,6 +11,7 @@ from typing import Any
 
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 
 from bot.answers.app_home import home_view, unavailable_reason
 from bot.context import AppContext
@@ -38,7 +39,18 @@ def publish_home(client: WebClient, context: AppContext, event: dict[str, Any]) 
     except Exception as problem:
         log.exception("Could not build the Home tab of %s", user_id)
         view = unavailable_view(unavailable_reason(problem))
-    client.views_publish(user_id=user_id, view=view)
+    try:
+        client.views_publish(user_id=user_id, view=view)
+    except SlackApiError as error:
+        if error.response.get("error") == "not_enabled":
+            # Slack refuses every Home view until the app's Home tab is switched on.
+            log.error(
+                "Slack refused the Home tab of %s: the Home tab is off. Turn on "
+                "features.app_home.home_tab_enabled (manifest.yml) in the app's settings",
+                user_id,
+            )
+            return False
+        raise
     return True
 
 

@@ -4,6 +4,8 @@ Bolt, every real handler registered), the view published to a fake Slack Web API
 from __future__ import annotations
 
 import json
+import logging
+import threading
 from datetime import date
 from pathlib import Path
 
@@ -148,3 +150,39 @@ def test_the_manifest_turns_the_home_tab_on_and_subscribes_to_its_event():
     events = manifest["settings"]["event_subscriptions"]
     assert events["request_url"] == EVENTS_URL
     assert "app_home_opened" in events["bot_events"]
+
+
+def test_a_rate_limited_publish_is_retried_and_lands_once(server, fake_slack):
+    fake_slack.fail_next("views.publish", 429, retry_after=0)
+    assert post_event(server, home_opened("U0BOB")) == 200
+    fake_slack.wait_for(lambda c: c.method == "views.publish" and c.status == 200)
+    assert [v["user_id"] for v in fake_slack.published_views] == ["U0BOB"]
+
+
+class LogSeen(logging.Handler):
+    """Sets `seen` when a record containing `words` is logged (from any thread)."""
+
+    def __init__(self, words: str) -> None:
+        super().__init__(logging.ERROR)
+        self.words = words
+        self.seen = threading.Event()
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+        if self.words in record.getMessage():
+            self.seen.set()
+
+
+def test_a_home_tab_left_off_in_slack_is_logged_with_what_to_turn_on(server, fake_slack):
+    fake_slack.error_next("views.publish", "not_enabled")
+    watcher = LogSeen("home_tab_enabled")
+    logger = logging.getLogger("handlers.events.app_home")
+    logger.addHandler(watcher)
+    try:
+        assert post_event(server, home_opened("U0BOB")) == 200
+        assert watcher.seen.wait(10), watcher.messages
+    finally:
+        logger.removeHandler(watcher)
+    assert fake_slack.published_views == []
+    assert len(fake_slack.calls("views.publish")) == 1  # refused, not retried
