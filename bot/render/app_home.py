@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -89,7 +89,6 @@ class HomeFigures:
     teams: tuple[TeamGlance, ...] = ()
     overview: Ranking | None = None  # for a viewer in no team
     in_no_team: bool = False
-    extra: tuple[str, ...] = field(default_factory=tuple)  # footnotes (mrkdwn)
 
 
 # ---- small texts
@@ -330,10 +329,10 @@ def home_view(figures: HomeFigures) -> dict[str, Any]:
         ]
         return _view([*head, *body])
     if figures.in_no_team:
-        return _view([*head, *_overview_blocks(figures), *_footer(figures)])
+        return _view([*head, *_overview_blocks(figures), *_footer()])
 
     content = list(head)
-    footer = _footer(figures)
+    footer = _footer()
     room = HOME_BLOCKS_MAX - len(footer) - RESERVED_BLOCKS
     shown = 0
     for team in figures.teams:
@@ -350,12 +349,12 @@ def home_view(figures: HomeFigures) -> dict[str, Any]:
     return _view([*content, *footer])
 
 
-def _footer(figures: HomeFigures) -> list[dict[str, Any]]:
-    notes = [
-        "Refreshed each time you open this tab · `/cost help`, `/untagged help` for more",
-        *figures.extra,
+def _footer() -> list[dict[str, Any]]:
+    return [
+        blocks.context(
+            ["Refreshed each time you open this tab · `/cost help`, `/untagged help` for more"]
+        )
     ]
-    return [blocks.context(notes)]
 
 
 def _view(content: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
