@@ -373,3 +373,29 @@ def test_the_demo_preview_renders_the_home_of_a_payments_member_and_of_an_outsid
     assert "👥 payments" in page
     assert dollars(store.charges, *NOVEMBER, team="payments") in page
     assert "members:" in page
+
+
+def test_each_billing_currency_is_shown_on_its_own_and_the_budget_only_in_its_own(tmp_path):
+    lines = (("payments", "Amazon Elastic Compute Cloud", "222222222222"),)
+    usd = make_charges(date(2026, 11, 1), NOVEMBER[1], seed=4, lines=lines)
+    eur = make_charges(
+        date(2026, 11, 1),
+        NOVEMBER[1],
+        seed=5,
+        lines=(("payments", "Amazon Elastic Compute Cloud", "444444444444"),),
+        currency="EUR",
+        billing_account="555555555555",
+    )
+    db_path = tmp_path / "costbot.db"
+    files = [write_focus_csv(tmp_path / "usd.csv", usd), write_focus_csv(tmp_path / "eur.csv", eur)]
+    ingest_focus([str(f) for f in files], CONFIG, db_path)
+    db = open_store(db_path)
+    try:
+        payments = team_part(home_view(db, CONFIG, ALICE, TODAY), "payments")
+    finally:
+        db.close()
+    assert dollars(usd, *NOVEMBER, team="payments") in payments
+    assert dollars(eur, *NOVEMBER, team="payments", currency="EUR") in payments
+    assert "billed in EUR" in payments and "billed in USD" in payments
+    assert payments.count("*Budget (November 2026)*") == 1
+    assert "EUR 20,000.00" not in payments and "$20,000.00" in payments
