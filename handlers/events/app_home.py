@@ -25,8 +25,8 @@ def acknowledge(ack: Ack) -> None:
 
 
 def publish_home(client: WebClient, context: AppContext, event: dict[str, Any]) -> bool:
-    """Build and publish the Home tab of the event's user; False when there was nothing to
-    publish (another tab, no user)."""
+    """Build and publish the Home tab of the event's user; False when nothing was published
+    (another tab, no user, or Slack has the app's Home tab switched off)."""
     user_id = event.get("user")
     if event.get("tab") != "home" or not user_id:
         return False
