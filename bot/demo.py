@@ -13,6 +13,7 @@ from pathlib import Path
 
 import sqlite_utils
 
+from bot.answers.app_home import preview_app_home
 from bot.answers.cost import Asker, answer_cost
 from bot.answers.unitcost import preview_unitcost
 from bot.answers.untagged import preview_untagged
@@ -209,6 +210,7 @@ def run_demo(out_dir: Path, *, seed: int = 7, today: date | None = None) -> str:
             PreviewMessage(title, description, payload)
             for title, description, payload in preview_untagged(db, store.config, store.today)
         )
+        messages.extend(preview_app_home(db, store.config, store.today))
         alerts = _anomaly_previews(store)
         messages.extend(alerts)
         messages.extend(

@@ -1,4 +1,4 @@
-"""Thin Slack listeners, grouped by kind: `commands/`, `actions/`, `views/`, later `events/`.
+"""Thin Slack listeners, grouped by kind: `commands/`, `actions/`, `views/`, `events/`.
 Each module has `register(app, context)`; `register_all` is what the app factory is given.
 
 `SLASH_COMMANDS` is the one list of slash commands the app answers, with their help text:
@@ -28,8 +28,9 @@ SLASH_COMMANDS: dict[str, str] = {
 
 
 def register_all(app: App, context: AppContext) -> None:
-    from handlers import actions, commands, views
+    from handlers import actions, commands, events, views
 
     commands.register(app, context)
     actions.register(app, context)
     views.register(app, context)
+    events.register(app, context)

@@ -929,3 +929,17 @@ def latest_delivery(
         )
     )
     return rows[0] if rows else None
+
+
+# ---- App Home (bot/answers/app_home.py)
+
+
+def open_anomaly_episodes(db: sqlite_utils.Database) -> list[dict]:
+    """Every anomaly episode still open (alerted, not closed or marked expected), the largest
+    increase per day first; rows of `anomaly_episodes`."""
+    return list(
+        db.query(
+            "SELECT * FROM anomaly_episodes WHERE status = 'open'"
+            " ORDER BY coalesce(actual_micros, 0) - coalesce(expected_micros, 0) DESC, id"
+        )
+    )
