@@ -14,6 +14,7 @@ from pathlib import Path
 import sqlite_utils
 
 from bot.answers.cost import Asker, answer_cost
+from bot.answers.kudos import preview_kudos
 from bot.answers.unitcost import preview_unitcost
 from bot.answers.untagged import preview_untagged
 from bot.config import Config, load_config
@@ -205,6 +206,7 @@ def run_demo(out_dir: Path, *, seed: int = 7, today: date | None = None) -> str:
                 )
             )
         messages.extend(preview_unitcost(db, store.config, store.today))
+        messages.extend(preview_kudos(store.config, store.today))
         messages.extend(
             PreviewMessage(title, description, payload)
             for title, description, payload in preview_untagged(db, store.config, store.today)

@@ -48,7 +48,9 @@ from bot.periods import format_day
 from bot.render import blocks
 from bot.render.cost import Reply, render_notice
 from bot.render.kudos import escape_what, kudos_message, kudos_month, mention
+from bot.render.preview import PreviewMessage
 from bot.store import queries, writers
+from bot.store.schema import migrations
 
 WHAT_MAX = 300
 MAX_PEOPLE = 10
@@ -560,3 +562,67 @@ def decide_kudos(
             "own team's lead."
         )
     return KudosDecision(tuple(changed), kudos_message(wins, reporters), note)
+
+
+# ---- the demo's preview
+
+
+def preview_kudos(config: Config, today: date) -> list[PreviewMessage]:
+    """`/kudos` for the demo preview (bot/demo.py): a kudos, one shared by two people, a
+    second reporter, a self-kudos, and a kudos confirmed by a lead. Recorded in a throwaway
+    in-memory store, so the demo's own store (reused between runs) stays as it was."""
+    db = sqlite_utils.Database(memory=True)
+    migrations.apply(db)
+    team = config.teams[0] if config.teams else None
+    channel = team.channel if team and team.channel else "#general"
+    giver, maria, omar, lead = "U0DEMOGIVER", "U0DEMOMARIA", "U0DEMOOMAR", "U0DEMOLEAD"
+    at = datetime(today.year, today.month, today.day, 10, tzinfo=UTC)
+
+    def asked(text: str, user: str) -> KudosAnswer:
+        asker = Asker(user_id=user, channel_name=channel.lstrip("#"))
+        return answer_kudos(text, db=db, config=config, today=today, asker=asker, now=at)
+
+    first = asked(f"<@{maria}|maria> moved the batch jobs to spot $1,200/month", giver)
+    shared = asked(
+        f"<@{maria}|maria> <@{omar}|omar> migrated search to Graviton $900.01/month", lead
+    )
+    again = asked(f"<@{maria}|maria> moved the batch jobs to Spot!", omar)
+    selfish = asked(f"<@{giver}|me> cleaned up my old snapshots $40/month", giver)
+    confirmed = decide_kudos(
+        db,
+        config,
+        first.new_win_ids,
+        lead,
+        confirm=True,
+        is_confirmer=lambda user, allowed: True,  # the demo's lead is taken as one
+        now=at,
+    )
+    db.close()
+    in_channel = "in_channel"
+    return [
+        PreviewMessage(
+            "/kudos @maria moved the batch jobs to spot $1,200/month",
+            "a kudos, celebrated in the channel, waiting for a lead's Confirm",
+            first.reply.payload,
+        ),
+        PreviewMessage(
+            "/kudos @maria @omar migrated search to Graviton $900.01/month",
+            "several people: one win each, the amount shared to the cent",
+            shared.reply.payload,
+        ),
+        PreviewMessage(
+            "/kudos @maria moved the batch jobs to Spot! (another person)",
+            "a duplicate: merged into the first kudos, privately",
+            again.reply.payload,
+        ),
+        PreviewMessage(
+            "/kudos @me cleaned up my old snapshots",
+            "a self-kudos: not recorded, and why",
+            selfish.reply.payload,
+        ),
+        PreviewMessage(
+            "Confirm (pressed by a team lead)",
+            "the kudos message updated in place: it now counts like a measured saving",
+            {"response_type": in_channel, **(confirmed.message or {})},
+        ),
+    ]

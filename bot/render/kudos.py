@@ -130,7 +130,7 @@ def kudos_message(wins: list[dict[str, Any]], reporters: dict[int, list[str]]) -
         )
     saved = f" ({format_money(total, currency)}/month)" if amounts else ""
     people_text = _joined([mention(w["person"]) for w in wins])
-    fallback = f"Kudos: {giver} thanks {people_text} for {what}{saved}"
+    fallback = f"Kudos: {giver} thanks {people_text} for: {what}{saved}"
     return blocks.message(fallback, content)
 
 

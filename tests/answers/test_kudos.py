@@ -379,3 +379,15 @@ def test_costbot_ask_records_a_kudos(tmp_path, monkeypatch, capsys):
         {"person": "U456", "team": "payments", "monthly_savings_micros": 1_200_000_000,
          "month": "2026-11"}
     ]  # fmt: skip
+
+
+def test_what_people_typed_is_escaped_in_the_message_and_its_fallback(db):
+    answer = give(
+        db,
+        "<@U0MARIA> fixed &lt;!channel&gt; pings <!channel> &amp; <https://x.example|*links*> $5",
+    )
+    what = "fixed &lt;!channel&gt; pings @channel &amp; *links*"
+    assert wins(db)[0]["what"] == "fixed <!channel> pings @channel & *links*"
+    assert f"for: {what} ($5.00/month)" in answer.message["text"]
+    shown = json.dumps(answer.message["blocks"])
+    assert what in shown and "<!channel>" not in shown and "<https" not in shown
