@@ -391,3 +391,33 @@ def test_what_people_typed_is_escaped_in_the_message_and_its_fallback(db):
     assert f"for: {what} ($5.00/month)" in answer.message["text"]
     shown = json.dumps(answer.message["blocks"])
     assert what in shown and "<!channel>" not in shown and "<https" not in shown
+
+
+def test_the_same_kudos_from_many_people_at_once_is_one_win(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from bot.store import open_writer
+
+    path = tmp_path / "busy.db"
+    open_store(path).close()
+    people = [f"U0FAN{i:02d}" for i in range(8)]
+
+    def thank(user: str) -> tuple[int, ...]:
+        db = open_writer(path)
+        try:
+            return give(
+                db, "<@U0MARIA> moved the batch jobs to spot", Asker(user_id=user)
+            ).new_win_ids
+        finally:
+            db.close()
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        recorded = list(pool.map(thank, people))
+    db = open_store(path)
+    try:
+        (win,) = wins(db)
+        assert sum(1 for ids in recorded if ids) == 1  # one message, the others merged
+        assert win["mentions"] == 8
+        assert sorted(u for _, u in reporters(db)) == people
+    finally:
+        db.close()
