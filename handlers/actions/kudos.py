@@ -17,7 +17,7 @@ from typing import Any
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
-from bot.answers.kudos import KudosDecision, decide_kudos, win_ids_of
+from bot.answers.kudos_confirm import KudosDecision, decide_kudos, win_ids_of
 from bot.config import TagPolicySettings
 from bot.context import AppContext
 from bot.render.kudos import CONFIRM_ACTION_ID, DECLINE_ACTION_ID

@@ -12,15 +12,17 @@ import pytest
 
 from bot.answers.common import Asker, UsageError
 from bot.answers.kudos import (
-    GAVE_IT_NOTE,
-    ONLY_CONFIRMERS_NOTE,
-    OWN_WIN_NOTE,
     SELF_KUDOS_NOTE,
     answer_kudos,
-    decide_kudos,
     normalised_what,
     parse_kudos,
     split_evenly,
+)
+from bot.answers.kudos_confirm import (
+    GAVE_IT_NOTE,
+    ONLY_CONFIRMERS_NOTE,
+    OWN_WIN_NOTE,
+    decide_kudos,
 )
 from bot.cli import main
 from bot.config import ChampionSettings, Config, TagPolicySettings, Team

@@ -24,7 +24,7 @@ from fake_slack import (
 )
 from slack_app import post_signed
 
-from bot.answers.kudos import GAVE_IT_NOTE, ONLY_CONFIRMERS_NOTE
+from bot.answers.kudos_confirm import GAVE_IT_NOTE, ONLY_CONFIRMERS_NOTE
 from bot.config import ChampionSettings, Config, TagPolicySettings, Team
 from bot.context import AppContext
 from bot.render.kudos import CONFIRM_ACTION_ID, DECLINE_ACTION_ID
