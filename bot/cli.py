@@ -10,6 +10,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -598,10 +599,24 @@ def _answerers() -> dict:
     """The slash commands `costbot ask` runs: command -> its answer function, each taking
     (text, db=, config=, today=, asker=, with_chart=) like the Slack handlers call them."""
     from bot.answers.cost import answer_cost
+    from bot.answers.kudos import kudos_reply
     from bot.answers.unitcost import answer_unitcost
     from bot.answers.untagged import answer_untagged
 
-    return {"/cost": answer_cost, "/unitcost": answer_unitcost, "/untagged": answer_untagged}
+    return {
+        "/cost": answer_cost,
+        "/unitcost": answer_unitcost,
+        "/untagged": answer_untagged,
+        "/kudos": kudos_reply,
+    }
+
+
+# Commands that write to the store (a kudos is recorded): `costbot ask` opens a write
+# connection for them, after bringing the schema up to date.
+WRITING_COMMANDS = {"/kudos"}
+# Commands whose manifest entry has `should_escape: true`: Slack sends mentions, channels and
+# user groups as <@U..>, <#C..>, <!subteam^S..> tokens, the rest of the text entity-escaped.
+ESCAPED_COMMANDS = {"/kudos"}
 
 
 def _ask(args: argparse.Namespace) -> int:
@@ -633,10 +648,15 @@ def _ask(args: argparse.Namespace) -> int:
         channel_id=None if channel and channel.startswith("#") else channel,
         channel_name=channel if channel and channel.startswith("#") else None,
     )
-    db = open_reader(db_path)
+    writes = command.lower() in WRITING_COMMANDS
+    if writes:
+        from bot.store import migrate_store, open_writer
+
+        migrate_store(db_path)
+    db = open_writer(db_path) if writes else open_reader(db_path)
     try:
         reply = answer(
-            _as_slack_sends(text),
+            _as_slack_sends(text, tokens=command.lower() in ESCAPED_COMMANDS),
             db=db,
             config=config,
             today=args.today or utc_today(),
@@ -664,10 +684,27 @@ def _ask(args: argparse.Namespace) -> int:
     return EXIT_USAGE if reply.is_error else EXIT_OK
 
 
-def _as_slack_sends(text: str) -> str:
+def _as_slack_sends(text: str, *, tokens: bool = False) -> str:
     """Slack sends `&`, `<`, `>` in command text as entities; so does `costbot ask`, so that
-    both reach the same parser the same way."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    both reach the same parser the same way. With `tokens` (a command with should_escape),
+    Slack's own tokens typed as Slack sends them (`<@U0123>`, `<#C0123|general>`,
+    `<!subteam^S0123>`) stay tokens, as they would come from Slack."""
+
+    def escaped(part: str) -> str:
+        return part.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+    if not tokens:
+        return escaped(text)
+    pieces, position = [], 0
+    for match in _SLACK_TOKEN.finditer(text):
+        pieces += [escaped(text[position : match.start()]), match.group(0)]
+        position = match.end()
+    return "".join([*pieces, escaped(text[position:])])
+
+
+_SLACK_TOKEN = re.compile(
+    r"<(?:@[UWB][A-Z0-9]+|#[CG][A-Z0-9]+|!subteam\^[A-Z0-9]+|!here|!channel|!everyone)(?:\|[^<>]*)?>"
+)
 
 
 def _print(text: str) -> None:

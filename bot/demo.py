@@ -15,6 +15,7 @@ import sqlite_utils
 
 from bot.answers.app_home import preview_app_home
 from bot.answers.cost import Asker, answer_cost
+from bot.answers.kudos import preview_kudos
 from bot.answers.unitcost import preview_unitcost
 from bot.answers.untagged import preview_untagged
 from bot.config import Config, load_config
@@ -206,6 +207,7 @@ def run_demo(out_dir: Path, *, seed: int = 7, today: date | None = None) -> str:
                 )
             )
         messages.extend(preview_unitcost(db, store.config, store.today))
+        messages.extend(preview_kudos(store.config, store.today))
         messages.extend(
             PreviewMessage(title, description, payload)
             for title, description, payload in preview_untagged(db, store.config, store.today)

@@ -24,6 +24,10 @@ SLASH_COMMANDS: dict[str, str] = {
         "Tagging compliance against the target, the non-compliant cost to the cent, and the "
         "costliest resources missing required tags, each with a Claim button."
     ),
+    "/kudos": (
+        "Thank someone for a cost win: /kudos @someone what they did [$saved/month]. "
+        "A team lead confirms it; it counts for the monthly cost champions."
+    ),
 }
 
 

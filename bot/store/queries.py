@@ -943,3 +943,34 @@ def open_anomaly_episodes(db: sqlite_utils.Database) -> list[dict]:
             " ORDER BY coalesce(actual_micros, 0) - coalesce(expected_micros, 0) DESC, id"
         )
     )
+
+
+# ---- wins: kudos (issue 12)
+
+
+def kudos_wins(db: sqlite_utils.Database, win_ids: list[int]) -> list[dict]:
+    """The kudos wins with these ids, in the order given (unknown ids left out)."""
+    if not win_ids:
+        return []
+    marks = ", ".join("?" for _ in win_ids)
+    rows = {
+        row["id"]: row
+        for row in db.query(
+            f"SELECT * FROM wins WHERE source = 'kudos' AND id IN ({marks})", list(win_ids)
+        )
+    }
+    return [rows[i] for i in win_ids if i in rows]
+
+
+def win_reporters(db: sqlite_utils.Database, win_ids: list[int]) -> dict[int, list[str]]:
+    """Who reported each win, first reporter first (each once)."""
+    found: dict[int, list[str]] = {i: [] for i in win_ids}
+    if not win_ids:
+        return found
+    marks = ", ".join("?" for _ in win_ids)
+    for row in db.query(
+        f"SELECT win_id, user_id FROM win_reporters WHERE win_id IN ({marks}) ORDER BY at, rowid",
+        list(win_ids),
+    ):
+        found.setdefault(row["win_id"], []).append(row["user_id"])
+    return found

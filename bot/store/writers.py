@@ -1070,3 +1070,152 @@ def update_resource_tags(
             [json.dumps(tags, ensure_ascii=False, sort_keys=True), team, arn],
         )
     return cursor.rowcount == 1
+
+
+# ---- wins: kudos (issue 12)
+
+
+@dataclass(frozen=True)
+class KudosEntry:
+    """One person's win from one `/kudos`: what the answer parsed, ready to store."""
+
+    month: str  # YYYY-MM of the asker's day
+    person: str  # the recipient's Slack user id
+    team: str | None
+    what: str
+    monthly_savings_micros: int | None
+    currency: str
+    dedupe_key: str
+    channel: str | None
+
+
+@dataclass(frozen=True)
+class KudosRecorded:
+    """What became of one KudosEntry. `outcome`: new | merged (another reporter: mentions
+    + 1) | repeated (the same reporter again: nothing changed) | amount_added (the kudos had
+    no amount and this report gives one; a merge too when the reporter is new). `win` is the
+    row as it now is; `amount_kept` is True when this report named an amount that differs
+    from the one recorded (which stays)."""
+
+    outcome: str
+    win: dict[str, Any]
+    amount_kept: bool = False
+
+
+def record_kudos(
+    db: sqlite_utils.Database, entries: Sequence[KudosEntry], reporter: str, at: datetime
+) -> list[KudosRecorded]:
+    """Record one `/kudos` (one entry per recipient) in one transaction: all or nothing.
+    A kudos already recorded (same `dedupe_key`) is merged: another reporter adds a mention
+    (and a reporter row), the same reporter changes nothing. An amount given for a kudos
+    recorded without one is taken while the kudos is still `reported` (a lead has not yet
+    judged it); an amount already recorded is never changed by a later report."""
+    stamp = _iso_utc(at)
+    results = []
+    with db.atomic():
+        for entry in entries:
+            # The insert comes first, so the transaction holds the write lock before it reads.
+            inserted = db.execute(
+                "INSERT INTO wins (month, source, status, team, person, what,"
+                " monthly_savings_micros, currency, dedupe_key, reported_by, reported_at,"
+                " mentions, channel, created_at, updated_at)"
+                " VALUES (?, 'kudos', 'reported', ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)"
+                " ON CONFLICT(dedupe_key) DO NOTHING",
+                [
+                    entry.month,
+                    entry.team,
+                    entry.person,
+                    entry.what,
+                    entry.monthly_savings_micros,
+                    entry.currency,
+                    entry.dedupe_key,
+                    reporter,
+                    stamp,
+                    entry.channel,
+                    stamp,
+                    stamp,
+                ],
+            )
+            win = _win_by_key(db, entry.dedupe_key)
+            if inserted.rowcount == 1:
+                _add_reporter(db, win["id"], reporter, stamp)
+                results.append(KudosRecorded("new", win))
+                continue
+            new_reporter = _add_reporter(db, win["id"], reporter, stamp)
+            changes: dict[str, Any] = {}
+            if new_reporter:
+                changes["mentions"] = (win["mentions"] or 1) + 1
+            amount = entry.monthly_savings_micros
+            adds_amount = (
+                amount is not None
+                and win["monthly_savings_micros"] is None
+                and win["status"] == "reported"
+            )
+            if adds_amount:
+                changes["monthly_savings_micros"] = amount
+                changes["currency"] = entry.currency
+            kept = (
+                amount is not None
+                and not adds_amount
+                and win["monthly_savings_micros"] not in (None, amount)
+            )
+            if changes:
+                changes["updated_at"] = stamp
+                assignments = ", ".join(f"{name} = ?" for name in changes)
+                db.execute(
+                    f"UPDATE wins SET {assignments} WHERE id = ?", [*changes.values(), win["id"]]
+                )
+                win = _win_by_key(db, entry.dedupe_key)
+            outcome = "amount_added" if adds_amount else "merged" if new_reporter else "repeated"
+            results.append(KudosRecorded(outcome, win, amount_kept=kept))
+    return results
+
+
+def _win_by_key(db: sqlite_utils.Database, dedupe_key: str) -> dict[str, Any]:
+    return next(iter(db.query("SELECT * FROM wins WHERE dedupe_key = ?", [dedupe_key])))
+
+
+def _add_reporter(db: sqlite_utils.Database, win_id: int, user_id: str, stamp: str) -> bool:
+    """True when `user_id` had not reported this win before."""
+    cursor = db.execute(
+        "INSERT INTO win_reporters (win_id, user_id, at) VALUES (?, ?, ?)"
+        " ON CONFLICT(win_id, user_id) DO NOTHING",
+        [win_id, user_id, stamp],
+    )
+    return cursor.rowcount == 1
+
+
+def set_kudos_message(
+    db: sqlite_utils.Database, win_ids: Sequence[int], channel: str | None, message_ts: str | None
+) -> None:
+    """Where the kudos message with the Confirm button is (the channel id Slack answered)."""
+    stamp = datetime.now(UTC).isoformat(timespec="seconds")
+    with db.atomic():
+        for win_id in win_ids:
+            db.execute(
+                "UPDATE wins SET channel = coalesce(?, channel), message_ts = ?, updated_at = ?"
+                " WHERE id = ? AND source = 'kudos'",
+                [channel, message_ts, stamp, win_id],
+            )
+
+
+def decide_kudos(
+    db: sqlite_utils.Database, win_ids: Sequence[int], status: str, user_id: str, at: datetime
+) -> list[int]:
+    """Confirm or decline kudos wins still `reported`; the ids that changed. A win already
+    confirmed or declined stays as it is, so a second press (or two leads at once) changes
+    nothing."""
+    if status not in ("confirmed", "declined"):
+        raise ValueError(f"a kudos is confirmed or declined, not {status!r}")
+    stamp = _iso_utc(at)
+    changed = []
+    with db.atomic():
+        for win_id in win_ids:
+            cursor = db.execute(
+                "UPDATE wins SET status = ?, confirmed_by = ?, confirmed_at = ?, updated_at = ?"
+                " WHERE id = ? AND source = 'kudos' AND status = 'reported'",
+                [status, user_id, stamp, stamp, win_id],
+            )
+            if cursor.rowcount == 1:
+                changed.append(win_id)
+    return changed

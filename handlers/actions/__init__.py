@@ -5,7 +5,7 @@ from __future__ import annotations
 from slack_bolt import App
 
 from bot.context import AppContext
-from handlers.actions import anomalies, claim, idle, share, tag_policy
+from handlers.actions import anomalies, claim, idle, kudos, share, tag_policy
 
 
 def register(app: App, context: AppContext) -> None:
@@ -14,3 +14,4 @@ def register(app: App, context: AppContext) -> None:
     idle.register(app, context)
     tag_policy.register(app, context)
     claim.register(app, context)
+    kudos.register(app, context)
