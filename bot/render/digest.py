@@ -56,6 +56,8 @@ def format_week(week: Week) -> str:
 
 
 def format_days(start: date, end: date) -> str:
+    if start == end:
+        return day_text(end)
     if start.year != end.year:
         return f"{day_text(start)} – {day_text(end)}"
     if start.month != end.month:
@@ -418,7 +420,7 @@ def fallback_text(digests: Sequence[TeamDigest]) -> str:
 
 def chart_title(digests: Sequence[TeamDigest]) -> str:
     digest = digests[0]
-    names = ", ".join(d.team for d in digests)
+    names = blocks.plain_safe(", ".join(d.team for d in digests))
     first = digest.daily[0][0] if digest.daily else digest.week.start
     return (
         f"{blocks.shorten(names, TEAM_MAX)}: daily spend ({digest.chart_currency}),"
@@ -451,7 +453,7 @@ def chart_series(
 def chart_alt_text(digests: Sequence[TeamDigest]) -> str:
     days, amounts, budget, currency = chart_series(digests)
     digest = digests[0]
-    names = ", ".join(d.team for d in digests)
+    names = blocks.plain_safe(", ".join(d.team for d in digests))
     if not days:
         return f"Daily spend of {names}: no days to show."
     week = [a for d, a in zip(days, amounts, strict=True) if digest.week.start <= d]

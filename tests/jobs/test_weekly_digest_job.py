@@ -177,3 +177,20 @@ def test_a_week_before_the_data_says_so(org, capsys):
     [payments] = [d for d in result["deliveries"] if d["channel"] == "#team-payments"]
     assert "Mon 24 – Sun 30 Aug 2026" in payments["text"]
     assert "no spend in either week" in payments["text"]
+
+
+def test_berlin_across_the_spring_dst_change(org):
+    """Clocks go forward on Sunday 29 March 2026: Monday 09:00 CEST is 07:00 UTC, and the
+    week reported is 23-29 March; an hour earlier (08:00 CEST) it is still that Monday."""
+    teams = [{"name": "payments", "channel": "#team-payments", "timezone": "Europe/Berlin"}]
+    context = _context(org, teams=teams)
+    for hour in (6, 7):
+        moment = datetime(2026, 3, 30, hour, 0, tzinfo=UTC)
+        result = weekly_digest.run(context, moment, dry_run=True, teams=["payments"])
+        assert result.date == date(2026, 3, 30)
+        assert [d["period"] for d in result.deliveries] == ["2026-03-23"]
+    # Sunday 29 March 23:30 in Berlin (21:30 UTC): the week of 16-22 March.
+    late = weekly_digest.run(
+        context, datetime(2026, 3, 29, 21, 30, tzinfo=UTC), dry_run=True, teams=["payments"]
+    )
+    assert [d["period"] for d in late.deliveries] == ["2026-03-16"]
