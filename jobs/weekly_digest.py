@@ -34,7 +34,9 @@ from zoneinfo import ZoneInfo
 from bot.analytics.digest import Week, week_reported, weekly_digests
 from bot.config import Config, Team
 from bot.context import AppContext
-from bot.render.digest import chart_args, digest_chart, digest_message, has_chart
+from bot.render.cost import Reply
+from bot.render.digest import chart_args, digest_chart, digest_message, format_week, has_chart
+from bot.render.preview import PreviewMessage
 from bot.store import migrate_store
 from jobs.clock import run_moment
 from jobs.fanout import ChartSpec, JobResult, Outgoing, delivery_key, fan_out
@@ -159,3 +161,36 @@ def _outgoing(context: AppContext, plan: list[tuple[str, Week, list[str]]]) -> l
             )
         )
     return outgoing
+
+
+def preview_weekly_digest(
+    db: Any, config: Config, today: date, team: str = "payments"
+) -> list[PreviewMessage]:
+    """The digest `team` would get on `today` (the demo's preview, bot/demo.py), with its
+    chart keyed by file name as the preview expects; nothing is posted or recorded."""
+    if config.team(team) is None:
+        return []
+    week = week_reported(today)
+    digests = weekly_digests(db, config, week.start, [team])
+    reply = Reply(digest_message(digests, config.cost_metric))
+    if not has_chart(digests):
+        return [PreviewMessage(_PREVIEW_TITLE, _preview_description(week), reply.payload)]
+    chart = digest_chart(*chart_args(digests))
+    return [
+        PreviewMessage(
+            _PREVIEW_TITLE,
+            _preview_description(week),
+            reply.with_chart_file(chart.filename),
+            images={chart.filename: chart.png},
+        )
+    ]
+
+
+_PREVIEW_TITLE = "Weekly cost digest"
+
+
+def _preview_description(week: Week) -> str:
+    return (
+        f"`costbot run weekly-digest` (Monday 09:00 in each team's time zone): the week of"
+        f" {format_week(week)}, one message per team channel"
+    )
