@@ -194,3 +194,20 @@ def test_berlin_across_the_spring_dst_change(org):
         context, datetime(2026, 3, 29, 21, 30, tzinfo=UTC), dry_run=True, teams=["payments"]
     )
     assert [d["period"] for d in late.deliveries] == ["2026-03-16"]
+
+
+def test_a_post_taken_but_unanswered_is_found_in_history_not_posted_again(
+    org, fake_slack: FakeSlack, capsys
+):
+    """Slack takes the first digest, but the connection closes before its answer: the run
+    looks for the key in the channel's history instead of posting it a second time."""
+    # The channels as Slack knows them (conversations.list), to read their history by id.
+    fake_slack.channel_names.update({"C0PAYMENTS1": "team-payments", "C0SEARCH01": "team-search"})
+    fake_slack.drop_post_responses(1)
+    code, result = _run(capsys, "--date", "2026-10-26")
+    assert code == 0 and {d["status"] for d in result["deliveries"]} == {"sent"}
+    _code, again = _run(capsys, "--date", "2026-10-26")
+    assert {d["status"] for d in again["deliveries"]} == {"duplicate"}
+    for channel in ("#team-payments", "#team-search"):
+        [message] = fake_slack.channel_messages(channel)
+        assert message.metadata["event_payload"]["costbot_delivery_key"].endswith(channel)
