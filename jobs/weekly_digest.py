@@ -62,9 +62,14 @@ def run(
     config = context.config
     moment = run_moment(now)
     chosen = _chosen_teams(config, teams)
-    day = (
-        now if not isinstance(now, datetime) else _local_day(moment, chosen[0] if chosen else None)
-    )
+    # The run's day: the date given; for the scheduler's run of a team, that team's day;
+    # for `costbot run --date D` (09:00 UTC on D), D.
+    if not isinstance(now, datetime):
+        day = now
+    elif teams is not None and chosen:
+        day = _local_day(moment, chosen[0])
+    else:
+        day = moment.date()
     result = JobResult(JOB, day, dry_run=dry_run)
     plan = _plan(config, moment, chosen, result)
     if not dry_run:

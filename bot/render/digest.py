@@ -101,14 +101,18 @@ def _compared_weeks(digest: TeamDigest) -> tuple[str, str]:
     return format_days(digest.week.start, end), format_days(before, before + lag)
 
 
+def _data_coverage(digest: TeamDigest) -> str:
+    """Where the store's data is, for a week with none of it."""
+    if digest.data_through:
+        return f"the store's data ends {day_text(digest.data_through)}"
+    if digest.data_from:
+        return f"the store's data starts {day_text(digest.data_from)}"
+    return "no cost data is loaded yet"
+
+
 def _data_note(digest: TeamDigest) -> str | None:
     if not digest.has_data:
-        last = (
-            f"the store's data ends {day_text(digest.data_through)}"
-            if digest.data_through
-            else "no cost data is loaded yet"
-        )
-        return f"⚠️ No cost data for this week yet: {last}."
+        return f"⚠️ No cost data for this week: {_data_coverage(digest)}."
     if not digest.complete:
         this_week, week_before = _compared_weeks(digest)
         missing = format_days(digest.data_through + timedelta(days=1), digest.week.end)  # type: ignore[operator]
@@ -400,6 +404,9 @@ def fallback_text(digests: Sequence[TeamDigest]) -> str:
     """What notifications show: each team's spend per currency and its change, escaped."""
     parts = []
     for digest in digests:
+        if not digest.has_data:
+            parts.append(f"{_team(digest)}: no cost data for this week ({_data_coverage(digest)})")
+            continue
         if digest.quiet:
             parts.append(f"{_team(digest)}: no spend in either week")
             continue
@@ -410,7 +417,7 @@ def fallback_text(digests: Sequence[TeamDigest]) -> str:
                 change = change_text(spend.this_week, spend.last_week, spend.currency)
                 amount += f", {change} vs {format_money(spend.last_week, spend.currency)}"
             amounts.append(amount)
-        partial = "" if digest.complete else " (data incomplete)"
+        partial = "" if digest.complete else f" (data through {day_text(digest.data_through)})"
         parts.append(f"{_team(digest)}: " + "; ".join(amounts) + partial)
     return f"Weekly cost digest, {format_week(digests[0].week)}: " + " · ".join(parts)
 

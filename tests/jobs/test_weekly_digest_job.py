@@ -176,7 +176,9 @@ def test_a_week_before_the_data_says_so(org, capsys):
     _code, result = _run(capsys, "--date", date(2026, 9, 1).isoformat(), "--dry-run")
     [payments] = [d for d in result["deliveries"] if d["channel"] == "#team-payments"]
     assert "Mon 24 – Sun 30 Aug 2026" in payments["text"]
-    assert "no spend in either week" in payments["text"]
+    assert (
+        "no cost data for this week (the store's data starts Mon 31 Aug 2026)" in payments["text"]
+    )
 
 
 def test_berlin_across_the_spring_dst_change(org):
