@@ -94,7 +94,7 @@ class AnomalyNote:
 
     kind: str  # spike | shift | drift | new
     service: str | None  # None: the team's total
-    account: str | None
+    account: str | None  # `name (id)` where the name is known
     currency: str
     start: date  # the first anomalous day
     last_day: date | None
@@ -201,9 +201,9 @@ class _Reader:
         self.daily = self._daily()
         self.services = self._changes("service", "service", {"team", "service"})
         self.accounts = self._changes("account_id", "account", {"team", "account"})
-        labels = account_labels(db) if any(self.accounts.values()) else {}
-        self.account_labels = labels
         self.episodes = self._episodes()
+        wanted = any(self.accounts.values()) or any(self.episodes.values())
+        self.account_labels = account_labels(db) if wanted else {}
         self.untagged, self.untagged_basis = self._untagged()
         self.idle = self._idle()
 
@@ -402,7 +402,7 @@ class _Reader:
         return tuple(parts)
 
     def _notes(self, team: str) -> list[AnomalyNote]:
-        return [_note(row) for row in self.episodes.get(team, [])]
+        return [_note(row, self.account_labels) for row in self.episodes.get(team, [])]
 
     def _opened(self, team: str) -> tuple[AnomalyNote, ...]:
         return tuple(
@@ -481,11 +481,12 @@ def _day(text: str | None) -> date | None:
     return date.fromisoformat(text) if text else None
 
 
-def _note(row: dict) -> AnomalyNote:
+def _note(row: dict, labels: dict[str, str]) -> AnomalyNote:
+    account = row.get("account_id")
     return AnomalyNote(
         kind=row["kind"],
         service=row.get("service"),
-        account=row.get("account_id"),
+        account=labels.get(account, account) if account else None,
         currency=normalise_currency(row.get("currency")),
         start=date.fromisoformat(row["start"]),
         last_day=_day(row.get("last_day")),

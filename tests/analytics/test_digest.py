@@ -183,6 +183,8 @@ def test_anomalies_opened_resolved_and_open(tmp_path):
         db.close()
     assert sorted(n.kind for n in digest.anomalies_opened) == ["drift", "spike"]
     assert sorted(n.kind for n in digest.anomalies_resolved) == ["shift", "spike"]
+    spike = next(n for n in digest.anomalies_opened if n.kind == "spike")
+    assert spike.account == f"{PROD[1]} ({PROD[0]})" and spike.service == EC2
     assert digest.anomalies_open == 1
 
 
