@@ -75,18 +75,21 @@ def run(
     if not dry_run:
         migrate_store(context.db_path)  # the delivery ledger's tables, once
     outgoing = _outgoing(context, plan)
-    if not dry_run and delivery is None and outgoing:
+    if outgoing and not dry_run and delivery is None:
         from bot.slack.client import build_web_client
         from bot.slack.delivery import Delivery
 
         delivery = Delivery(build_web_client(), context.open_writer)
-    fan_out(
-        outgoing,
-        result,
-        delivery=delivery,
-        open_reader=context.open_db,
-        admin_channel=config.slack.admin_channel,
-    )
+    if not outgoing:
+        result.notes.append("no team has a channel: nothing to post")
+    else:
+        fan_out(
+            outgoing,
+            result,
+            delivery=delivery,
+            open_reader=context.open_db,
+            admin_channel=config.slack.admin_channel,
+        )
     for line in result.lines() if say else ():
         say(line)
     return result

@@ -213,3 +213,11 @@ def test_a_post_taken_but_unanswered_is_found_in_history_not_posted_again(
     for channel in ("#team-payments", "#team-search"):
         [message] = fake_slack.channel_messages(channel)
         assert message.metadata["event_payload"]["costbot_delivery_key"].endswith(channel)
+
+
+def test_a_team_without_a_channel_is_skipped_and_said(org, fake_slack: FakeSlack):
+    context = _context(org)
+    result = weekly_digest.run(context, date(2026, 10, 26), teams=["ml"])
+    assert result.deliveries == [] and not result.failed
+    assert any("ml" in note for note in result.notes)
+    assert fake_slack.calls("chat.postMessage") == []
