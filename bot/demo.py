@@ -33,6 +33,7 @@ from bot.store import open_store, queries
 from bot.store.schema import migrations
 from handlers.actions.share import share_button_block
 from jobs.tag_policy import preview_ladder
+from jobs.weekly_digest import preview_weekly_digest
 
 DEMO_DB_NAME = "costbot-demo.db"
 DEMO_CONFIG_NAME = demo_data.CONFIG_FILE_NAME
@@ -213,6 +214,7 @@ def run_demo(out_dir: Path, *, seed: int = 7, today: date | None = None) -> str:
             for title, description, payload in preview_untagged(db, store.config, store.today)
         )
         messages.extend(preview_app_home(db, store.config, store.today))
+        messages.extend(preview_weekly_digest(db, store.config, store.today))
         alerts = _anomaly_previews(store)
         messages.extend(alerts)
         messages.extend(

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from jobs import anomalies, idle, sync, tag_policy
+from jobs import anomalies, idle, sync, tag_policy, weekly_digest
 
 JOBS: dict[str, Callable[..., object]] = {
     "sync": sync.run,
     "anomalies": anomalies.run,
     "idle": idle.run,
     "tag-policy": tag_policy.run,
+    "weekly-digest": weekly_digest.run,
 }
