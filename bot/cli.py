@@ -597,11 +597,17 @@ def _serve(args: argparse.Namespace) -> int:
 def _answerers() -> dict:
     """The slash commands `costbot ask` runs: command -> its answer function, each taking
     (text, db=, config=, today=, asker=, with_chart=) like the Slack handlers call them."""
+    from bot.answers.champions import answer_champions
     from bot.answers.cost import answer_cost
     from bot.answers.unitcost import answer_unitcost
     from bot.answers.untagged import answer_untagged
 
-    return {"/cost": answer_cost, "/unitcost": answer_unitcost, "/untagged": answer_untagged}
+    return {
+        "/cost": answer_cost,
+        "/unitcost": answer_unitcost,
+        "/untagged": answer_untagged,
+        "/champions": answer_champions,
+    }
 
 
 def _ask(args: argparse.Namespace) -> int:

@@ -24,6 +24,10 @@ SLASH_COMMANDS: dict[str, str] = {
         "Tagging compliance against the target, the non-compliant cost to the cent, and the "
         "costliest resources missing required tags, each with a Claim button."
     ),
+    "/champions": (
+        "The cost-champion leaderboard for a month: teams and people ranked by measured "
+        "savings, tagging gains and kudos, with what they did; a team's record of wins."
+    ),
 }
 
 

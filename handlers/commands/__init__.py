@@ -5,10 +5,11 @@ from __future__ import annotations
 from slack_bolt import App
 
 from bot.context import AppContext
-from handlers.commands import cost, unitcost, untagged
+from handlers.commands import champions, cost, unitcost, untagged
 
 
 def register(app: App, context: AppContext) -> None:
     cost.register(app, context)
     unitcost.register(app, context)
     untagged.register(app, context)
+    champions.register(app, context)
