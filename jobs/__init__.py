@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from jobs import anomalies, idle, sync, tag_policy
+from jobs import anomalies, champions, idle, sync, tag_policy
 
 JOBS: dict[str, Callable[..., object]] = {
     "sync": sync.run,
     "anomalies": anomalies.run,
     "idle": idle.run,
     "tag-policy": tag_policy.run,
+    "champions": champions.run,
 }
