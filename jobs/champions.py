@@ -13,12 +13,16 @@ celebrates the month before the job's day (`--date 2026-11-01` celebrates Octobe
 
 from __future__ import annotations
 
-from datetime import date, datetime
+import json
+import sqlite3
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 from typing import Any
 
 from bot.analytics import champions
 from bot.context import AppContext
 from bot.render.champions import CELEBRATED_TEAMS, render_celebration, savings_chart
+from bot.render.preview import PreviewMessage
 from bot.store import open_store
 from jobs.clock import run_moment
 from jobs.fanout import ChartSpec, JobResult, Outgoing, Say, delivery_key, fan_out
@@ -112,3 +116,116 @@ def _outgoing(board: champions.Leaderboard, config, result: JobResult) -> list[O
             )
         )
     return outgoing
+
+
+# ---- the demo's preview (bot/demo.py)
+
+DEMO_TEAMS_STOPPING = 3
+
+
+def demo_user(team: str) -> str:
+    """A made-up Slack user id for someone of the team, as the demo's Stop presser."""
+    return "U0DEMO" + "".join(ch for ch in team.upper() if ch.isalnum())[:12]
+
+
+def preview(config, db_path: str | Path, today: date, work_dir: Path) -> list[PreviewMessage]:
+    """Last month's leaderboard and celebration for `costbot demo`. The demo store has cost,
+    metrics and an inventory but nobody pressing buttons, so on a copy of it (the demo store
+    itself is left as the other previews expect) an idle notice of the costliest unprotected
+    EC2 instance of up to three teams is pressed Stop through the real idle flow
+    (`bot.cloud.idle.stop_idle_instance`, against an in-memory cloud), in the middle of last
+    month: their run-rates come from the demo's own resource costs. Unit-cost wins come from
+    the demo's metrics as they are."""
+    from bot.answers.champions import preview_champions
+
+    copy = Path(work_dir) / "champions-preview.db"
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        Path(f"{copy}{suffix}").unlink(missing_ok=True)
+    source = sqlite3.connect(str(db_path))
+    target = sqlite3.connect(str(copy))
+    try:
+        source.backup(target)
+    finally:
+        source.close()
+        target.close()
+    month = champions.previous_month(champions.month_of(today))
+    start, _ = champions.month_span(month)
+    moment = datetime.combine(start + timedelta(days=14), time(15), UTC)
+    db = open_store(copy)
+    try:
+        _demo_stops(db, config, month, moment)
+        board = champions.leaderboard(db, config, month)
+        answers = preview_champions(db, config, today)
+    finally:
+        db.close()
+    celebration = render_celebration(board, config)
+    images = {}
+    if any(e.annual_micros for e in board.teams):
+        chart = savings_chart(board, config.currency)
+        celebration = _with_image(celebration, chart.filename)
+        images[chart.filename] = chart.png
+    return [
+        *answers,
+        PreviewMessage(
+            title=f"Cost champions of {champions.month_name(month)} in {config.champions.channel}",
+            description="the monthly celebration (`costbot run champions`, on the 1st)",
+            payload=celebration,
+            images=images,
+        ),
+    ]
+
+
+def _with_image(message: dict, key: str) -> dict:
+    from bot.render.cost import CHART_PLACEHOLDER
+
+    return {
+        **message,
+        "blocks": [
+            {**b, "slack_file": {"id": key}}
+            if b.get("type") == "image" and b.get("slack_file", {}).get("id") == CHART_PLACEHOLDER
+            else b
+            for b in message["blocks"]
+        ],
+    }
+
+
+def _demo_stops(db, config, month: str, moment: datetime) -> None:
+    from bot.cloud.aws import LiveResource
+    from bot.cloud.demo import DemoCloud
+    from bot.cloud.idle import stop_idle_instance
+    from bot.store import writers
+
+    rows = db.query(
+        "SELECT r.arn, r.resource_id, r.account_id, r.region, r.tags, r.team,"
+        " sum(c.effective_micros) AS cost FROM resources r JOIN resource_cost c"
+        " ON c.resource_id = r.arn WHERE r.resource_type = 'ec2:instance' AND r.team IS NOT NULL"
+        " AND c.month = ? GROUP BY r.arn ORDER BY cost DESC, r.arn",
+        [champions.previous_month(month)],
+    )
+    stopped_teams: set[str] = set()
+    for row in rows:
+        if row["team"] in stopped_teams or len(stopped_teams) == DEMO_TEAMS_STOPPING:
+            continue
+        tags = json.loads(row["tags"] or "{}")
+        live = LiveResource(
+            row["arn"], "ec2:instance", row["resource_id"], row["account_id"], row["region"],
+            "running", tags,
+        )  # fmt: skip
+        notice = {
+            "arn": row["arn"],
+            "resource_id": row["resource_id"],
+            "account": row["account_id"],
+            "region": row["region"],
+            "team": row["team"],
+            "idle_since": (moment - timedelta(days=14)).date().isoformat(),
+        }
+        channel = config.team_channel(row["team"]) or config.slack.admin_channel
+        writers.record_idle_notified(
+            db, [notice], at=moment - timedelta(days=1), channel=channel,
+            delivery_key=f"idle:{channel}:demo", message_ts=None,
+        )  # fmt: skip
+        outcome = stop_idle_instance(
+            db, config, DemoCloud([live]), row["arn"], demo_user(row["team"]), moment
+        )
+        if outcome.stopped:
+            stopped_teams.add(row["team"])

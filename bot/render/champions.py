@@ -53,13 +53,14 @@ def entry_name(entry: Entry) -> str:
     return team_name(entry.name) if entry.kind == "team" else person_name(entry.name)
 
 
-def win_line(win: Win, currency: str) -> str:
-    """One win in mrkdwn: what was done, by whom, and its dollars a month and a year."""
+def win_line(win: Win, currency: str, *, credit: bool = True) -> str:
+    """One win in mrkdwn: what was done, by whom (unless `credit` is False: a person's own
+    list), and its dollars a month and a year."""
     what = blocks.escape_mrkdwn(blocks.shorten(win.what, WHAT_MAX))
     label = SOURCE_LABELS.get(win.source, win.source)
     if win.source == "kudos" and win.status == "reported":
         label = "kudos, not confirmed yet"
-    who = f" by {person_name(win.person)}" if win.person else ""
+    who = f" by {person_name(win.person)}" if win.person and credit else ""
     counted = win.counted_micros
     if counted and win.recurring:
         amount = (
@@ -80,7 +81,7 @@ def entry_text(place: int, entry: Entry, currency: str, wins_shown: int = WINS_P
     team = f" ({team_name(entry.team)})" if entry.kind == "person" and entry.team else ""
     head = f"*{place}. {entry_name(entry)}*{team}: *{format_points(entry.points)} points*"
     explained = "\n".join(f"    {blocks.escape_mrkdwn(line)}" for line in entry.lines)
-    lines = [win_line(w, currency) for w in entry.wins]
+    lines = [win_line(w, currency, credit=entry.kind == "team") for w in entry.wins]
     budget = blocks.SECTION_TEXT_MAX - len(head) - len(explained) - 2
     wins = blocks.bulleted_list(lines, max_chars=budget, max_items=wins_shown, escape=False)
     return "\n".join(part for part in (head, explained, wins if lines else "") if part)
