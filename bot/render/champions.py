@@ -121,10 +121,9 @@ def fallback_text(board: Leaderboard, config: Config) -> str:
     if board.empty:
         return f"Cost champions, {month_name(board.month)}: no wins yet."
     leader = board.teams[0] if board.teams else board.people[0]
-    name = blocks.escape_mrkdwn(blocks.shorten(leader.name, NAME_MAX))
     saved = format_money(board.monthly_micros, config.currency)
     return (
-        f"Cost champions, {month_name(board.month)}: {name} leads with "
+        f"Cost champions, {month_name(board.month)}: {entry_name(leader)} leads with "
         f"{format_points(leader.points)} points; {saved}/month saved in all."
     )
 
