@@ -88,6 +88,9 @@ def add_wins(db_path: Path) -> None:
         _anomalies(db)
         add_compliance(db, "payments", SEP_END, 900_000_000, 1_000_000_000)
         add_compliance(db, "payments", OCT_END, 955_000_000, 1_000_000_000)
+        # Resources without a team tag got better too: nobody's win.
+        add_compliance(db, "(untagged)", SEP_END, 100_000_000, 1_000_000_000)
+        add_compliance(db, "(untagged)", OCT_END, 500_000_000, 1_000_000_000)
         add_kudos(db, "U0DAVE", "payments", "rightsized the ledger DB", 50_000_000, "confirmed")
         add_kudos(db, "U0ALICE", "payments", "cleaned old snapshots", 20_000_000, "reported")
         add_kudos(db, "U0EVE", "search", "said thanks", None, "declined")

@@ -962,13 +962,14 @@ def wins_of_month(db: sqlite_utils.Database, month: str) -> list[dict]:
 
 
 def compliance_teams(db: sqlite_utils.Database, start: date, end: date) -> list[str]:
-    """The teams with a stored daily tagging compliance from `start` to `end`."""
+    """The teams with a stored daily tagging compliance from `start` to `end` (not the
+    resources without a team tag: nobody's to celebrate)."""
     return [
         value
         for (value,) in db.execute(
             "SELECT DISTINCT value FROM tag_compliance WHERE kind = 'team'"
-            " AND day BETWEEN ? AND ? ORDER BY value",
-            [start.isoformat(), end.isoformat()],
+            " AND day BETWEEN ? AND ? AND value != ? ORDER BY value",
+            [start.isoformat(), end.isoformat(), UNTAGGED],
         ).fetchall()
     ]
 
