@@ -24,7 +24,7 @@ from champions_world import (
 
 from bot.analytics import champions
 from bot.config import parse_config
-from bot.store import open_reader, open_store
+from bot.store import open_reader, open_store, writers
 
 MICROS = 1_000_000
 
@@ -207,3 +207,20 @@ def test_a_month_is_read_as_YYYY_MM_only():
     for bad in ("2026-13", "october", "2026-10-01", "26-10", ""):
         with pytest.raises(champions.ChampionsError):
             champions.parse_month(bad)
+
+
+def test_an_assigned_anomaly_credits_the_assignee(tmp_path):
+    path = build(tmp_path)
+    db = open_store(path)
+    try:
+        (episode_id,) = [
+            row[0]
+            for row in db.execute("SELECT id FROM anomaly_episodes WHERE start = '2026-10-05'")
+        ]
+        writers.record_anomaly_action(
+            db, episode_id, "assign", "U0CAROL", today=date(2026, 10, 5), assignee="U0GINA"
+        )
+        (win,) = champions.anomaly_wins(db, CONFIG, MONTH, OCT_END)
+    finally:
+        db.close()
+    assert win.person == "U0GINA"  # who was given it to fix, not who handed it out

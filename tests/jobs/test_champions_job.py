@@ -164,3 +164,11 @@ def test_the_cli_dry_run_says_what_it_would_post_and_changes_nothing(
         assert db.execute("SELECT count(*) FROM wins WHERE status = 'measured'").fetchone() == (0,)
     finally:
         db.close()
+
+
+@pytest.mark.parametrize(
+    ("day", "month"),
+    [(date(2027, 1, 1), "2026-12"), (date(2026, 11, 30), "2026-10"), (date(2026, 3, 1), "2026-02")],
+)
+def test_the_job_celebrates_the_month_before_its_day(day, month):
+    assert champions.celebrated_month(day) == month
