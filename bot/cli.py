@@ -598,6 +598,7 @@ def _serve(args: argparse.Namespace) -> int:
 def _answerers() -> dict:
     """The slash commands `costbot ask` runs: command -> its answer function, each taking
     (text, db=, config=, today=, asker=, with_chart=) like the Slack handlers call them."""
+    from bot.answers.champions import answer_champions
     from bot.answers.cost import answer_cost
     from bot.answers.kudos import kudos_reply
     from bot.answers.unitcost import answer_unitcost
@@ -608,6 +609,7 @@ def _answerers() -> dict:
         "/unitcost": answer_unitcost,
         "/untagged": answer_untagged,
         "/kudos": kudos_reply,
+        "/champions": answer_champions,
     }
 
 

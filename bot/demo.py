@@ -32,6 +32,7 @@ from bot.sources.focus_ingest import ingest_focus
 from bot.store import open_store, queries
 from bot.store.schema import migrations
 from handlers.actions.share import share_button_block
+from jobs.champions import preview as preview_champions
 from jobs.tag_policy import preview_ladder
 from jobs.weekly_digest import preview_weekly_digest
 
@@ -239,6 +240,7 @@ def run_demo(out_dir: Path, *, seed: int = 7, today: date | None = None) -> str:
         PreviewMessage(title, description, payload)
         for title, description, payload in preview_ladder(store.config, store.today, out_dir)
     )
+    messages.extend(preview_champions(store.config, store.db_path, store.today, out_dir))
     index = write_preview(messages, out_dir)
     return "\n".join(
         [

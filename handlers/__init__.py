@@ -28,6 +28,10 @@ SLASH_COMMANDS: dict[str, str] = {
         "Thank someone for a cost win: /kudos @someone what they did [$saved/month]. "
         "A team lead confirms it; it counts for the monthly cost champions."
     ),
+    "/champions": (
+        "The cost-champion leaderboard for a month: teams and people ranked by measured "
+        "savings, tagging gains and kudos, with what they did; a team's record of wins."
+    ),
 }
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from jobs import anomalies, idle, sync, tag_policy, weekly_digest
+from jobs import anomalies, champions, idle, sync, tag_policy, weekly_digest
 
 JOBS: dict[str, Callable[..., object]] = {
     "sync": sync.run,
@@ -18,4 +18,5 @@ JOBS: dict[str, Callable[..., object]] = {
     "idle": idle.run,
     "tag-policy": tag_policy.run,
     "weekly-digest": weekly_digest.run,
+    "champions": champions.run,
 }

@@ -225,3 +225,28 @@ def test_preview_shows_the_injected_anomaly_as_an_alert_with_buttons(demo, focus
     assert f"got ${to_cent(got / len(days)):,.2f}/day" in alert
     for button in ("Acknowledge", "Expected (adopt as normal)", "Mute 7 days", "Assign to"):
         assert button in alert
+
+
+def test_preview_celebrates_last_months_stops_at_their_run_rate(demo, focus_rows):
+    """The demo's champions: idle instances stopped through the real Stop flow in the middle
+    of October, each at its September cost (its run-rate), summed here from the FOCUS rows."""
+    out, _ = demo
+    page = (out / "index.html").read_text(encoding="utf-8")
+    celebration = unescape(preview_article(page, "Cost champions of October 2026 in #finops"))
+    preview_article(page, "/champions last-month")
+    stops = re.findall(
+        r"stopped idle ec2:instance (i-[0-9a-f]+) by .*?: \$([\d,.]+)/month", celebration
+    )
+    assert len(stops) == 3
+    for instance, shown in stops:
+        september = sum(
+            (
+                Decimal(row["EffectiveCost"])
+                for row in focus_rows
+                if row["ResourceId"].endswith(f"/{instance}")
+                and row["ChargePeriodStart"].startswith("2026-09")
+            ),
+            Decimal(0),
+        )
+        assert f"{to_cent(september):,.2f}" == shown
+    assert "a year:" in celebration and "Top people" in celebration

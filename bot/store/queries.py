@@ -974,3 +974,60 @@ def win_reporters(db: sqlite_utils.Database, win_ids: list[int]) -> dict[int, li
     ):
         found.setdefault(row["win_id"], []).append(row["user_id"])
     return found
+
+
+# ---- cost champions (bot/analytics/champions.py): wins, and what measured wins come from
+
+
+def quickly_closed_anomalies(db: sqlite_utils.Database, start: date, end: date) -> list[dict]:
+    """Closed anomaly episodes whose last anomalous day is from `start` to `end` (inclusive),
+    oldest first, each with `actions`: who pressed what on it (anomaly_actions rows)."""
+    episodes = list(
+        db.query(
+            "SELECT * FROM anomaly_episodes WHERE status = 'closed'"
+            " AND coalesce(last_day, start) BETWEEN ? AND ? ORDER BY start, id",
+            [start.isoformat(), end.isoformat()],
+        )
+    )
+    for episode in episodes:
+        episode["actions"] = list(
+            db.query(
+                "SELECT * FROM anomaly_actions WHERE episode_id = ? ORDER BY at, id",
+                [episode["id"]],
+            )
+        )
+    return episodes
+
+
+def wins_of_month(db: sqlite_utils.Database, month: str) -> list[dict]:
+    """Every `wins` row of a month (YYYY-MM), whatever its source and status, oldest first;
+    `detail` parsed."""
+    rows = db.query("SELECT * FROM wins WHERE month = ? ORDER BY id", [month])
+    return [row | {"detail": json.loads(row["detail"] or "{}")} for row in rows]
+
+
+def compliance_teams(db: sqlite_utils.Database, start: date, end: date) -> list[str]:
+    """The teams with a stored daily tagging compliance from `start` to `end` (not the
+    resources without a team tag: nobody's to celebrate)."""
+    return [
+        value
+        for (value,) in db.execute(
+            "SELECT DISTINCT value FROM tag_compliance WHERE kind = 'team'"
+            " AND day BETWEEN ? AND ? AND value != ? ORDER BY value",
+            [start.isoformat(), end.isoformat(), UNTAGGED],
+        ).fetchall()
+    ]
+
+
+def last_compliance_on_or_before(
+    db: sqlite_utils.Database, kind: str, value: str, start: date, end: date
+) -> dict | None:
+    """The latest stored compliance of one scope from `start` to `end`, or None."""
+    rows = list(
+        db.query(
+            "SELECT * FROM tag_compliance WHERE kind = ? AND value = ? AND day BETWEEN ? AND ?"
+            " ORDER BY day DESC LIMIT 1",
+            [kind, value, start.isoformat(), end.isoformat()],
+        )
+    )
+    return rows[0] if rows else None

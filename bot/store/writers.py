@@ -1219,3 +1219,68 @@ def decide_kudos(
             if cursor.rowcount == 1:
                 changed.append(win_id)
     return changed
+
+
+# ---- cost champions: measured wins (bot/analytics/champions.py)
+
+MEASURED_WIN_SOURCES = ("unit_cost", "stop", "idle_stop", "anomaly")
+
+
+@dataclass(frozen=True)
+class MeasuredWin:
+    """A win computed from the store, as `record_measured_wins` keeps it."""
+
+    month: str  # YYYY-MM
+    source: str  # MEASURED_WIN_SOURCES
+    team: str | None
+    person: str | None
+    what: str
+    monthly_savings_micros: int | None
+    currency: str
+    dedupe_key: str
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+def record_measured_wins(
+    db: sqlite_utils.Database, month: str, wins: Sequence[MeasuredWin], now: datetime
+) -> tuple[int, int]:
+    """Keep a month's measured wins, as computed now: each upserted by its `dedupe_key`
+    (recomputing a month changes nothing twice), and the month's measured wins no longer
+    found (data restated since) removed. Reported and confirmed kudos are not touched.
+    Returns (written, removed)."""
+    stamp = _iso_utc(now)
+    for win in wins:
+        if win.month != month or win.source not in MEASURED_WIN_SOURCES:
+            raise ValueError(f"not a measured win of {month}: {win.dedupe_key}")
+    keys = [win.dedupe_key for win in wins]
+    with db.atomic():
+        placeholders = ", ".join("?" for _ in keys)
+        kept = f" AND dedupe_key NOT IN ({placeholders})" if keys else ""
+        removed = db.execute(
+            f"DELETE FROM wins WHERE month = ? AND status = 'measured'{kept}", [month, *keys]
+        ).rowcount
+        for win in wins:
+            db.execute(
+                "INSERT INTO wins (month, source, status, team, person, what,"
+                " monthly_savings_micros, currency, dedupe_key, mentions, detail, created_at,"
+                " updated_at) VALUES (?, ?, 'measured', ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)"
+                " ON CONFLICT (dedupe_key) DO UPDATE SET month = excluded.month,"
+                " source = excluded.source, team = excluded.team, person = excluded.person,"
+                " what = excluded.what, monthly_savings_micros = excluded.monthly_savings_micros,"
+                " currency = excluded.currency, detail = excluded.detail,"
+                " updated_at = excluded.updated_at WHERE wins.status = 'measured'",
+                [
+                    win.month,
+                    win.source,
+                    win.team,
+                    win.person,
+                    win.what,
+                    win.monthly_savings_micros,
+                    win.currency,
+                    win.dedupe_key,
+                    json.dumps(win.detail, sort_keys=True, ensure_ascii=False),
+                    stamp,
+                    stamp,
+                ],
+            )
+    return len(wins), removed

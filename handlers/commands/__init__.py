@@ -5,7 +5,7 @@ from __future__ import annotations
 from slack_bolt import App
 
 from bot.context import AppContext
-from handlers.commands import cost, kudos, unitcost, untagged
+from handlers.commands import champions, cost, kudos, unitcost, untagged
 
 
 def register(app: App, context: AppContext) -> None:
@@ -13,3 +13,4 @@ def register(app: App, context: AppContext) -> None:
     unitcost.register(app, context)
     untagged.register(app, context)
     kudos.register(app, context)
+    champions.register(app, context)
