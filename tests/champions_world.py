@@ -185,22 +185,19 @@ def add_kudos(
     month: str = MONTH,
     reported_by: str = "U0LEAD",
 ) -> None:
-    """A kudos row as `/kudos` writes it (test-only: the kudos flow is another part's)."""
-    db["wins"].insert(
-        {
-            "month": month,
-            "source": "kudos",
-            "status": status,
-            "team": team,
-            "person": person,
-            "what": what,
-            "monthly_savings_micros": monthly_micros,
-            "currency": "USD",
-            "dedupe_key": f"kudos:{month}:{person}:{what}",
-            "reported_by": reported_by,
-            "reported_at": at(OCT_START).isoformat(),
-            "mentions": 1,
-            "created_at": at(OCT_START).isoformat(),
-            "updated_at": at(OCT_START).isoformat(),
-        }
+    """A kudos recorded through the writers `/kudos` uses, then confirmed or declined by a
+    lead as the Confirm and Decline buttons do."""
+    given = at(OCT_START)
+    entry = writers.KudosEntry(
+        month=month,
+        person=person,
+        team=team,
+        what=what,
+        monthly_savings_micros=monthly_micros,
+        currency="USD",
+        dedupe_key=f"kudos:{month}:{person}:{what}",
+        channel=None,
     )
+    (recorded,) = writers.record_kudos(db, [entry], reported_by, given)
+    if status != "reported":
+        writers.decide_kudos(db, [recorded.win["id"]], status, "U0CONFIRMER", given)

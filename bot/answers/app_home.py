@@ -20,9 +20,11 @@ from typing import Any
 
 import sqlite_utils
 
+from bot.analytics.champions import month_name, team_record
 from bot.analytics.cost_report import rank, summarise
 from bot.analytics.tag_compliance import ComplianceReport, compliance
 from bot.config import Config, Team
+from bot.money import format_money
 from bot.periods import Period, parse_period
 from bot.render import app_home as render
 from bot.render import blocks
@@ -164,11 +166,38 @@ def latest_digest(db: sqlite_utils.Database, channel: str | None) -> LatestDiges
 # Each team may add a few blocks: keep it to at most 2 (home_view cuts teams to fit 100 blocks).
 
 
+# The months of cost-champion record a team's Home section shows (newest first).
+CHAMPION_MONTHS = 3
+
+
 def champion_blocks(
     db: sqlite_utils.Database, config: Config, team: Team, today: date
 ) -> list[dict[str, Any]]:
-    """The team's record of cost-champion wins for its Home tab section; none yet."""
-    return []
+    """The team's record of cost-champion wins, the last CHAMPION_MONTHS months in one
+    context block (the full record: `/champions team <team>`)."""
+    records = team_record(db, config, team.name, months=CHAMPION_MONTHS, today=today)
+    if not any(record.wins for record in records):
+        return [
+            blocks.context(
+                [
+                    f"🏆 No cost-champion wins since {month_name(records[-1].month)}"
+                    " yet: `/kudos` a colleague, or stop an idle instance."
+                ]
+            )
+        ]
+    parts = []
+    for record in records:
+        place = f"#{record.rank}" if record.rank else "not on the board"
+        count = len(record.wins)
+        saved = (
+            f", {format_money(record.monthly_micros, config.currency)}/month saved"
+            if record.monthly_micros
+            else ""
+        )
+        parts.append(
+            f"{month_name(record.month)}: {place}, {count} win{'s' if count != 1 else ''}{saved}"
+        )
+    return [blocks.context(["🏆 " + " · ".join(parts)])]
 
 
 # ---- the demo's preview (bot/demo.py)

@@ -5,7 +5,7 @@ the latest digest as the delivery ledger records it, escaping and Slack's 100-bl
 from __future__ import annotations
 
 import json
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 
 import pytest
@@ -399,3 +399,35 @@ def test_each_billing_currency_is_shown_on_its_own_and_the_budget_only_in_its_ow
     assert "billed in EUR" in payments and "billed in USD" in payments
     assert payments.count("*Budget (November 2026)*") == 1
     assert "EUR 20,000.00" not in payments and "$20,000.00" in payments
+
+
+def test_a_teams_cost_champion_record_shows_its_confirmed_kudos_savings(tmp_path, store):
+    """A confirmed kudos with an amount is a win of the team's record, with its savings to the
+    cent; a team without wins is told how to get some."""
+    import shutil
+
+    copy = tmp_path / "home.db"
+    shutil.copy(store.db_path, copy)
+    db = open_store(copy)
+    try:
+        entry = writers.KudosEntry(
+            month="2026-11",
+            person=ALICE,
+            team="payments",
+            what="moved the batch jobs to spot",
+            monthly_savings_micros=1_234_560_000,
+            currency="USD",
+            dedupe_key="kudos:2026-11:U0ALICE:moved the batch jobs to spot",
+            channel="C0PAYMENTS",
+        )
+        (recorded,) = writers.record_kudos(db, [entry], BOB, datetime(2026, 11, 20, 10, tzinfo=UTC))
+        writers.decide_kudos(
+            db, [recorded.win["id"]], "confirmed", CAROL, datetime(2026, 11, 21, tzinfo=UTC)
+        )
+        view = home_view(db, CONFIG, ALICE, TODAY)
+    finally:
+        db.close()
+    payments = team_part(view, "payments")
+    assert "🏆 November 2026: #1, 1 win, $1,234.56/month saved" in payments
+    search = team_part(view, "search")
+    assert "No cost-champion wins since September 2026 yet" in search
