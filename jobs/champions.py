@@ -154,6 +154,7 @@ def preview(config, db_path: str | Path, today: date, work_dir: Path) -> list[Pr
     db = open_store(copy)
     try:
         _demo_stops(db, config, month, moment)
+        _demo_kudos(db, config, moment)
         board = champions.leaderboard(db, config, month)
         answers = preview_champions(db, config, today)
     finally:
@@ -187,6 +188,29 @@ def _with_image(message: dict, key: str) -> dict:
             for b in message["blocks"]
         ],
     }
+
+
+# Kudos given in the demo's last month, through the real /kudos answer: (giver, text, confirmed)
+DEMO_KUDOS = (
+    ("U0CHECKOUT1", "<@U0PAYMENTS2> moved the settlement batch jobs to spot $1,850/month", True),
+    ("U0PLATFORM1", "<@U0SEARCH1> deleted 40 TB of orphaned EBS snapshots $2,304.50/month", False),
+    ("U0DATA2", "<@U0ML1> wrote the GPU right-sizing runbook", False),
+)
+
+
+def _demo_kudos(db, config, moment: datetime) -> None:
+    """The demo's kudos, recorded by `/kudos` as Slack would send them; the first confirmed as
+    a lead's Confirm button does."""
+    from bot.answers.common import Asker
+    from bot.answers.kudos import answer_kudos
+    from bot.store import writers
+
+    for giver, text, confirmed in DEMO_KUDOS:
+        given = answer_kudos(
+            text, db=db, config=config, today=moment.date(), asker=Asker(giver), now=moment
+        )
+        if confirmed and given.new_win_ids:
+            writers.decide_kudos(db, list(given.new_win_ids), "confirmed", "U0FINOPSLEAD", moment)
 
 
 def _demo_stops(db, config, month: str, moment: datetime) -> None:
