@@ -1,0 +1,578 @@
+"""The scheduler: runs each job of `config.schedule` at its cron in its time zone, catches up
+what was due while no scheduler ran, and retries what failed. `costbot serve` runs it in the
+background (unless `--no-scheduler`); `costbot scheduler` runs it alone.
+
+How a run happens. Every run has a slot: the time it was due (UTC), and a scope: "" or, for
+`weekly-digest`, the team it is for (each team gets its digest at its own `digest_cron` in its
+own time zone). A run is claimed in `job_runs` (job, slot, scope) before it starts, so a second
+scheduler on the same database, or a catch-up racing a trigger, finds the row and does nothing;
+exactly once in Slack is the delivery ledger's job (keys per job, period and channel), so two
+schedulers post nothing twice even when a run is repeated after a crash.
+
+The job's `now` is its slot, not the time it ran: a Monday digest caught up on Monday
+afternoon reports the same week. The cron triggers only wake the scheduler; what runs is
+always "the slots due and not yet done" (`due_runs`), so a trigger, the start-up catch-up and
+the periodic sweep all agree on which slot a run is for.
+
+Everything here is a plain function of (context, now) except `build_scheduler`, which wires
+them to APScheduler; the tests call them with chosen times and never sleep.
+"""
+
+from __future__ import annotations
+
+import logging
+import time as monotonic_clock
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from apscheduler.schedulers.base import BaseScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from bot.config import SCHEDULED_JOBS, Config
+from bot.context import AppContext
+from bot.store import queries, writers
+
+log = logging.getLogger(__name__)
+
+# How often the sweep looks for runs to retry and slots a trigger missed.
+SWEEP_MINUTES = 5
+# How far back a start-up looks for slots missed while no scheduler ran: a quarter and a bit,
+# so that a missed quarterly report is at least reported as skipped.
+LOOKBACK = timedelta(days=100)
+DAY_ORDER = {job: index for index, job in enumerate(SCHEDULED_JOBS)}
+# Standard cron numbers its weekdays from Sunday (0 and 7); APScheduler 3 from Monday (0).
+CRON_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+
+
+@dataclass(frozen=True)
+class ScheduledJob:
+    """One entry of the schedule: `job` for `scope` ("" or a team) at `cron` in `timezone`."""
+
+    job: str
+    scope: str
+    cron: str
+    timezone: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.job}:{self.scope}" if self.scope else self.job
+
+    def trigger(self) -> CronTrigger:
+        return cron_trigger(self.cron, self.timezone)
+
+
+@dataclass(frozen=True, order=True)
+class DueRun:
+    """A slot that was due: sorted oldest day first, then in the day's job order."""
+
+    day: str  # the slot's UTC date: a day's runs go together, sync first
+    order: int
+    slot: datetime
+    job: str
+    scope: str
+
+    @property
+    def slot_text(self) -> str:
+        return slot_text(self.slot)
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    job: str
+    scope: str
+    slot: str
+    status: str  # done | failed
+    attempt: int
+    summary: str
+
+    def line(self) -> str:
+        scope = f" [{self.scope}]" if self.scope else ""
+        return f"{self.job}{scope} due {self.slot}: {self.status} ({self.summary})"
+
+
+def slot_text(slot: datetime) -> str:
+    """A slot as `job_runs` keeps it: ISO 8601 in UTC, to the second."""
+    return slot.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def cron_trigger(cron: str, timezone: str) -> CronTrigger:
+    """A CronTrigger for a standard five-field crontab line. APScheduler 3 reads weekday
+    numbers from Monday = 0 (its documented "historical mistake"); standard cron, and the
+    config, from Sunday = 0 (or 7): `0 9 * * 1` is Monday here, as in crontab(5)."""
+    minute, hour, day, month, weekday = cron.split()
+    return CronTrigger.from_crontab(
+        " ".join((minute, hour, day, month, _weekday_names(weekday))),
+        timezone=ZoneInfo(timezone),
+    )
+
+
+def _weekday_names(field: str) -> str:
+    """The weekday field of a standard crontab line with each number as its name (`1-5` ->
+    `mon,tue,wed,thu,fri`, `*/2` -> `sun,tue,thu,sat`); names and `*` are left alone."""
+    if field == "*" or not any(ch.isdigit() for ch in field):
+        return field
+    days: set[int] = set()
+    for item in field.split(","):
+        span, _, step_text = item.partition("/")
+        step = int(step_text) if step_text else 1
+        if span == "*":
+            first, last = 0, 6
+        else:
+            start, _, end = span.partition("-")
+            first = _weekday_number(start)
+            last = _weekday_number(end) if end else (6 if step_text else first)
+        days.update(number % 7 for number in range(first, last + 1, step))
+    return ",".join(CRON_WEEKDAYS[number] for number in sorted(days))
+
+
+def _weekday_number(text: str) -> int:
+    if text.isdigit():
+        number = int(text)
+        if not 0 <= number <= 7:
+            raise ValueError(f"weekday {number} is not in 0-7")
+        return number
+    return CRON_WEEKDAYS.index(text.lower()[:3])
+
+
+def schedule(
+    config: Config, jobs: Mapping[str, Callable[..., Any]] | None = None
+) -> list[ScheduledJob]:
+    """The runs the config schedules, in the day's job order: each enabled job present in
+    `jobs` (default `jobs.JOBS`: a job not built in this version is not scheduled) at its cron
+    in its time zone (its own, else `schedule.timezone`); `weekly-digest` once per team with
+    a channel, at the team's `digest_cron` (else the job's cron) in the team's time zone
+    (unless the job sets one)."""
+    if jobs is None:
+        from jobs import JOBS as jobs
+    entries: list[ScheduledJob] = []
+    for name in SCHEDULED_JOBS:
+        spec = config.schedule.jobs.get(name)
+        if spec is None or not spec.enabled or name not in jobs:
+            continue
+        if name != "weekly-digest":
+            entries.append(
+                ScheduledJob(name, "", spec.cron, spec.timezone or config.schedule.timezone)
+            )
+            continue
+        for team in config.teams:
+            if team.channel:
+                entries.append(
+                    ScheduledJob(
+                        name,
+                        team.name,
+                        team.digest_cron or spec.cron,
+                        spec.timezone or team.timezone,
+                    )
+                )
+    return entries
+
+
+def not_scheduled(
+    config: Config, jobs: Mapping[str, Callable[..., Any]] | None = None
+) -> list[str]:
+    """Why jobs of the config are not in the schedule, one line each (for `--list`)."""
+    if jobs is None:
+        from jobs import JOBS as jobs
+    lines = []
+    for name in SCHEDULED_JOBS:
+        spec = config.schedule.jobs.get(name)
+        if spec is not None and not spec.enabled:
+            lines.append(f"{name}: disabled (schedule.jobs.{name}.enabled: false)")
+        elif name not in jobs:
+            lines.append(f"{name}: not available in this version of Costbot")
+        elif name == "weekly-digest":
+            lines.extend(
+                f"weekly-digest [{team.name}]: the team has no channel"
+                for team in config.teams
+                if not team.channel
+            )
+    return lines
+
+
+def due_runs(
+    config: Config,
+    since: datetime,
+    now: datetime,
+    *,
+    entries: Iterable[ScheduledJob] | None = None,
+) -> list[DueRun]:
+    """The slots due after `since` and at or before `now`, oldest day first and in the day's
+    job order (sync before tag-policy before the digests)."""
+    runs = []
+    for entry in schedule(config) if entries is None else entries:
+        trigger = entry.trigger()
+        fire = trigger.get_next_fire_time(None, since)
+        while fire is not None and fire <= now:
+            if fire > since:
+                slot = fire.astimezone(UTC)
+                runs.append(
+                    DueRun(
+                        slot.date().isoformat(),
+                        DAY_ORDER.get(entry.job, 99),
+                        slot,
+                        entry.job,
+                        entry.scope,
+                    )
+                )
+            fire = trigger.get_next_fire_time(fire, fire)
+    return sorted(runs)
+
+
+def run_slot(
+    context: AppContext,
+    job: str,
+    slot: datetime,
+    scope: str,
+    now: datetime,
+    *,
+    aws: bool | None = None,
+    delivery: Any = None,
+) -> RunOutcome | None:
+    """Run `job` for `slot` and `scope` once, with `now = slot`, if this process claims it
+    (None otherwise: done, running elsewhere, or not due for another attempt). Records done
+    with a one-line summary, or failed with the error and, while attempts remain, when to try
+    again. Never raises for the job's sake: one job's failure never stops the others.
+    `aws`: whether the sync may call AWS (None: when AWS credentials are found)."""
+    settings = context.config.schedule
+    key = slot_text(slot)
+    db = context.open_writer()
+    try:
+        attempt = writers.claim_job_run(
+            db, job, key, scope, now=now, max_attempts=settings.max_attempts
+        )
+        if attempt is None:
+            return None
+        started = monotonic_clock.monotonic()
+        try:
+            summary, failure = _call(context, job, slot, scope, aws=aws, delivery=delivery)
+        except Exception as error:  # the job's own failure: recorded, retried, logged
+            log.debug("%s [%s] due %s raised", job, scope, key, exc_info=True)
+            summary, failure = None, f"{type(error).__name__}: {error}"
+        finished = now + timedelta(seconds=monotonic_clock.monotonic() - started)
+        retry = (
+            now + timedelta(minutes=settings.retry_minutes)
+            if failure is not None and attempt < settings.max_attempts
+            else None
+        )
+        writers.finish_job_run(
+            db, job, key, scope, at=finished, summary=summary, error=failure, next_attempt_at=retry
+        )
+    finally:
+        db.close()
+    if failure is None:
+        outcome = RunOutcome(job, scope, key, "done", attempt, summary or "")
+        log.info("scheduled run: %s", outcome.line())
+    else:
+        again = (
+            f"; attempt {attempt} of {settings.max_attempts}, next at {slot_text(retry)}"
+            if retry
+            else f"; attempt {attempt} of {settings.max_attempts}, not tried again"
+        )
+        outcome = RunOutcome(job, scope, key, "failed", attempt, failure + again)
+        log.error("scheduled run: %s", outcome.line())
+    return outcome
+
+
+def _call(
+    context: AppContext, job: str, slot: datetime, scope: str, *, aws: bool | None, delivery: Any
+) -> tuple[str, str | None]:
+    """Call the job as its module expects; (summary, failure or None)."""
+    from jobs import JOBS
+
+    def say(line: str) -> None:  # what a job says is detail; the run's one line is ours
+        log.debug("%s: %s", job, line)
+
+    extra = {"delivery": delivery} if delivery is not None else {}
+    if job == "sync":
+        from jobs import sync
+
+        if aws is None:
+            aws = context.config.aws.athena is not None or _aws_credentials_found()
+        if aws:
+            result = JOBS[job](context, slot, say=say, anomalies=True, **extra)
+        else:
+            result = sync.run_without_aws(context, slot, say=say, **extra)
+        return _summary(
+            result, prefix="" if aws else "no AWS credentials: AWS not read; "
+        ), _failure(result)
+    if job == "weekly-digest":
+        extra["teams"] = [scope]
+    result = JOBS[job](context, slot, say=say, **extra)
+    return _summary(result), _failure(result)
+
+
+def _aws_credentials_found() -> bool:
+    """Whether the standard credential chain finds credentials (environment, files, SSO, an
+    instance role): without them the daily sync has no AWS account to read, which is a
+    deployment fed by FOCUS exports, not an error."""
+    from bot.sources.aws.session import base_session
+
+    try:
+        return base_session().get_credentials() is not None
+    except Exception:  # a broken profile is the sync's error to report, with its one line
+        return True
+
+
+def _deliveries(result: Any) -> list[dict[str, Any]]:
+    deliveries = getattr(result, "deliveries", None)
+    if deliveries is None and hasattr(result, "as_json"):
+        deliveries = result.as_json().get("deliveries")
+    return [d for d in deliveries or [] if isinstance(d, dict)]
+
+
+def _summary(result: Any, prefix: str = "") -> str:
+    counts: dict[str, int] = defaultdict(int)
+    for delivery in _deliveries(result):
+        counts[delivery.get("status", "?")] += 1
+    if not counts:
+        return prefix + "nothing to deliver"
+    return prefix + ", ".join(f"{count} {status}" for status, count in sorted(counts.items()))
+
+
+def _failure(result: Any) -> str | None:
+    """A result that says it failed (a delivery Slack did not take, a cloud step refused)."""
+    failed = [d for d in _deliveries(result) if d.get("status") == "failed"]
+    if failed:
+        channels = ", ".join(sorted({str(d.get("channel")) for d in failed}))
+        return f"{len(failed)} delivery(ies) failed: {channels}"
+    if getattr(result, "failed", False):
+        return "the job reported a failure"
+    return None
+
+
+def catch_up(
+    context: AppContext,
+    now: datetime,
+    *,
+    only: tuple[str, str] | None = None,
+    lookback: timedelta = LOOKBACK,
+    aws: bool | None = None,
+    delivery: Any = None,
+) -> list[RunOutcome]:
+    """Run every slot due within `schedule.grace_hours` before `now` that is not done (oldest
+    first, in the day's job order); record as skipped, and log once, the slots missed since a
+    scheduler last ran that are older than that. `only` = (job, scope) limits it to one entry
+    of the schedule (what a cron trigger does when it fires); `lookback`: how far back to look
+    for missed slots (at start: LOOKBACK; once running, the grace window and a day)."""
+    config = context.config
+    grace_start = now - timedelta(hours=config.schedule.grace_hours)
+    entries = [e for e in schedule(config) if only is None or (e.job, e.scope) == only]
+    db = context.open_writer()
+    try:
+        last = queries.last_job_slots(db)
+        recorded = {
+            (row["job"], row["slot"], row["scope"]): row["status"]
+            for row in queries.job_runs_since(db, slot_text(now - lookback))
+        }
+    finally:
+        db.close()
+    missed: dict[tuple[str, str], list[DueRun]] = defaultdict(list)
+    to_run = []
+    for run in due_runs(config, now - lookback, now, entries=entries):
+        status = recorded.get((run.job, run.slot_text, run.scope))
+        if status in ("done", "skipped"):
+            continue
+        if run.slot >= grace_start:
+            to_run.append(run)
+        elif status is None and run.slot_text > last.get((run.job, run.scope), "~"):
+            # Due after the last run a scheduler recorded, and too old: missed while down.
+            # (A job never recorded has no "since": a new install missed nothing.)
+            missed[(run.job, run.scope)].append(run)
+    if missed:
+        _record_missed(context, missed, now, config.schedule.grace_hours)
+    outcomes = []
+    for run in to_run:
+        outcome = run_slot(context, run.job, run.slot, run.scope, now, aws=aws, delivery=delivery)
+        if outcome is not None:
+            outcomes.append(outcome)
+    return outcomes
+
+
+def _record_missed(
+    context: AppContext,
+    missed: Mapping[tuple[str, str], list[DueRun]],
+    now: datetime,
+    grace_hours: float,
+) -> None:
+    reason = (
+        f"missed: due more than {grace_hours:g} hour(s) (the grace window) before a scheduler ran"
+    )
+    db = context.open_writer()
+    try:
+        for (job, scope), runs in sorted(missed.items()):
+            recorded = writers.record_skipped_job_runs(
+                db, [(r.job, r.slot_text, r.scope) for r in runs], at=now, reason=reason
+            )
+            if recorded:  # another scheduler may have recorded (and logged) them first
+                where = f" [{scope}]" if scope else ""
+                span = (
+                    runs[0].slot_text
+                    if len(runs) == 1
+                    else f"{runs[0].slot_text} .. {runs[-1].slot_text}"
+                )
+                log.warning(
+                    "skipped %d run(s) of %s%s due %s: older than the %g-hour grace window",
+                    recorded,
+                    job,
+                    where,
+                    span,
+                    grace_hours,
+                )
+    finally:
+        db.close()
+
+
+def retry_failed(
+    context: AppContext, now: datetime, *, aws: bool | None = None, delivery: Any = None
+) -> list[RunOutcome]:
+    """Run again the failed runs whose next attempt is due, and the runs left `running` by a
+    process that died (the claim decides), if their job is still scheduled."""
+    config = context.config
+    scheduled = {(e.job, e.scope) for e in schedule(config)}
+    db = context.open_writer()
+    try:
+        rows = queries.job_runs_to_retry(db, slot_text(now), config.schedule.max_attempts)
+    finally:
+        db.close()
+    outcomes = []
+    for row in rows:
+        if (row["job"], row["scope"]) not in scheduled:
+            continue
+        slot = datetime.fromisoformat(row["slot"])
+        outcome = run_slot(context, row["job"], slot, row["scope"], now, aws=aws, delivery=delivery)
+        if outcome is not None:
+            outcomes.append(outcome)
+    return outcomes
+
+
+def sweep(
+    context: AppContext, now: datetime, *, aws: bool | None = None, at_start: bool = False
+) -> list[RunOutcome]:
+    """What the scheduler does at start and every SWEEP_MINUTES: the retries that are due,
+    then the catch-up (which also runs a slot whose trigger was missed, say while the host
+    slept). At start it looks back LOOKBACK for missed runs, then only over the grace window."""
+    lookback = LOOKBACK if at_start else _recent(context.config)
+    return retry_failed(context, now, aws=aws) + catch_up(context, now, lookback=lookback, aws=aws)
+
+
+def _recent(config: Config) -> timedelta:
+    return timedelta(hours=config.schedule.grace_hours, days=1)
+
+
+def _guarded(what: str, action: Callable[[], object]) -> None:
+    """Run `action` in APScheduler's thread: nothing escapes (one line, traceback at debug)."""
+    try:
+        action()
+    except Exception as error:
+        log.error("scheduler: %s failed: %s: %s", what, type(error).__name__, error)
+        log.debug("scheduler: %s failed", what, exc_info=True)
+
+
+def _wake(context: AppContext, job: str, scope: str, aws: bool | None) -> None:
+    """A cron trigger fired: run this entry's due slots (the one just due among them)."""
+    _guarded(
+        f"{job} [{scope}]" if scope else job,
+        lambda: catch_up(
+            context,
+            datetime.now(UTC),
+            only=(job, scope),
+            lookback=_recent(context.config),
+            aws=aws,
+        ),
+    )
+
+
+def _sweep_now(
+    context: AppContext, aws: bool | None, label: str, at: datetime | None = None
+) -> None:
+    def action() -> None:
+        outcomes = sweep(context, at or datetime.now(UTC), aws=aws, at_start=bool(label))
+        if label:
+            log.info("scheduler: %s done: %d run(s)", label, len(outcomes))
+
+    _guarded(label or "sweep", action)
+
+
+def build_scheduler(
+    context: AppContext,
+    scheduler_class: type[BaseScheduler],
+    *,
+    aws: bool | None = None,
+    catch_up_at: datetime | None = None,
+) -> BaseScheduler:
+    """An APScheduler scheduler (BackgroundScheduler in `costbot serve`, BlockingScheduler
+    in `costbot scheduler`) with a cron trigger per entry of the schedule, the periodic sweep,
+    and, once at start, the catch-up (as at `catch_up_at`, default the moment it runs: tests
+    pin it). `aws=False`: the sync reads no AWS (the demo)."""
+    config = context.config
+    scheduler = scheduler_class(
+        timezone=UTC,
+        job_defaults={
+            # A run missed by APScheduler (a busy pool, a suspended host) is the sweep's to
+            # catch up, with its own slot; a trigger never fires twice for it.
+            "coalesce": True,
+            "max_instances": 1,
+            "misfire_grace_time": 60,
+        },
+    )
+    for entry in schedule(config):
+        scheduler.add_job(
+            _wake,
+            entry.trigger(),
+            args=[context, entry.job, entry.scope, aws],
+            id=entry.id,
+            name=entry.id,
+        )
+    now = datetime.now(UTC)
+    scheduler.add_job(
+        _sweep_now,
+        IntervalTrigger(minutes=SWEEP_MINUTES, start_date=now + timedelta(minutes=SWEEP_MINUTES)),
+        args=[context, aws, ""],
+        id="sweep",
+        name="sweep",
+    )
+    scheduler.add_job(
+        _sweep_now,
+        "date",
+        run_date=now,
+        args=[context, aws, "catch-up", catch_up_at],
+        id="catch-up",
+    )
+    return scheduler
+
+
+def schedule_lines(config: Config, now: datetime) -> list[str]:
+    """`costbot scheduler --list`: each scheduled run with its next time, local and UTC."""
+    rows = [("JOB", "SCOPE", "CRON", "TIME ZONE", "NEXT RUN (LOCAL)", "NEXT RUN (UTC)")]
+    for entry in schedule(config):
+        fire = entry.trigger().get_next_fire_time(None, now)
+        rows.append(
+            (
+                entry.job,
+                entry.scope or "-",
+                entry.cron,
+                entry.timezone,
+                fire.strftime("%a %Y-%m-%d %H:%M %Z") if fire else "never",
+                fire.astimezone(UTC).strftime("%a %Y-%m-%d %H:%M UTC") if fire else "never",
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
+    notes = not_scheduled(config)
+    if notes:
+        lines += ["", "Not scheduled:", *(f"  {note}" for note in notes)]
+    lines += [
+        "",
+        f"Missed runs are caught up at start within {config.schedule.grace_hours:g} hour(s);"
+        f" a failed run is tried again after {config.schedule.retry_minutes:g} minute(s),"
+        f" {config.schedule.max_attempts} attempt(s) in all.",
+    ]
+    return lines
