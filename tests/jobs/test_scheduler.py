@@ -271,9 +271,10 @@ def test_attempts_stop_at_max_attempts(tmp_path, registered):
     )
     registered["sync"].fail = True
     start = utc(2026, 11, 3, 6, 1)
-    scheduler.catch_up(context, start)
-    scheduler.sweep(context, start + timedelta(minutes=31))
-    assert scheduler.sweep(context, start + timedelta(hours=2)) == []
+    # aws=True: the sync as where AWS credentials are found (the registered one is called).
+    scheduler.catch_up(context, start, aws=True)
+    scheduler.sweep(context, start + timedelta(minutes=31), aws=True)
+    assert scheduler.sweep(context, start + timedelta(hours=2), aws=True) == []
     row = next(r for r in job_runs(context) if r["job"] == "sync")
     assert (row["status"], row["attempts"], row["next_attempt_at"]) == ("failed", 2, None)
     assert len(registered["sync"].calls) == 2
