@@ -10,6 +10,7 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -599,19 +600,35 @@ def _serve(args: argparse.Namespace) -> int:
         app = build_app(context, register=register_all, socket_mode=bool(app_token))
     except BoltError as error:  # Slack refused the token at start (auth.test)
         raise UsageProblem(f"Slack rejected the bot token: {error}") from None
+    _quiet_scheduler_logs(args)
     scheduler = None if args.no_scheduler else _start_background_scheduler(context, args.demo)
+    # SIGTERM (docker stop, systemd) stops it as Ctrl-C does: cleanly, exit 0.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         if app_token:
             # The container's health check still gets GET /healthz on the same port.
             serve_socket_mode(app, app_token, health_port=port)
         else:
             serve_http(app, port)
+    except KeyboardInterrupt:
+        log.info("Costbot stopping")
     finally:
         if scheduler is not None:
             # A run in progress finishes (its thread is waited for at exit); none starts.
             scheduler.shutdown(wait=False)
             log.info("scheduler stopped")
     return EXIT_OK
+
+
+def _interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _quiet_scheduler_logs(args: argparse.Namespace) -> None:
+    """APScheduler logs every job it adds and runs at INFO (one per team's digest): detail
+    for -v only; the scheduler's own line per run says what happened."""
+    if not args.verbose:
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 
 def _start_background_scheduler(context, demo: bool):
@@ -633,14 +650,13 @@ def _start_background_scheduler(context, demo: bool):
 def _scheduler(args: argparse.Namespace) -> int:
     """`costbot scheduler`: the scheduled jobs in the foreground until SIGTERM or Ctrl-C
     (exit 0); `--list`: the schedule and each run's next time."""
-    import signal
-
     from apscheduler.schedulers.blocking import BlockingScheduler
 
     from bot.context import AppContext
     from bot.store import migrate_store
     from jobs.scheduler import build_scheduler, schedule, schedule_lines
 
+    _quiet_scheduler_logs(args)
     config = load_config()
     if args.list:
         for line in schedule_lines(config, args.now or datetime.now(UTC)):
