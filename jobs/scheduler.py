@@ -33,7 +33,7 @@ from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from bot.config import SCHEDULED_JOBS, Config
+from bot.config import SCHEDULED_JOBS, Config, crontab_for_apscheduler
 from bot.context import AppContext
 from bot.store import queries, writers
 
@@ -45,8 +45,6 @@ SWEEP_MINUTES = 5
 # so that a missed quarterly report is at least reported as skipped.
 LOOKBACK = timedelta(days=100)
 DAY_ORDER = {job: index for index, job in enumerate(SCHEDULED_JOBS)}
-# Standard cron numbers its weekdays from Sunday (0 and 7); APScheduler 3 from Monday (0).
-CRON_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 
 
 @dataclass(frozen=True)
@@ -101,42 +99,9 @@ def slot_text(slot: datetime) -> str:
 
 
 def cron_trigger(cron: str, timezone: str) -> CronTrigger:
-    """A CronTrigger for a standard five-field crontab line. APScheduler 3 reads weekday
-    numbers from Monday = 0 (its documented "historical mistake"); standard cron, and the
-    config, from Sunday = 0 (or 7): `0 9 * * 1` is Monday here, as in crontab(5)."""
-    minute, hour, day, month, weekday = cron.split()
-    return CronTrigger.from_crontab(
-        " ".join((minute, hour, day, month, _weekday_names(weekday))),
-        timezone=ZoneInfo(timezone),
-    )
-
-
-def _weekday_names(field: str) -> str:
-    """The weekday field of a standard crontab line with each number as its name (`1-5` ->
-    `mon,tue,wed,thu,fri`, `*/2` -> `sun,tue,thu,sat`); names and `*` are left alone."""
-    if field == "*" or not any(ch.isdigit() for ch in field):
-        return field
-    days: set[int] = set()
-    for item in field.split(","):
-        span, _, step_text = item.partition("/")
-        step = int(step_text) if step_text else 1
-        if span == "*":
-            first, last = 0, 6
-        else:
-            start, _, end = span.partition("-")
-            first = _weekday_number(start)
-            last = _weekday_number(end) if end else (6 if step_text else first)
-        days.update(number % 7 for number in range(first, last + 1, step))
-    return ",".join(CRON_WEEKDAYS[number] for number in sorted(days))
-
-
-def _weekday_number(text: str) -> int:
-    if text.isdigit():
-        number = int(text)
-        if not 0 <= number <= 7:
-            raise ValueError(f"weekday {number} is not in 0-7")
-        return number
-    return CRON_WEEKDAYS.index(text.lower()[:3])
+    """A CronTrigger for a standard five-field crontab line, weekdays read as crontab(5)
+    reads them (see bot.config.crontab_for_apscheduler)."""
+    return CronTrigger.from_crontab(crontab_for_apscheduler(cron), timezone=ZoneInfo(timezone))
 
 
 def schedule(
@@ -291,15 +256,14 @@ def _call(
     if job == "sync":
         from jobs import sync
 
-        if aws is None:
-            aws = context.config.aws.athena is not None or _aws_credentials_found()
-        if aws:
-            result = JOBS[job](context, slot, say=say, anomalies=True, **extra)
-        else:
+        if aws is None and context.config.aws.athena is None and not _aws_credentials_found():
             result = sync.run_without_aws(context, slot, say=say, **extra)
-        return _summary(
-            result, prefix="" if aws else "no AWS credentials: AWS not read; "
-        ), _failure(result)
+            return _summary(result, "no AWS credentials: AWS not read; "), _failure(result)
+        if aws is False:  # the demo: its store is synthetic
+            result = sync.run_without_aws(context, slot, say=say, **extra)
+            return _summary(result, "AWS not read; "), _failure(result)
+        result = JOBS[job](context, slot, say=say, anomalies=True, **extra)
+        return _summary(result), _failure(result)
     if job == "weekly-digest":
         extra["teams"] = [scope]
     result = JOBS[job](context, slot, say=say, **extra)
@@ -571,6 +535,7 @@ def schedule_lines(config: Config, now: datetime) -> list[str]:
         lines += ["", "Not scheduled:", *(f"  {note}" for note in notes)]
     lines += [
         "",
+        "sync runs the anomaly alerts after itself (anomalies has no cron of its own).",
         f"Missed runs are caught up at start within {config.schedule.grace_hours:g} hour(s);"
         f" a failed run is tried again after {config.schedule.retry_minutes:g} minute(s),"
         f" {config.schedule.max_attempts} attempt(s) in all.",

@@ -15,7 +15,7 @@ import pytest
 from fake_slack import FakeSlack
 
 import jobs
-from bot.config import parse_config
+from bot.config import ConfigError, crontab_for_apscheduler, parse_config
 from bot.context import AppContext
 from bot.slack.client import build_web_client
 from bot.slack.delivery import Delivery
@@ -101,10 +101,14 @@ def test_cron_weekdays_are_read_as_crontab_reads_them():
     assert monday == utc(2026, 10, 26, 9)
     sunday = scheduler.cron_trigger("0 9 * * 7", "UTC").get_next_fire_time(None, utc(2026, 10, 21))
     assert sunday == utc(2026, 10, 25, 9)
-    assert scheduler._weekday_names("1-5") == "mon,tue,wed,thu,fri"
-    assert scheduler._weekday_names("*/2") == "sun,tue,thu,sat"
-    assert scheduler._weekday_names("0,6") == "sun,sat"
-    assert scheduler._weekday_names("mon-fri") == "mon-fri"
+    assert crontab_for_apscheduler("0 9 * * 1-5") == "0 9 * * mon,tue,wed,thu,fri"
+    assert crontab_for_apscheduler("0 9 * * */2") == "0 9 * * sun,tue,thu,sat"
+    assert crontab_for_apscheduler("0 9 * * 0,6") == "0 9 * * sun,sat"
+    assert crontab_for_apscheduler("0 9 * * mon-fri") == "0 9 * * mon-fri"
+    # The config accepts Sunday as 7, as crontab does, and names a bad weekday.
+    parse_config({"schedule": {"jobs": {"champions": {"cron": "0 10 * * 7"}}}})
+    with pytest.raises(ConfigError, match=r"schedule.jobs.sync: cron '0 6 \* \* 9'"):
+        parse_config({"schedule": {"jobs": {"sync": {"cron": "0 6 * * 9"}}}})
 
 
 def test_teams_get_their_monday_nine_in_their_own_time_zone(tmp_path, registered):
