@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import time as monotonic_clock
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -203,50 +203,107 @@ def run_slot(
     with a one-line summary, or failed with the error and, while attempts remain, when to try
     again. Never raises for the job's sake: one job's failure never stops the others.
     `aws`: whether the sync may call AWS (None: when AWS credentials are found)."""
+    outcomes = run_slots(context, job, slot, [scope], now, aws=aws, delivery=delivery)
+    return outcomes[0] if outcomes else None
+
+
+def run_slots(
+    context: AppContext,
+    job: str,
+    slot: datetime,
+    scopes: Sequence[str],
+    now: datetime,
+    *,
+    aws: bool | None = None,
+    delivery: Any = None,
+) -> list[RunOutcome]:
+    """`run_slot` for several scopes due at the same slot, in one call of the job: the weekly
+    digests of the teams that share a time zone and cron go out in one run (one fan-out, its
+    charts rendered in parallel, and teams sharing a channel merged into one message, as the
+    digest job does), each team's run still claimed and recorded on its own."""
     settings = context.config.schedule
     key = slot_text(slot)
     db = context.open_writer()
     try:
-        attempt = writers.claim_job_run(
-            db, job, key, scope, now=now, max_attempts=settings.max_attempts
-        )
-        if attempt is None:
-            return None
+        claimed = {}
+        for scope in scopes:
+            attempt = writers.claim_job_run(
+                db, job, key, scope, now=now, max_attempts=settings.max_attempts
+            )
+            if attempt is not None:
+                claimed[scope] = attempt
+        if not claimed:
+            return []
         started = monotonic_clock.monotonic()
         try:
-            summary, failure = _call(context, job, slot, scope, aws=aws, delivery=delivery)
+            result, prefix = _call(context, job, slot, list(claimed), aws=aws, delivery=delivery)
+            figures = {
+                scope: (_summary(mine, prefix), _failure(mine))
+                for scope, mine in _per_scope(result, list(claimed)).items()
+            }
         except Exception as error:  # the job's own failure: recorded, retried, logged
-            log.debug("%s [%s] due %s raised", job, scope, key, exc_info=True)
-            summary, failure = None, f"{type(error).__name__}: {error}"
+            log.debug("%s %s due %s raised", job, list(claimed), key, exc_info=True)
+            figures = {scope: (None, f"{type(error).__name__}: {error}") for scope in claimed}
         finished = now + timedelta(seconds=monotonic_clock.monotonic() - started)
-        retry = (
-            now + timedelta(minutes=settings.retry_minutes)
-            if failure is not None and attempt < settings.max_attempts
-            else None
-        )
-        writers.finish_job_run(
-            db, job, key, scope, at=finished, summary=summary, error=failure, next_attempt_at=retry
-        )
+        outcomes = []
+        for scope, attempt in claimed.items():
+            summary, failure = figures[scope]
+            retry = (
+                now + timedelta(minutes=settings.retry_minutes)
+                if failure is not None and attempt < settings.max_attempts
+                else None
+            )
+            writers.finish_job_run(
+                db,
+                job,
+                key,
+                scope,
+                at=finished,
+                summary=summary,
+                error=failure,
+                next_attempt_at=retry,
+            )
+            outcomes.append(_outcome(job, scope, key, attempt, summary, failure, retry, settings))
     finally:
         db.close()
+    return outcomes
+
+
+def _outcome(
+    job: str,
+    scope: str,
+    key: str,
+    attempt: int,
+    summary: str | None,
+    failure: str | None,
+    retry: datetime | None,
+    settings: Any,
+) -> RunOutcome:
+    """The run's outcome, logged: one line, an error when it failed."""
     if failure is None:
         outcome = RunOutcome(job, scope, key, "done", attempt, summary or "")
         log.info("scheduled run: %s", outcome.line())
-    else:
-        again = (
-            f"; attempt {attempt} of {settings.max_attempts}, next at {slot_text(retry)}"
-            if retry
-            else f"; attempt {attempt} of {settings.max_attempts}, not tried again"
-        )
-        outcome = RunOutcome(job, scope, key, "failed", attempt, failure + again)
-        log.error("scheduled run: %s", outcome.line())
+        return outcome
+    again = (
+        f"; attempt {attempt} of {settings.max_attempts}, next at {slot_text(retry)}"
+        if retry
+        else f"; attempt {attempt} of {settings.max_attempts}, not tried again"
+    )
+    outcome = RunOutcome(job, scope, key, "failed", attempt, failure + again)
+    log.error("scheduled run: %s", outcome.line())
     return outcome
 
 
 def _call(
-    context: AppContext, job: str, slot: datetime, scope: str, *, aws: bool | None, delivery: Any
-) -> tuple[str, str | None]:
-    """Call the job as its module expects; (summary, failure or None)."""
+    context: AppContext,
+    job: str,
+    slot: datetime,
+    scopes: list[str],
+    *,
+    aws: bool | None,
+    delivery: Any,
+) -> tuple[Any, str]:
+    """Call the job as its module expects; its result, and what to say before its summary."""
     from jobs import JOBS
 
     def say(line: str) -> None:  # what a job says is detail; the run's one line is ours
@@ -257,17 +314,33 @@ def _call(
         from jobs import sync
 
         if aws is None and context.config.aws.athena is None and not _aws_credentials_found():
-            result = sync.run_without_aws(context, slot, say=say, **extra)
-            return _summary(result, "no AWS credentials: AWS not read; "), _failure(result)
+            return sync.run_without_aws(context, slot, say=say, **extra), (
+                "no AWS credentials: AWS not read; "
+            )
         if aws is False:  # the demo: its store is synthetic
-            result = sync.run_without_aws(context, slot, say=say, **extra)
-            return _summary(result, "AWS not read; "), _failure(result)
-        result = JOBS[job](context, slot, say=say, anomalies=True, **extra)
-        return _summary(result), _failure(result)
+            return sync.run_without_aws(context, slot, say=say, **extra), "AWS not read; "
+        return JOBS[job](context, slot, say=say, anomalies=True, **extra), ""
     if job == "weekly-digest":
-        extra["teams"] = [scope]
-    result = JOBS[job](context, slot, say=say, **extra)
-    return _summary(result), _failure(result)
+        extra["teams"] = scopes
+    return JOBS[job](context, slot, say=say, **extra), ""
+
+
+def _per_scope(result: Any, scopes: list[str]) -> dict[str, Any]:
+    """Each scope's share of a result: its deliveries (a fan-out names each delivery's
+    `team`); a result that names no team, or a single scope, is every scope's."""
+    if len(scopes) == 1:
+        return {scopes[0]: result}
+    deliveries = _deliveries(result)
+    if not any(d.get("team") in scopes for d in deliveries):
+        return dict.fromkeys(scopes, result)
+    return {
+        scope: _Deliveries([d for d in deliveries if d.get("team") == scope]) for scope in scopes
+    }
+
+
+@dataclass(frozen=True)
+class _Deliveries:
+    deliveries: list[dict[str, Any]]
 
 
 def _aws_credentials_found() -> bool:
@@ -313,19 +386,20 @@ def catch_up(
     context: AppContext,
     now: datetime,
     *,
-    only: tuple[str, str] | None = None,
+    only: Iterable[tuple[str, str]] | None = None,
     lookback: timedelta = LOOKBACK,
     aws: bool | None = None,
     delivery: Any = None,
 ) -> list[RunOutcome]:
     """Run every slot due within `schedule.grace_hours` before `now` that is not done (oldest
     first, in the day's job order); record as skipped, and log once, the slots missed since a
-    scheduler last ran that are older than that. `only` = (job, scope) limits it to one entry
-    of the schedule (what a cron trigger does when it fires); `lookback`: how far back to look
+    scheduler last ran that are older than that. `only`: (job, scope) pairs, the entries of the
+    schedule a cron trigger that fires is for; `lookback`: how far back to look
     for missed slots (at start: LOOKBACK; once running, the grace window and a day)."""
     config = context.config
     grace_start = now - timedelta(hours=config.schedule.grace_hours)
-    entries = [e for e in schedule(config) if only is None or (e.job, e.scope) == only]
+    wanted = None if only is None else set(only)
+    entries = [e for e in schedule(config) if wanted is None or (e.job, e.scope) in wanted]
     db = context.open_writer()
     try:
         last = queries.last_job_slots(db)
@@ -349,11 +423,27 @@ def catch_up(
             missed[(run.job, run.scope)].append(run)
     if missed:
         _record_missed(context, missed, now, config.schedule.grace_hours)
+    return _run_together(
+        context, [(r.job, r.slot, r.scope) for r in to_run], now, aws=aws, delivery=delivery
+    )
+
+
+def _run_together(
+    context: AppContext,
+    runs: list[tuple[str, datetime, str]],
+    now: datetime,
+    *,
+    aws: bool | None,
+    delivery: Any,
+) -> list[RunOutcome]:
+    """Run (job, slot, scope) in the order given, the scopes of one job due at one slot in
+    one call (`run_slots`): at their first place in the order."""
+    groups: dict[tuple[str, datetime], list[str]] = {}
+    for job, slot, scope in runs:
+        groups.setdefault((job, slot), []).append(scope)
     outcomes = []
-    for run in to_run:
-        outcome = run_slot(context, run.job, run.slot, run.scope, now, aws=aws, delivery=delivery)
-        if outcome is not None:
-            outcomes.append(outcome)
+    for (job, slot), scopes in groups.items():
+        outcomes += run_slots(context, job, slot, scopes, now, aws=aws, delivery=delivery)
     return outcomes
 
 
@@ -403,15 +493,12 @@ def retry_failed(
         rows = queries.job_runs_to_retry(db, slot_text(now), config.schedule.max_attempts)
     finally:
         db.close()
-    outcomes = []
-    for row in rows:
-        if (row["job"], row["scope"]) not in scheduled:
-            continue
-        slot = datetime.fromisoformat(row["slot"])
-        outcome = run_slot(context, row["job"], slot, row["scope"], now, aws=aws, delivery=delivery)
-        if outcome is not None:
-            outcomes.append(outcome)
-    return outcomes
+    runs = [
+        (row["job"], datetime.fromisoformat(row["slot"]), row["scope"])
+        for row in rows
+        if (row["job"], row["scope"]) in scheduled
+    ]
+    return _run_together(context, runs, now, aws=aws, delivery=delivery)
 
 
 def sweep(
@@ -437,14 +524,14 @@ def _guarded(what: str, action: Callable[[], object]) -> None:
         log.debug("scheduler: %s failed", what, exc_info=True)
 
 
-def _wake(context: AppContext, job: str, scope: str, aws: bool | None) -> None:
-    """A cron trigger fired: run this entry's due slots (the one just due among them)."""
+def _wake(context: AppContext, job: str, scopes: list[str], aws: bool | None) -> None:
+    """A cron trigger fired: run its entries' due slots (the one just due among them)."""
     _guarded(
-        f"{job} [{scope}]" if scope else job,
+        job,
         lambda: catch_up(
             context,
             datetime.now(UTC),
-            only=(job, scope),
+            only=[(job, scope) for scope in scopes],
             lookback=_recent(context.config),
             aws=aws,
         ),
@@ -484,13 +571,20 @@ def build_scheduler(
             "misfire_grace_time": 60,
         },
     )
+    # One trigger per job, cron and time zone: the digests of the teams that share them wake
+    # once and go out in one run.
+    triggers: dict[tuple[str, str, str], list[ScheduledJob]] = {}
     for entry in schedule(config):
+        triggers.setdefault((entry.job, entry.cron, entry.timezone), []).append(entry)
+    for (job, _cron, zone), entries in triggers.items():
+        scopes = [entry.scope for entry in entries]
+        name = job if scopes == [""] else f"{job} ({len(scopes)} team(s) in {zone})"
         scheduler.add_job(
             _wake,
-            entry.trigger(),
-            args=[context, entry.job, entry.scope, aws],
-            id=entry.id,
-            name=entry.id,
+            entries[0].trigger(),
+            args=[context, job, scopes, aws],
+            id=entries[0].id,
+            name=name,
         )
     now = datetime.now(UTC)
     scheduler.add_job(
@@ -506,6 +600,7 @@ def build_scheduler(
         run_date=now,
         args=[context, aws, "catch-up", catch_up_at],
         id="catch-up",
+        name="catch-up",
     )
     return scheduler
 

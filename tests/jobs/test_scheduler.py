@@ -5,6 +5,7 @@ schedulers on one database running a slot once and posting once."""
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -12,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from apscheduler.schedulers.background import BackgroundScheduler
 from fake_slack import FakeSlack
 
 import jobs
@@ -89,7 +91,7 @@ ONLY_DIGESTS = {
 
 
 def digest_config(*teams: dict) -> dict:
-    return {"teams": list(teams), **ONLY_DIGESTS}
+    return {"teams": list(teams), **copy.deepcopy(ONLY_DIGESTS)}
 
 
 # ---- the schedule and its due slots ----
@@ -350,3 +352,40 @@ def test_two_schedulers_in_two_threads_run_a_slot_once_and_post_once(
     assert len(fake_slack.channel_messages("#web")) == 1
     [row] = job_runs(context)
     assert (row["status"], row["attempts"]) == ("done", 1)
+
+
+def test_teams_sharing_a_time_zone_get_their_digests_in_one_run(tmp_path, registered):
+    config = digest_config(
+        {"name": "a", "channel": "#a", "timezone": "Europe/Berlin"},
+        {"name": "b", "channel": "#shared", "timezone": "Europe/Berlin"},
+        {"name": "c", "channel": "#shared", "timezone": "Europe/Berlin"},
+        {"name": "d", "channel": "#d", "timezone": "Asia/Tokyo"},
+    )
+    config["schedule"]["grace_hours"] = 12
+    context = context_for(tmp_path, config)
+    # 08:30 UTC: Tokyo's 09:00 was 00:00 UTC, Berlin's 08:00 UTC (winter time since the 25th).
+    outcomes = scheduler.catch_up(context, utc(2026, 10, 26, 8, 30))
+    digest = registered["weekly-digest"]
+    # One call for the three Berlin teams (teams sharing #shared can be merged by the job),
+    # one for Tokyo; each team's run recorded on its own.
+    assert sorted(kwargs["teams"] for _, kwargs in digest.calls) == [["a", "b", "c"], ["d"]]
+    assert sorted(o.scope for o in outcomes) == ["a", "b", "c", "d"]
+    assert {row["status"] for row in job_runs(context)} == {"done"}
+
+    built = scheduler.build_scheduler(context, BackgroundScheduler)
+    names = sorted(job.name for job in built.get_jobs())
+    assert names == [
+        "catch-up",
+        "sweep",
+        "weekly-digest (1 team(s) in Asia/Tokyo)",
+        "weekly-digest (3 team(s) in Europe/Berlin)",
+    ]
+
+
+def test_nothing_escapes_into_apschedulers_thread(tmp_path, registered, caplog):
+    context = context_for(tmp_path, {})
+    broken = AppContext(config=context.config, db_path=str(tmp_path))  # a folder, not a store
+    scheduler._wake(broken, "tag-policy", [""], None)  # does not raise
+    scheduler._sweep_now(broken, None, "catch-up")
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 2 and all("failed" in line for line in errors)
