@@ -403,6 +403,7 @@ def catch_up(
     db = context.open_writer()
     try:
         last = queries.last_job_slots(db)
+        anything_last = max(last.values(), default="~")  # "~" sorts after every ISO time
         recorded = {
             (row["job"], row["slot"], row["scope"]): row["status"]
             for row in queries.job_runs_since(db, slot_text(now - lookback))
@@ -417,9 +418,9 @@ def catch_up(
             continue
         if run.slot >= grace_start:
             to_run.append(run)
-        elif status is None and run.slot_text > last.get((run.job, run.scope), "~"):
-            # Due after the last run a scheduler recorded, and too old: missed while down.
-            # (A job never recorded has no "since": a new install missed nothing.)
+        elif status is None and run.slot_text > last.get((run.job, run.scope), anything_last):
+            # Due after the last run a scheduler recorded (of this job and scope; for one never
+            # run, of any job), and too old: missed while down. A new install missed nothing.
             missed[(run.job, run.scope)].append(run)
     if missed:
         _record_missed(context, missed, now, config.schedule.grace_hours)

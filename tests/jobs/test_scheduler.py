@@ -389,3 +389,17 @@ def test_nothing_escapes_into_apschedulers_thread(tmp_path, registered, caplog):
     scheduler._sweep_now(broken, None, "catch-up")
     errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
     assert len(errors) == 2 and all("failed" in line for line in errors)
+
+
+def test_a_team_added_while_the_scheduler_was_down_has_its_missed_digest_reported(
+    tmp_path, registered
+):
+    before = context_for(tmp_path, digest_config({"name": "web", "channel": "#web"}))
+    scheduler.catch_up(before, utc(2026, 10, 19, 9, 1))
+    after = context_for(
+        tmp_path,
+        digest_config({"name": "web", "channel": "#web"}, {"name": "new", "channel": "#new"}),
+    )
+    assert scheduler.catch_up(after, utc(2026, 10, 27, 8)) == []
+    skipped = {(r["scope"], r["slot"]) for r in job_runs(after) if r["status"] == "skipped"}
+    assert skipped == {("web", "2026-10-26T09:00:00+00:00"), ("new", "2026-10-26T09:00:00+00:00")}
