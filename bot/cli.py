@@ -636,7 +636,8 @@ def _start_background_scheduler(context, demo: bool):
     (jobs/scheduler.py). The demo's sync reads no AWS: its store is synthetic."""
     from apscheduler.schedulers.background import BackgroundScheduler
 
-    from jobs.scheduler import build_scheduler, schedule
+    from jobs.schedule import schedule
+    from jobs.scheduler import build_scheduler
 
     scheduler = build_scheduler(context, BackgroundScheduler, aws=False if demo else None)
     scheduler.start()
@@ -654,7 +655,8 @@ def _scheduler(args: argparse.Namespace) -> int:
 
     from bot.context import AppContext
     from bot.store import migrate_store
-    from jobs.scheduler import build_scheduler, schedule, schedule_lines
+    from jobs.schedule import schedule, schedule_lines
+    from jobs.scheduler import build_scheduler
 
     _quiet_scheduler_logs(args)
     config = load_config()

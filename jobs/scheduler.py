@@ -27,15 +27,14 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.base import BaseScheduler
-from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from bot.config import SCHEDULED_JOBS, Config, crontab_for_apscheduler
+from bot.config import Config
 from bot.context import AppContext
 from bot.store import queries, writers
+from jobs.schedule import DueRun, ScheduledJob, due_runs, schedule, slot_text
 
 log = logging.getLogger(__name__)
 
@@ -44,39 +43,6 @@ SWEEP_MINUTES = 5
 # How far back a start-up looks for slots missed while no scheduler ran: a quarter and a bit,
 # so that a missed quarterly report is at least reported as skipped.
 LOOKBACK = timedelta(days=100)
-DAY_ORDER = {job: index for index, job in enumerate(SCHEDULED_JOBS)}
-
-
-@dataclass(frozen=True)
-class ScheduledJob:
-    """One entry of the schedule: `job` for `scope` ("" or a team) at `cron` in `timezone`."""
-
-    job: str
-    scope: str
-    cron: str
-    timezone: str
-
-    @property
-    def id(self) -> str:
-        return f"{self.job}:{self.scope}" if self.scope else self.job
-
-    def trigger(self) -> CronTrigger:
-        return cron_trigger(self.cron, self.timezone)
-
-
-@dataclass(frozen=True, order=True)
-class DueRun:
-    """A slot that was due: sorted oldest day first, then in the day's job order."""
-
-    day: str  # the slot's UTC date: a day's runs go together, sync first
-    order: int
-    slot: datetime
-    job: str
-    scope: str
-
-    @property
-    def slot_text(self) -> str:
-        return slot_text(self.slot)
 
 
 @dataclass(frozen=True)
@@ -91,101 +57,6 @@ class RunOutcome:
     def line(self) -> str:
         scope = f" [{self.scope}]" if self.scope else ""
         return f"{self.job}{scope} due {self.slot}: {self.status} ({self.summary})"
-
-
-def slot_text(slot: datetime) -> str:
-    """A slot as `job_runs` keeps it: ISO 8601 in UTC, to the second."""
-    return slot.astimezone(UTC).isoformat(timespec="seconds")
-
-
-def cron_trigger(cron: str, timezone: str) -> CronTrigger:
-    """A CronTrigger for a standard five-field crontab line, weekdays read as crontab(5)
-    reads them (see bot.config.crontab_for_apscheduler)."""
-    return CronTrigger.from_crontab(crontab_for_apscheduler(cron), timezone=ZoneInfo(timezone))
-
-
-def schedule(
-    config: Config, jobs: Mapping[str, Callable[..., Any]] | None = None
-) -> list[ScheduledJob]:
-    """The runs the config schedules, in the day's job order: each enabled job present in
-    `jobs` (default `jobs.JOBS`: a job not built in this version is not scheduled) at its cron
-    in its time zone (its own, else `schedule.timezone`); `weekly-digest` once per team with
-    a channel, at the team's `digest_cron` (else the job's cron) in the team's time zone
-    (unless the job sets one)."""
-    if jobs is None:
-        from jobs import JOBS as jobs
-    entries: list[ScheduledJob] = []
-    for name in SCHEDULED_JOBS:
-        spec = config.schedule.jobs.get(name)
-        if spec is None or not spec.enabled or name not in jobs:
-            continue
-        if name != "weekly-digest":
-            entries.append(
-                ScheduledJob(name, "", spec.cron, spec.timezone or config.schedule.timezone)
-            )
-            continue
-        for team in config.teams:
-            if team.channel:
-                entries.append(
-                    ScheduledJob(
-                        name,
-                        team.name,
-                        team.digest_cron or spec.cron,
-                        spec.timezone or team.timezone,
-                    )
-                )
-    return entries
-
-
-def not_scheduled(
-    config: Config, jobs: Mapping[str, Callable[..., Any]] | None = None
-) -> list[str]:
-    """Why jobs of the config are not in the schedule, one line each (for `--list`)."""
-    if jobs is None:
-        from jobs import JOBS as jobs
-    lines = []
-    for name in SCHEDULED_JOBS:
-        spec = config.schedule.jobs.get(name)
-        if spec is not None and not spec.enabled:
-            lines.append(f"{name}: disabled (schedule.jobs.{name}.enabled: false)")
-        elif name not in jobs:
-            lines.append(f"{name}: not available in this version of Costbot")
-        elif name == "weekly-digest":
-            lines.extend(
-                f"weekly-digest [{team.name}]: the team has no channel"
-                for team in config.teams
-                if not team.channel
-            )
-    return lines
-
-
-def due_runs(
-    config: Config,
-    since: datetime,
-    now: datetime,
-    *,
-    entries: Iterable[ScheduledJob] | None = None,
-) -> list[DueRun]:
-    """The slots due after `since` and at or before `now`, oldest day first and in the day's
-    job order (sync before tag-policy before the digests)."""
-    runs = []
-    for entry in schedule(config) if entries is None else entries:
-        trigger = entry.trigger()
-        fire = trigger.get_next_fire_time(None, since)
-        while fire is not None and fire <= now:
-            if fire > since:
-                slot = fire.astimezone(UTC)
-                runs.append(
-                    DueRun(
-                        slot.date().isoformat(),
-                        DAY_ORDER.get(entry.job, 99),
-                        slot,
-                        entry.job,
-                        entry.scope,
-                    )
-                )
-            fire = trigger.get_next_fire_time(fire, fire)
-    return sorted(runs)
 
 
 def run_slot(
@@ -604,36 +475,3 @@ def build_scheduler(
         name="catch-up",
     )
     return scheduler
-
-
-def schedule_lines(config: Config, now: datetime) -> list[str]:
-    """`costbot scheduler --list`: each scheduled run with its next time, local and UTC."""
-    rows = [("JOB", "SCOPE", "CRON", "TIME ZONE", "NEXT RUN (LOCAL)", "NEXT RUN (UTC)")]
-    for entry in schedule(config):
-        fire = entry.trigger().get_next_fire_time(None, now)
-        rows.append(
-            (
-                entry.job,
-                entry.scope or "-",
-                entry.cron,
-                entry.timezone,
-                fire.strftime("%a %Y-%m-%d %H:%M %Z") if fire else "never",
-                fire.astimezone(UTC).strftime("%a %Y-%m-%d %H:%M UTC") if fire else "never",
-            )
-        )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = [
-        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        for row in rows
-    ]
-    notes = not_scheduled(config)
-    if notes:
-        lines += ["", "Not scheduled:", *(f"  {note}" for note in notes)]
-    lines += [
-        "",
-        "sync runs the anomaly alerts after itself (anomalies has no cron of its own).",
-        f"Missed runs are caught up at start within {config.schedule.grace_hours:g} hour(s);"
-        f" a failed run is tried again after {config.schedule.retry_minutes:g} minute(s),"
-        f" {config.schedule.max_attempts} attempt(s) in all.",
-    ]
-    return lines

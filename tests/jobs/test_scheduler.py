@@ -11,6 +11,7 @@ import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -22,6 +23,7 @@ from bot.context import AppContext
 from bot.slack.client import build_web_client
 from bot.slack.delivery import Delivery
 from bot.store import migrate_store, open_store
+from jobs import schedule as schedule_of
 from jobs import scheduler
 from jobs.fanout import delivery_key
 
@@ -99,9 +101,13 @@ def digest_config(*teams: dict) -> dict:
 
 def test_cron_weekdays_are_read_as_crontab_reads_them():
     # APScheduler 3 numbers weekdays from Monday; crontab(5) from Sunday (0 or 7).
-    monday = scheduler.cron_trigger("0 9 * * 1", "UTC").get_next_fire_time(None, utc(2026, 10, 21))
+    monday = schedule_of.cron_trigger("0 9 * * 1", "UTC").get_next_fire_time(
+        None, utc(2026, 10, 21)
+    )
     assert monday == utc(2026, 10, 26, 9)
-    sunday = scheduler.cron_trigger("0 9 * * 7", "UTC").get_next_fire_time(None, utc(2026, 10, 21))
+    sunday = schedule_of.cron_trigger("0 9 * * 7", "UTC").get_next_fire_time(
+        None, utc(2026, 10, 21)
+    )
     assert sunday == utc(2026, 10, 25, 9)
     assert crontab_for_apscheduler("0 9 * * 1-5") == "0 9 * * mon,tue,wed,thu,fri"
     assert crontab_for_apscheduler("0 9 * * */2") == "0 9 * * sun,tue,thu,sat"
@@ -122,7 +128,7 @@ def test_teams_get_their_monday_nine_in_their_own_time_zone(tmp_path, registered
             {"name": "quiet"},  # no channel: no digest
         ),
     )
-    runs = scheduler.due_runs(context.config, utc(2026, 10, 25), utc(2026, 11, 3))
+    runs = schedule_of.due_runs(context.config, utc(2026, 10, 25), utc(2026, 11, 3))
     assert [(r.scope, r.slot) for r in runs] == [
         ("tokyo", utc(2026, 10, 26, 0)),  # 09:00 JST
         ("la", utc(2026, 10, 26, 16)),  # 09:00 PDT
@@ -131,7 +137,7 @@ def test_teams_get_their_monday_nine_in_their_own_time_zone(tmp_path, registered
     ]
     for run in runs:
         local = run.slot.astimezone(
-            scheduler.ZoneInfo("Asia/Tokyo" if run.scope == "tokyo" else "America/Los_Angeles")
+            ZoneInfo("Asia/Tokyo" if run.scope == "tokyo" else "America/Los_Angeles")
         )
         assert (local.weekday(), local.hour, local.minute) == (0, 9, 0)
 
@@ -149,10 +155,10 @@ def test_nine_local_stays_nine_local_across_a_dst_change(tmp_path, registered, z
     context = context_for(
         tmp_path, digest_config({"name": "ops", "channel": "#ops", "timezone": zone})
     )
-    runs = scheduler.due_runs(context.config, utc(2026, 3, 1), utc(2026, 3, 31))
+    runs = schedule_of.due_runs(context.config, utc(2026, 3, 1), utc(2026, 3, 31))
     slots = [r.slot for r in runs]
     assert before in slots and after in slots
-    assert {s.astimezone(scheduler.ZoneInfo(zone)).hour for s in slots} == {9}
+    assert {s.astimezone(ZoneInfo(zone)).hour for s in slots} == {9}
 
 
 def test_a_team_digest_cron_and_a_job_time_zone_override_the_defaults(tmp_path, registered):
@@ -162,14 +168,14 @@ def test_a_team_digest_cron_and_a_job_time_zone_override_the_defaults(tmp_path, 
     )
     config["schedule"]["jobs"]["weekly-digest"] = {"timezone": "Europe/London"}
     context = context_for(tmp_path, config)
-    entries = {e.scope: e for e in scheduler.schedule(context.config)}
+    entries = {e.scope: e for e in schedule_of.schedule(context.config)}
     assert (entries["a"].cron, entries["a"].timezone) == ("30 8 * * 2", "Europe/London")
     assert (entries["b"].cron, entries["b"].timezone) == ("0 9 * * mon", "Europe/London")
 
 
 def test_month_and_quarter_boundaries_and_the_day_order(tmp_path, registered):
     context = context_for(tmp_path, {"teams": [{"name": "web", "channel": "#web"}]})
-    runs = scheduler.due_runs(context.config, utc(2026, 12, 31, 12), utc(2027, 1, 1, 23))
+    runs = schedule_of.due_runs(context.config, utc(2026, 12, 31, 12), utc(2027, 1, 1, 23))
     # 1 January 2027 is a Friday: no digest; every monthly and quarterly job is due.
     assert [(r.job, r.slot.hour) for r in runs] == [
         ("sync", 6),
@@ -179,7 +185,7 @@ def test_month_and_quarter_boundaries_and_the_day_order(tmp_path, registered):
         ("quarterly-report", 9),
         ("champions", 10),
     ]
-    quarters = scheduler.due_runs(context.config, utc(2026, 6, 15), utc(2026, 12, 31))
+    quarters = schedule_of.due_runs(context.config, utc(2026, 6, 15), utc(2026, 12, 31))
     assert [r.slot.date().isoformat() for r in quarters if r.job == "quarterly-report"] == [
         "2026-07-01",
         "2026-10-01",
@@ -191,9 +197,9 @@ def test_month_and_quarter_boundaries_and_the_day_order(tmp_path, registered):
 def test_only_jobs_that_exist_and_are_enabled_are_scheduled(tmp_path, monkeypatch):
     monkeypatch.delitem(jobs.JOBS, "champions", raising=False)
     context = context_for(tmp_path, {"schedule": {"jobs": {"idle": {"enabled": False}}}})
-    names = [e.job for e in scheduler.schedule(context.config)]
+    names = [e.job for e in schedule_of.schedule(context.config)]
     assert "idle" not in names and "champions" not in names and names[0] == "sync"
-    notes = scheduler.not_scheduled(context.config)
+    notes = schedule_of.not_scheduled(context.config)
     assert "idle: disabled (schedule.jobs.idle.enabled: false)" in notes
     assert "champions: not available in this version of Costbot" in notes
 
