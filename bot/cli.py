@@ -677,7 +677,10 @@ def _scheduler(args: argparse.Namespace) -> int:
 
     def stop(signum: int, _frame: object) -> None:
         log.info("scheduler stopping (%s)", signal.Signals(signum).name)
-        scheduler.shutdown(wait=False)
+        if scheduler.running:
+            scheduler.shutdown(wait=False)
+        else:  # not started yet: nothing to wind down
+            raise SystemExit(EXIT_OK)
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
