@@ -126,23 +126,29 @@ def due_runs(
     """The slots due after `since` and at or before `now`, oldest day first and in the day's
     job order (sync before tag-policy before the digests)."""
     runs = []
+    # Teams sharing a cron and time zone share their fire times: computed once.
+    slots: dict[tuple[str, str], list[datetime]] = {}
     for entry in schedule(config) if entries is None else entries:
-        trigger = entry.trigger()
-        fire = trigger.get_next_fire_time(None, since)
-        while fire is not None and fire <= now:
-            if fire > since:
-                slot = fire.astimezone(UTC)
-                runs.append(
-                    DueRun(
-                        slot.date().isoformat(),
-                        DAY_ORDER.get(entry.job, 99),
-                        slot,
-                        entry.job,
-                        entry.scope,
-                    )
-                )
-            fire = trigger.get_next_fire_time(fire, fire)
+        key = (entry.cron, entry.timezone)
+        if key not in slots:
+            slots[key] = _fire_times(entry.trigger(), since, now)
+        order = DAY_ORDER.get(entry.job, 99)
+        runs.extend(
+            DueRun(slot.date().isoformat(), order, slot, entry.job, entry.scope)
+            for slot in slots[key]
+        )
     return sorted(runs)
+
+
+def _fire_times(trigger: CronTrigger, since: datetime, now: datetime) -> list[datetime]:
+    """When `trigger` fires after `since` and at or before `now`, in UTC."""
+    times = []
+    fire = trigger.get_next_fire_time(None, since)
+    while fire is not None and fire <= now:
+        if fire > since:
+            times.append(fire.astimezone(UTC))
+        fire = trigger.get_next_fire_time(fire, fire)
+    return times
 
 
 def schedule_lines(config: Config, now: datetime) -> list[str]:
