@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import re
+import signal
 import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -74,6 +75,15 @@ def _parser() -> argparse.ArgumentParser:
 
     commands.add_parser("migrate", help="bring the database schema up to date")
 
+    scheduler = commands.add_parser(
+        "scheduler", help="run the scheduled jobs without the web server (--list: the schedule)"
+    )
+    scheduler.add_argument(
+        "--list", action="store_true", help="print each scheduled job and its next run, and exit"
+    )
+    # The moment the start-up catch-up (and --list) is computed for: tests pin it.
+    scheduler.add_argument("--now", type=_aware_datetime, help=argparse.SUPPRESS)
+
     _add_sync_parser(commands)
     _add_run_parser(commands)
     _add_metrics_parser(commands)
@@ -100,6 +110,12 @@ def _add_sync_athena_parser(sources) -> None:
         "--days", type=int, metavar="N", help="re-read the N days before today instead of the plan"
     )
     athena.add_argument("--today", type=date.fromisoformat, help=argparse.SUPPRESS)
+
+
+def _aware_datetime(text: str) -> datetime:
+    """An ISO 8601 moment; without a UTC offset, UTC."""
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _positive_int(text: str) -> int:
@@ -203,6 +219,8 @@ def _run(args: argparse.Namespace) -> int:
         return _ask(args)
     if args.command == "migrate":
         return _migrate()
+    if args.command == "scheduler":
+        return _scheduler(args)
     if args.command == "sync":
         return _sync(args)
     if args.command == "run":
@@ -583,15 +601,98 @@ def _serve(args: argparse.Namespace) -> int:
         app = build_app(context, register=register_all, socket_mode=bool(app_token))
     except BoltError as error:  # Slack refused the token at start (auth.test)
         raise UsageProblem(f"Slack rejected the bot token: {error}") from None
-    if not args.no_scheduler:
-        # The built-in scheduler is not there yet: the daily sync runs from cron or a
-        # scheduled task, e.g. `costbot run sync` at 06:00 UTC.
-        log.info("no built-in scheduler yet: run `costbot run sync` daily (cron, a scheduled task)")
-    if app_token:
-        # The container's health check still gets GET /healthz on the same port.
-        serve_socket_mode(app, app_token, health_port=port)
-    else:
-        serve_http(app, port)
+    _quiet_scheduler_logs(args)
+    scheduler = None if args.no_scheduler else _start_background_scheduler(context, args.demo)
+    # SIGTERM (docker stop, systemd) stops it as Ctrl-C does: cleanly, exit 0.
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        if app_token:
+            # The container's health check still gets GET /healthz on the same port.
+            serve_socket_mode(app, app_token, health_port=port)
+        else:
+            serve_http(app, port)
+    except KeyboardInterrupt:
+        log.info("Costbot stopping")
+    finally:
+        if scheduler is not None:
+            # A run in progress finishes (its thread is waited for at exit); none starts.
+            scheduler.shutdown(wait=False)
+            log.info("scheduler stopped")
+    return EXIT_OK
+
+
+def _interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _quiet_scheduler_logs(args: argparse.Namespace) -> None:
+    """APScheduler logs every job it adds and runs at INFO (one per team's digest): detail
+    for -v only; the scheduler's own line per run says what happened."""
+    if not args.verbose:
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)
+
+
+def _start_background_scheduler(context, demo: bool):
+    """The scheduled jobs in a background thread of `costbot serve`, catching up first
+    (jobs/scheduler.py). The demo's sync reads no AWS: its store is synthetic."""
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    from jobs.schedule import schedule
+    from jobs.scheduler import build_scheduler
+
+    scheduler = build_scheduler(context, BackgroundScheduler, aws=False if demo else None)
+    scheduler.start()
+    log.info(
+        "scheduler started: %d scheduled run(s); `costbot scheduler --list` shows them",
+        len(schedule(context.config)),
+    )
+    return scheduler
+
+
+def _scheduler(args: argparse.Namespace) -> int:
+    """`costbot scheduler`: the scheduled jobs in the foreground until SIGTERM or Ctrl-C
+    (exit 0); `--list`: the schedule and each run's next time."""
+    from apscheduler.schedulers.blocking import BlockingScheduler
+
+    from bot.context import AppContext
+    from bot.store import migrate_store
+    from jobs.schedule import schedule, schedule_lines
+    from jobs.scheduler import build_scheduler
+
+    _quiet_scheduler_logs(args)
+    config = load_config()
+    if args.list:
+        for line in schedule_lines(config, args.now or datetime.now(UTC)):
+            _print(line)
+        return EXIT_OK
+    if not os.environ.get("SLACK_BOT_TOKEN"):
+        raise UsageProblem(
+            "SLACK_BOT_TOKEN is not set: the scheduled jobs post to Slack"
+            " (`costbot scheduler --list` shows the schedule)"
+        )
+    context = AppContext(config=config, db_path=str(db_path_from_env()))
+    applied = migrate_store(context.db_path)
+    if applied:
+        log.info("migrated %s: %s", context.db_path, ", ".join(applied))
+    scheduler = build_scheduler(context, BlockingScheduler, catch_up_at=args.now)
+
+    def stop(signum: int, _frame: object) -> None:
+        log.info("scheduler stopping (%s)", signal.Signals(signum).name)
+        if scheduler.running:
+            scheduler.shutdown(wait=False)
+        else:  # not started yet: nothing to wind down
+            raise SystemExit(EXIT_OK)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    log.info(
+        "scheduler started: %d scheduled run(s) from %s on %s",
+        len(schedule(config)),
+        config.source,
+        context.db_path,
+    )
+    scheduler.start()  # returns once stop() has shut it down
+    log.info("scheduler stopped")
     return EXIT_OK
 
 

@@ -496,7 +496,7 @@ class JobSchedule:
 
 @dataclass(frozen=True)
 class ScheduleSettings:
-    """`schedule:` in costbot.yml: when each job runs (bot/scheduler.py)."""
+    """`schedule:` in costbot.yml: when each job runs (jobs/scheduler.py)."""
 
     timezone: str = "UTC"
     grace_hours: float = 6.0  # a missed run is caught up at start within this many hours
@@ -698,10 +698,54 @@ def _check_cron(expression: str, where: str) -> str:
     from apscheduler.triggers.cron import CronTrigger
 
     try:
-        CronTrigger.from_crontab(expression)
+        CronTrigger.from_crontab(crontab_for_apscheduler(expression))
     except ValueError as error:
         raise ConfigError(f"{where}: cron {expression!r} is not valid: {error}") from None
     return expression
+
+
+# Standard cron numbers its weekdays from Sunday (0, and 7 too); APScheduler 3 from Monday.
+CRONTAB_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+
+
+def crontab_for_apscheduler(expression: str) -> str:
+    """A standard crontab line as APScheduler 3's `CronTrigger.from_crontab` reads it: each
+    weekday number as its name, so that `0 9 * * 1` is Monday as in crontab(5) (APScheduler 3
+    counts from Monday = 0, its documented "historical mistake"); `1-5` -> mon..fri, `*/2` ->
+    sun,tue,thu,sat. A line without five fields is left for from_crontab to refuse."""
+    fields = expression.split()
+    if len(fields) != 5:
+        return expression
+    return " ".join((*fields[:4], _weekday_names(fields[4])))
+
+
+def _weekday_names(field: str) -> str:
+    if field == "*" or not any(ch.isdigit() for ch in field):
+        return field
+    days: set[int] = set()
+    for item in field.split(","):
+        span, _, step_text = item.partition("/")
+        step = int(step_text) if step_text else 1
+        if step < 1:
+            raise ValueError(f"weekday step {step} is not positive")
+        if span == "*":
+            first, last = 0, 6
+        else:
+            start, _, end = span.partition("-")
+            first = _weekday_number(start)
+            last = _weekday_number(end) if end else (6 if step_text else first)
+        days.update(number % 7 for number in range(first, last + 1, step))
+    return ",".join(CRONTAB_WEEKDAYS[number] for number in sorted(days))
+
+
+def _weekday_number(text: str) -> int:
+    if text.isdigit():
+        if not 0 <= int(text) <= 7:
+            raise ValueError(f"weekday {text} is not in 0-7")
+        return int(text)
+    if text.lower()[:3] not in CRONTAB_WEEKDAYS:
+        raise ValueError(f"{text!r} is not a weekday")
+    return CRONTAB_WEEKDAYS.index(text.lower()[:3])
 
 
 def _schedule_settings(raw: dict[str, Any], default_tz: str, source: str) -> ScheduleSettings:

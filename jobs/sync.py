@@ -131,6 +131,22 @@ def run(
     return report
 
 
+def run_without_aws(
+    context: AppContext, now: datetime | date, *, say: Say = print, delivery: Any = None
+) -> SyncReport:
+    """The daily sync where there is no AWS account to read (no credentials, no Athena: the
+    cost data comes from FOCUS exports loaded with `costbot ingest focus`): the business
+    metrics of `metrics.prometheus` when configured, then the anomaly alerts on the store.
+    The scheduler runs this instead of `run`, so that such a deployment is not an error
+    every day."""
+    today = now.date() if isinstance(now, datetime) else now
+    report = SyncReport(today)
+    if context.config.metrics.prometheus is not None:
+        report.prometheus = _sync_business_metrics(context, today, say)
+    report.anomalies = _alert_anomalies(context, today, delivery, say)
+    return report
+
+
 def _sync_business_metrics(context: AppContext, today: date, say: Say) -> dict[str, Any]:
     """The business metrics of `metrics.prometheus`, through yesterday. A failure is a line in
     the report (nothing of it stored): the cost data is stored either way, and the next run

@@ -1031,3 +1031,34 @@ def last_compliance_on_or_before(
         )
     )
     return rows[0] if rows else None
+
+
+# ---- scheduler (jobs/scheduler.py): the runs recorded in `job_runs` ----
+
+
+def job_runs_since(db: sqlite_utils.Database, slot: str) -> list[dict]:
+    """The recorded runs due at or after `slot` (ISO UTC), oldest first."""
+    return list(
+        db.query("SELECT * FROM job_runs WHERE slot >= ? ORDER BY slot, job, scope", [slot])
+    )
+
+
+def last_job_slots(db: sqlite_utils.Database) -> dict[tuple[str, str], str]:
+    """(job, scope) -> the latest slot recorded for it, whatever its outcome: where a
+    scheduler left off."""
+    return {
+        (row["job"], row["scope"]): row["slot"]
+        for row in db.query("SELECT job, scope, MAX(slot) AS slot FROM job_runs GROUP BY 1, 2")
+    }
+
+
+def job_runs_to_retry(db: sqlite_utils.Database, now: str, max_attempts: int) -> list[dict]:
+    """Failed runs with attempts left whose next attempt is due at `now` (ISO UTC), and runs
+    still marked running (the claim decides whether their owner is gone), oldest first."""
+    return list(
+        db.query(
+            "SELECT * FROM job_runs WHERE (status = 'failed' AND attempts < ?"
+            " AND next_attempt_at <= ?) OR status = 'running' ORDER BY slot, job, scope",
+            [max_attempts, now],
+        )
+    )

@@ -1284,3 +1284,107 @@ def record_measured_wins(
                 ],
             )
     return len(wins), removed
+
+
+# ---- scheduler (jobs/scheduler.py): one row per scheduled run in `job_runs` ----
+
+# A run still `running` after this long, by a process on another host, is taken to be dead
+# (on this host a dead owner is seen at once): longer than any job's fan-out to hundreds of
+# channels at Slack's pace of one message a second per channel.
+STALE_RUNNING = timedelta(hours=2)
+
+
+def claim_job_run(
+    db: sqlite_utils.Database,
+    job: str,
+    slot: str,
+    scope: str,
+    *,
+    now: datetime,
+    max_attempts: int,
+) -> int | None:
+    """Record the run of `job` for `slot` (ISO UTC) and `scope` as `running`, owned by this
+    process; its attempt number, or None when the run is not this process's to make: done,
+    skipped, running elsewhere, out of attempts, or failed and not yet due again. A run left
+    `running` by a process that died, or for longer than STALE_RUNNING, is taken over."""
+    stamp = _iso_utc(now)
+    owner = process_owner()
+    with db.atomic():
+        # The insert first, so the transaction holds the write lock before it reads (see
+        # claim_delivery_once): two schedulers racing for a slot are served one after the other.
+        inserted = db.execute(
+            "INSERT INTO job_runs (job, slot, scope, status, attempts, owner, started_at)"
+            " VALUES (?, ?, ?, 'running', 1, ?, ?) ON CONFLICT DO NOTHING",
+            [job, slot, scope, owner, stamp],
+        )
+        if inserted.rowcount == 1:
+            return 1
+        [before] = db.query(
+            "SELECT * FROM job_runs WHERE job = ? AND slot = ? AND scope = ?", [job, slot, scope]
+        )
+        attempts = before["attempts"] or 0
+        if before["status"] == "failed":
+            takeable = attempts < max_attempts and (before["next_attempt_at"] or "") <= stamp
+        elif before["status"] == "running":
+            takeable = (before["started_at"] or "") < _iso_utc(
+                now - STALE_RUNNING
+            ) or _owner_is_dead(before["owner"])
+        else:  # done, skipped
+            takeable = False
+        if not takeable:
+            return None
+        db.execute(
+            "UPDATE job_runs SET status = 'running', attempts = ?, owner = ?, started_at = ?,"
+            " finished_at = NULL, next_attempt_at = NULL WHERE job = ? AND slot = ? AND scope = ?",
+            [attempts + 1, owner, stamp, job, slot, scope],
+        )
+    return attempts + 1
+
+
+def finish_job_run(
+    db: sqlite_utils.Database,
+    job: str,
+    slot: str,
+    scope: str,
+    *,
+    at: datetime,
+    summary: str | None = None,
+    error: str | None = None,
+    next_attempt_at: datetime | None = None,
+) -> None:
+    """A claimed run's outcome: `done` with its summary, or `failed` with its error (and when
+    to try again, None when it will not be)."""
+    with db.atomic():
+        db.execute(
+            "UPDATE job_runs SET status = ?, finished_at = ?, summary = ?, error = ?,"
+            " next_attempt_at = ? WHERE job = ? AND slot = ? AND scope = ?",
+            [
+                "failed" if error is not None else "done",
+                _iso_utc(at),
+                summary,
+                error,
+                _iso_utc(next_attempt_at) if next_attempt_at else None,
+                job,
+                slot,
+                scope,
+            ],
+        )
+
+
+def record_skipped_job_runs(
+    db: sqlite_utils.Database, runs: Iterable[tuple[str, str, str]], *, at: datetime, reason: str
+) -> int:
+    """Runs (job, slot, scope) that were due while no scheduler ran and are too old to catch
+    up, as `skipped`, so that they are reported once; a run already recorded stays as it is.
+    How many were recorded."""
+    stamp = _iso_utc(at)
+    recorded = 0
+    with db.atomic():
+        for job, slot, scope in runs:
+            cursor = db.execute(
+                "INSERT INTO job_runs (job, slot, scope, status, attempts, finished_at, error)"
+                " VALUES (?, ?, ?, 'skipped', 0, ?, ?) ON CONFLICT DO NOTHING",
+                [job, slot, scope, stamp, reason],
+            )
+            recorded += cursor.rowcount
+    return recorded
