@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from jobs import anomalies, idle, sync, tag_policy
+from jobs import anomalies, idle, monthly_report, quarterly_report, sync, tag_policy
 
 JOBS: dict[str, Callable[..., object]] = {
     "sync": sync.run,
     "anomalies": anomalies.run,
     "idle": idle.run,
     "tag-policy": tag_policy.run,
+    "monthly-report": monthly_report.run,
+    "quarterly-report": quarterly_report.run,
 }
