@@ -133,6 +133,8 @@ def build(folder: Path, cfg: Config | None = None) -> Path:
             ("2026-08-15", "revenue", "all", "1000"),
             ("2026-07-15", "orders", "all", "50"),
             ("2026-08-15", "orders", "all", "80"),
+            ("2026-10-02", "orders", "payments", "4"),
+            ("2026-09-10", "orders", "payments", "3"),
         ],
     )
     db = open_store(db_path)

@@ -58,6 +58,7 @@ from bot.store.queries import UNTAGGED, Scope
 # terms and upfront payment save more (AWS's "up to 66%" is 3 years, all upfront).
 SAVINGS_PLAN_DISCOUNT = Decimal("0.28")
 TOP_OPPORTUNITIES = 5
+IDLE_NAMED = 3  # idle instances named in an opportunity, costliest first
 # The months of the chart's trend, the reported month last.
 TREND_MONTHS = 6
 
@@ -327,7 +328,7 @@ def _idle_opportunities(
 ) -> dict[str | None, Opportunity]:
     """Per team (None: resources with no team), the idle instances' cost in the month."""
     day = period.end + timedelta(days=1)  # the run-rate of "the last whole month": this one
-    by_team: dict[str | None, list[int]] = defaultdict(list)
+    by_team: dict[str | None, list[tuple[int, str]]] = defaultdict(list)
     for resource in queries.idle_resources(db):
         rate = monthly_run_rate(
             db,
@@ -337,16 +338,23 @@ def _idle_opportunities(
             account=resource["account_id"],
             day=day,
         )
-        by_team[resource["team"]].append(rate.monthly_micros)
+        name = resource["name"] or resource["resource_id"] or resource["arn"]
+        by_team[resource["team"]].append((rate.monthly_micros, name))
     found = {}
     month = period.start.strftime("%B %Y")
     for team, rates in by_team.items():
+        rates.sort(key=lambda item: (-item[0], item[1]))
         count = len(rates)
+        named = ", ".join(
+            f"{name} {format_money(micros, config.currency)}" for micros, name in rates[:IDLE_NAMED]
+        )
+        more = f" and {count - IDLE_NAMED} more" if count > IDLE_NAMED else ""
         found[team] = Opportunity(
             kind=IDLE,
             team=team,
-            what=f"Stop or resize {count} idle EC2 instance{'s' if count != 1 else ''}",
-            monthly_micros=sum(rates),
+            what=f"Stop or resize {count} idle EC2 instance{'s' if count != 1 else ''}"
+            f" ({named}{more})",
+            monthly_micros=sum(micros for micros, _ in rates),
             currency=config.currency,
             basis=f"their cost in {month}, the run-rate a stop saves",
         )
@@ -490,6 +498,7 @@ def monthly_report(
     idle = _idle_opportunities(db, config, period)
     team_commitments = _team_commitments(db, config, period, coverage_target, spot_target)
     org_commitments = _org_commitments(db, period, coverage_target, spot_target)
+    metric_scopes = {series.scope for series in queries.metric_catalog(db)}
     org_units = tuple(_unit_line(f) for f in unit_cost.monthly_unit_costs(db, config, period.start))
 
     team_reports: dict[str, TeamMonth] = {}
@@ -525,7 +534,7 @@ def monthly_report(
             budget=BudgetFigures(budget_micros, spent.get(currency, 0), currency)
             if budget_micros
             else None,
-            units=_team_units(db, config, period, name),
+            units=_team_units(db, config, period, name, metric_scopes),
             commitments=team_commitments.get(team_key),
             tagging=tag,
             opportunities=tuple(_ranked(opportunities)),
@@ -604,10 +613,11 @@ def monthly_report(
 
 
 def _team_units(
-    db: sqlite_utils.Database, config: Config, period: Period, team: str
+    db: sqlite_utils.Database, config: Config, period: Period, team: str, scopes: set[str | None]
 ) -> tuple[UnitLine, ...]:
-    """The unit metrics with values for the team's scope: its cost over its own volume."""
-    if team == UNTAGGED:
+    """The unit metrics with values for the team's scope: its cost over its own volume.
+    `scopes`: the scopes with metric values (read once: most of 500 teams have none)."""
+    if team == UNTAGGED or team not in scopes:
         return ()
     try:
         return tuple(_unit_line(f) for f in unit_cost.overview(db, config, period, team=team))

@@ -86,7 +86,8 @@ def test_idle_and_untagged_opportunities_of_a_team(report):
     payments = report.teams["payments"]
     [idle] = [o for o in payments.opportunities if o.kind == IDLE]
     # i-pay cost $100.00 in October: its monthly run-rate.
-    assert idle.monthly_micros == 100_000_000 and "1 idle EC2 instance" in idle.what
+    assert idle.monthly_micros == 100_000_000
+    assert idle.what == "Stop or resize 1 idle EC2 instance (payments-batch $100.00)"
     untagged = [o for o in payments.opportunities if o.kind == UNTAGGED_SPEND]
     # Every payments row lacks Product, Environment and CostCenter: all its USD resource cost.
     assert untagged and not untagged[0].is_saving
@@ -144,3 +145,11 @@ def test_unit_costs_against_the_month_before(store):
     # August: $200 on Aug 15 over 80 orders; July: $100 on Jul 15 over 50 orders.
     assert orders.current == Fraction(200, 80) and orders.previous == Fraction(100, 50)
     assert orders.change_percent == 25
+
+
+def test_a_teams_unit_costs_over_its_own_volume(report):
+    [orders] = report.teams["payments"].units
+    # October: $60.00 on Oct 2 (the only day with both) over 4 orders; September: $150 / 3.
+    assert orders.current == Fraction(60, 4) and orders.previous == Fraction(150, 3)
+    assert orders.change_percent == -70
+    assert report.teams["search"].units == ()  # no values for its scope
