@@ -211,6 +211,7 @@ class TeamMonth:
     spot_target: Target
     trend: tuple[tuple[Period, int], ...] = ()  # cost per month (config currency), oldest first
     currency: str = "USD"  # the config currency
+    data_through: date | None = None  # the last day of the month with cost loaded
 
 
 @dataclass(frozen=True)
@@ -501,6 +502,8 @@ def monthly_report(
     metric_scopes = {series.scope for series in queries.metric_catalog(db)}
     org_units = tuple(_unit_line(f) for f in unit_cost.monthly_unit_costs(db, config, period.start))
 
+    loaded = queries.data_range(db)
+    data_through = min(loaded[1], period.end) if loaded else None
     team_reports: dict[str, TeamMonth] = {}
     all_opportunities: list[Opportunity] = []
     for name in sorted(set(wanted) | set(team_costs)):
@@ -544,6 +547,7 @@ def monthly_report(
             spot_target=spot_target,
             trend=trend_of(name),
             currency=currency,
+            data_through=data_through,
         )
 
     # The organisation: idle instances of no team, untagged spend and coverage as a whole.
@@ -583,7 +587,6 @@ def monthly_report(
             )
         )
     lines.sort(key=lambda t: (t.team == UNTAGGED, -t.micros, t.team))
-    coverage_range = queries.data_range(db)
     organisation = OrgMonth(
         period=period,
         previous=previous,
@@ -598,7 +601,7 @@ def monthly_report(
         opportunity_count=len(ranked),
         coverage_target=coverage_target,
         spot_target=spot_target,
-        data_through=min(coverage_range[1], period.end) if coverage_range else None,
+        data_through=data_through,
         notes=charges.notes,
         trend=tuple(
             (month, sum(costs.get(currency, 0) for costs in team_month.values()))

@@ -7,6 +7,7 @@ at most 50 blocks whatever the number of teams."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 from typing import Any
@@ -24,7 +25,7 @@ from bot.analytics.monthly_report import (
     percent_text,
 )
 from bot.money import format_change, format_money, format_unit_cost
-from bot.periods import Period
+from bot.periods import Period, format_day
 from bot.render import blocks
 from bot.render.charts import (
     BUDGET_COLOR,
@@ -179,12 +180,20 @@ def _chart_block(alt_text: str) -> blocks.Block:
     return blocks.image(alt_text, slack_file_id=CHART_PLACEHOLDER)
 
 
-def _assumption() -> str:
+def _footer(period: Period, data_through: date | None) -> list[str]:
+    """The assumptions, and a warning when the month's cost is not all loaded yet."""
     percent = percent_text(SAVINGS_PLAN_DISCOUNT)
-    return (
+    notes = [
         f"Coverage savings assume a {percent}% discount (1-year, no-upfront Compute Savings"
         " Plan). Idle and tags: the inventory as last read."
-    )
+    ]
+    if data_through is not None and data_through < period.end:
+        notes.insert(
+            0,
+            f"{WARN} Cost is loaded through {format_day(data_through)} only: the month's"
+            " figures are not complete yet.",
+        )
+    return notes
 
 
 # ---- a team's report
@@ -235,7 +244,7 @@ def team_message(report: TeamMonth) -> dict[str, Any]:
     )
     content.append(blocks.section(chargeback_text(report)))
     content.append(_chart_block(team_alt_text(report)))
-    content.append(blocks.context([_assumption()]))
+    content.append(blocks.context(_footer(period, report.data_through)))
     return blocks.message(team_fallback(report), content)
 
 
@@ -374,7 +383,7 @@ def org_message(report: OrgMonth) -> dict[str, Any]:
         blocks.section(_opportunities_section(report.opportunities, report.opportunity_count, True))
     )
     content.append(_chart_block(org_alt_text(report)))
-    content.append(blocks.context([_assumption()]))
+    content.append(blocks.context(_footer(period, report.data_through)))
     return blocks.message(org_fallback(report), content)
 
 

@@ -195,3 +195,16 @@ def test_the_quarterly_message(tmp_path):
     )
     chart = monthly_cost_chart(*chart_args(report))
     assert chart.png.startswith(b"\x89PNG") and "revenue line" in chart.alt_text
+
+
+def test_a_month_not_all_loaded_says_so(tmp_path):
+    db = open_reader(build(tmp_path))
+    try:
+        report = monthly_report(db, config(), date(2026, 12, 1))  # November: only Nov 1 loaded
+    finally:
+        db.close()
+    for message in (org_message(report.organisation), team_message(report.teams["payments"])):
+        text = "\n".join(_texts(message))
+        assert "Cost is loaded through Nov 1, 2026 only" in text
+    complete = org_message(_big_org(3))
+    assert "loaded through" not in json.dumps(complete)
