@@ -151,6 +151,7 @@ class QuarterlyReport:
     purchases: tuple[Purchase, ...]
     waste: tuple[TeamWaste, ...]  # largest saving first
     forecasts: tuple[ForecastCheck, ...]  # per month and currency with cost or a forecast
+    revenue_wanted: str = REVENUE  # the metric looked for (`reports.revenue_metric`)
 
     @property
     def revenue_total(self) -> Decimal | None:
@@ -226,6 +227,7 @@ def quarterly_report(
         ),
         waste=_waste(db, quarter),
         forecasts=_forecasts(db, config, quarter),
+        revenue_wanted=config.reports.revenue_metric or REVENUE,
     )
 
 

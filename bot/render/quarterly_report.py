@@ -65,9 +65,11 @@ def _spend_lines(report: QuarterlyReport) -> list[str]:
             f" {_share_text(report.quarter_cost_share(), report)}"
         )
     elif not report.revenue_metric:
+        wanted = esc(report.revenue_wanted)
         lines.append(
-            "_No revenue metric: load `revenue` with `costbot ingest metrics` (or set"
-            " `reports.revenue_metric`) to see spend against revenue._"
+            f"_No values of the revenue metric `{wanted}`: load them with `costbot ingest"
+            " metrics` (or name another with `reports.revenue_metric`) to see spend against"
+            " revenue._"
         )
     return lines
 

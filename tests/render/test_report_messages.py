@@ -208,3 +208,17 @@ def test_a_month_not_all_loaded_says_so(tmp_path):
         assert "Cost is loaded through Nov 1, 2026 only" in text
     complete = org_message(_big_org(3))
     assert "loaded through" not in json.dumps(complete)
+
+
+def test_a_configured_revenue_metric_without_values_is_named(tmp_path):
+    db = open_reader(build(tmp_path))
+    try:
+        cfg = config(reports={"revenue_metric": "net_revenue"})
+        report = quarterly_report(db, cfg, date(2026, 10, 1))
+    finally:
+        db.close()
+    assert report.revenue_metric is None
+    assert (
+        "No values of the revenue metric `net_revenue`"
+        in quarterly_message(report)["blocks"][1]["text"]["text"]
+    )
