@@ -506,7 +506,11 @@ def monthly_report(
     data_through = min(loaded[1], period.end) if loaded else None
     team_reports: dict[str, TeamMonth] = {}
     all_opportunities: list[Opportunity] = []
-    for name in sorted(set(wanted) | set(team_costs)):
+    # Teams with cost, and those with only idle instances or tagging figures (their
+    # opportunities count in the organisation's list too).
+    idle_teams = {team for team in idle if team is not None}
+    tagged_teams = {value for kind, value in tagging if kind == "team"}
+    for name in sorted(set(wanted) | set(team_costs) | idle_teams | tagged_teams):
         setting = config.team(name)
         budget_micros = setting.monthly_budget_micros if setting else None
         spent = team_costs.get(name, {})
