@@ -14,12 +14,8 @@ budget, the chargeback of the month (the same numbers as `costbot report chargeb
 YYYY-MM`), unit costs, Savings Plans coverage and utilization and spot share, tagging
 compliance, and the top opportunities across teams.
 
-Opportunities, each with an estimated monthly amount:
-- idle EC2 instances (the inventory's idle flag): their cost in the month (their run-rate);
-- untagged spend: the month's cost of resources lacking a required tag. Not a saving by
-  itself: spend nobody can be asked about until it is tagged (shown as "to attribute");
-- low Savings Plans coverage: the on-demand compute (at on-demand prices) that coverage at
-  the low end of the target range would move onto a plan, times SAVINGS_PLAN_DISCOUNT.
+Opportunities (idle instances, untagged spend, low Savings Plans coverage) are estimated in
+bot/analytics/opportunities.py.
 
 The inventory (idle, tags) is as last read: a report of a past month shows today's resources.
 """
@@ -43,28 +39,25 @@ from bot.analytics.commitments import (
     Target,
     commitment_summaries,
 )
-from bot.analytics.savings import monthly_run_rate
-from bot.analytics.tag_compliance import compliance
+from bot.analytics.opportunities import (
+    LOW_COVERAGE,
+    UNTAGGED_SPEND,
+    Opportunity,
+    TagFigures,
+    coverage_opportunity,
+    idle_opportunities,
+    ranked,
+    tagging_figures,
+    untagged_opportunity,
+)
 from bot.config import Config
-from bot.money import format_money
 from bot.periods import Period
 from bot.store import queries
 from bot.store.queries import UNTAGGED, Scope
 
-# What a Savings Plan saves on the compute it covers, for the "low coverage" opportunity:
-# a 1-year, no-upfront Compute Savings Plan is priced about 28% below on demand for the common
-# general-purpose and compute-optimised EC2 families (AWS's Savings Plans pricing pages,
-# us-east-1 Linux, m6i/c6i/m7g). An assumption to size the opportunity, not a quote: longer
-# terms and upfront payment save more (AWS's "up to 66%" is 3 years, all upfront).
-SAVINGS_PLAN_DISCOUNT = Decimal("0.28")
 TOP_OPPORTUNITIES = 5
-IDLE_NAMED = 3  # idle instances named in an opportunity, costliest first
 # The months of the chart's trend, the reported month last.
 TREND_MONTHS = 6
-
-IDLE = "idle"
-UNTAGGED_SPEND = "untagged"
-LOW_COVERAGE = "coverage"
 
 
 def report_month(now: date | datetime) -> Period:
@@ -85,15 +78,6 @@ def months_ending(period: Period, count: int) -> list[Period]:
     while len(months) < count:
         months.insert(0, previous_month(months[0]))
     return months
-
-
-def percent_text(fraction: Decimal | Fraction) -> str:
-    """0.7 -> `70`, 0.725 -> `72.5`: a range bound as people write it."""
-    if isinstance(fraction, Fraction):
-        fraction = Decimal(fraction.numerator) / Decimal(fraction.denominator)
-    value = fraction * 100
-    text = f"{value.quantize(Decimal('0.1')):f}"
-    return text[:-2] if text.endswith(".0") else text
 
 
 def target_of(bounds: tuple[float, float]) -> Target:
@@ -151,47 +135,6 @@ class CommitmentFigures:
     spot_share: Ratio
     utilization: Ratio | None  # None for a team: plans are bought for the organisation
     notes: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class TagFigures:
-    target: Decimal
-    resources: int
-    compliant_resources: int
-    cost_micros: int
-    compliant_cost_micros: int
-    as_of: date | None  # the stored day, None: computed for the report
-
-    @property
-    def share(self) -> Decimal | None:
-        """Compliant share of cost (of resources when there is no cost)."""
-        if self.cost_micros:
-            return Decimal(self.compliant_cost_micros) / Decimal(self.cost_micros)
-        if self.resources:
-            return Decimal(self.compliant_resources) / Decimal(self.resources)
-        return None
-
-    @property
-    def noncompliant_cost_micros(self) -> int:
-        return self.cost_micros - self.compliant_cost_micros
-
-    @property
-    def noncompliant_resources(self) -> int:
-        return self.resources - self.compliant_resources
-
-
-@dataclass(frozen=True)
-class Opportunity:
-    kind: str  # IDLE | UNTAGGED_SPEND | LOW_COVERAGE
-    team: str | None  # None: the organisation's
-    what: str  # plain text, names unescaped: "Stop or resize 3 idle EC2 instances"
-    monthly_micros: int
-    currency: str
-    basis: str  # how the amount was estimated
-
-    @property
-    def is_saving(self) -> bool:
-        return self.kind != UNTAGGED_SPEND
 
 
 @dataclass(frozen=True)
@@ -294,129 +237,6 @@ def _ratio(part: int, whole: int, target: Target) -> Ratio:
     return Ratio(part, whole, target)
 
 
-def _coverage_opportunity(
-    figures: CommitmentFigures, target: Target, team: str | None
-) -> Opportunity | None:
-    """On-demand compute that coverage at the range's low end would put on a plan, times the
-    assumed discount. None when coverage is within or above the range, or does not apply."""
-    coverage = figures.coverage
-    if not coverage.applies or coverage.verdict != "below":
-        return None
-    eligible, covered = coverage.whole_micros, coverage.part_micros
-    to_cover = Fraction(target.low) * eligible - covered
-    saving = to_cover * Fraction(SAVINGS_PLAN_DISCOUNT)
-    micros = int(saving.numerator * 2 + saving.denominator) // (2 * saving.denominator)
-    if micros <= 0:
-        return None
-    percent = percent_text(SAVINGS_PLAN_DISCOUNT)
-    low = percent_text(target.low)
-    return Opportunity(
-        kind=LOW_COVERAGE,
-        team=team,
-        what=f"Raise Savings Plans coverage to {low}% of eligible compute",
-        monthly_micros=micros,
-        currency=figures.currency,
-        basis=(
-            f"{format_money(int(to_cover), figures.currency)} of on-demand compute (at on-demand"
-            f" prices) moved onto a plan at an assumed {percent}% discount"
-            " (1-year, no-upfront Compute Savings Plan)"
-        ),
-    )
-
-
-def _idle_opportunities(
-    db: sqlite_utils.Database, config: Config, period: Period
-) -> dict[str | None, Opportunity]:
-    """Per team (None: resources with no team), the idle instances' cost in the month."""
-    day = period.end + timedelta(days=1)  # the run-rate of "the last whole month": this one
-    by_team: dict[str | None, list[tuple[int, str]]] = defaultdict(list)
-    for resource in queries.idle_resources(db):
-        rate = monthly_run_rate(
-            db,
-            config,
-            arn=resource["arn"],
-            resource_id=resource["resource_id"] or resource["arn"],
-            account=resource["account_id"],
-            day=day,
-        )
-        name = resource["name"] or resource["resource_id"] or resource["arn"]
-        by_team[resource["team"]].append((rate.monthly_micros, name))
-    found = {}
-    month = period.start.strftime("%B %Y")
-    for team, rates in by_team.items():
-        rates.sort(key=lambda item: (-item[0], item[1]))
-        count = len(rates)
-        named = ", ".join(
-            f"{name} {format_money(micros, config.currency)}" for micros, name in rates[:IDLE_NAMED]
-        )
-        more = f" and {count - IDLE_NAMED} more" if count > IDLE_NAMED else ""
-        found[team] = Opportunity(
-            kind=IDLE,
-            team=team,
-            what=f"Stop or resize {count} idle EC2 instance{'s' if count != 1 else ''}"
-            f" ({named}{more})",
-            monthly_micros=sum(micros for micros, _ in rates),
-            currency=config.currency,
-            basis=f"their cost in {month}, the run-rate a stop saves",
-        )
-    return found
-
-
-def _tagging(
-    db: sqlite_utils.Database, config: Config, period: Period
-) -> dict[tuple[str, str], TagFigures]:
-    """(kind, value) -> the month's compliance: the stored figures of the month's last day
-    computed, else computed now from the month's resource-level cost."""
-    target = Decimal(str(config.tag_policy.target))
-    stored = queries.tag_compliance_of_month(db, period.name)
-    if stored:
-        return {
-            (row["kind"], row["value"]): TagFigures(
-                target=target,
-                resources=row["resources"],
-                compliant_resources=row["compliant_resources"],
-                cost_micros=row["cost_micros"],
-                compliant_cost_micros=row["compliant_cost_micros"],
-                as_of=date.fromisoformat(row["day"]),
-            )
-            for row in stored
-        }
-    report = compliance(db, config, period.end)
-    if report.organisation.resources == 0 and report.organisation.cost_micros == 0:
-        return {}
-    return {
-        (scope.kind, scope.value): TagFigures(
-            target=target,
-            resources=scope.resources,
-            compliant_resources=scope.compliant_resources,
-            cost_micros=scope.cost_micros,
-            compliant_cost_micros=scope.compliant_cost_micros,
-            as_of=None,
-        )
-        for scope in (report.organisation, *report.teams)
-    }
-
-
-def _untagged_opportunity(
-    figures: TagFigures | None, team: str | None, currency: str, period: Period
-) -> Opportunity | None:
-    if figures is None or figures.noncompliant_cost_micros <= 0:
-        return None
-    count = figures.noncompliant_resources
-    resources = f" on {count} resource{'s' if count != 1 else ''}" if count else ""
-    return Opportunity(
-        kind=UNTAGGED_SPEND,
-        team=team,
-        what=f"Tag the spend that lacks required tags{resources}",
-        monthly_micros=figures.noncompliant_cost_micros,
-        currency=currency,
-        basis=(
-            f"resource-level cost of {period.start:%B %Y} missing a required tag: to attribute,"
-            " not a saving by itself"
-        ),
-    )
-
-
 def _team_commitments(
     db: sqlite_utils.Database, config: Config, period: Period, coverage: Target, spot: Target
 ) -> dict[str | None, CommitmentFigures]:
@@ -460,14 +280,6 @@ def _with_targets(summary: CommitmentSummary, coverage: Target, spot: Target) ->
     )
 
 
-def _ranked(opportunities: list[Opportunity]) -> list[Opportunity]:
-    """Savings first (largest first), then spend to attribute: the list is what to do."""
-    return sorted(opportunities, key=lambda o: (not o.is_saving, -o.monthly_micros, o.team or ""))
-
-
-# ---- the report
-
-
 def monthly_report(
     db: sqlite_utils.Database,
     config: Config,
@@ -495,8 +307,8 @@ def monthly_report(
 
     charges = chargeback(db, config, period.name)
     charge_rows = {row.team: row for row in charges.rows}
-    tagging = _tagging(db, config, period)
-    idle = _idle_opportunities(db, config, period)
+    tagging = tagging_figures(db, config, period)
+    idle = idle_opportunities(db, config, period)
     team_commitments = _team_commitments(db, config, period, coverage_target, spot_target)
     org_commitments = _org_commitments(db, period, coverage_target, spot_target)
     metric_scopes = {series.scope for series in queries.metric_catalog(db)}
@@ -521,8 +333,10 @@ def monthly_report(
             o
             for o in (
                 idle.get(team_key),
-                _untagged_opportunity(tag, team_key, currency, period) if team_key else None,
-                _coverage_opportunity(team_commitments[team_key], coverage_target, team_key)
+                untagged_opportunity(tag, team_key, currency, period) if team_key else None,
+                coverage_opportunity(
+                    team_commitments[team_key].coverage, currency, coverage_target, team_key
+                )
                 if team_key in team_commitments
                 else None,
             )
@@ -544,7 +358,7 @@ def monthly_report(
             units=_team_units(db, config, period, name, metric_scopes),
             commitments=team_commitments.get(team_key),
             tagging=tag,
-            opportunities=tuple(_ranked(opportunities)),
+            opportunities=tuple(ranked(opportunities)),
             chargeback=charge_rows.get(name),
             chargeback_currency=charges.currency,
             coverage_target=coverage_target,
@@ -559,7 +373,7 @@ def monthly_report(
     if idle.get(None):
         all_opportunities.append(idle[None])
     if org_tag is not None and tagging.get(("team", UNTAGGED)):
-        untagged_team = _untagged_opportunity(tagging[("team", UNTAGGED)], None, currency, period)
+        untagged_team = untagged_opportunity(tagging[("team", UNTAGGED)], None, currency, period)
         if untagged_team:
             all_opportunities.append(
                 Opportunity(
@@ -572,10 +386,10 @@ def monthly_report(
                 )
             )
     for figures in org_commitments:
-        found = _coverage_opportunity(figures, coverage_target, None)
+        found = coverage_opportunity(figures.coverage, figures.currency, coverage_target, None)
         if found:
             all_opportunities.append(found)
-    ranked = _ranked(all_opportunities)
+    by_value = ranked(all_opportunities)
 
     lines = []
     for name in set(team_costs) | {t.name for t in config.teams}:
@@ -601,8 +415,8 @@ def monthly_report(
         units=org_units,
         commitments=org_commitments,
         tagging=org_tag,
-        opportunities=tuple(ranked[:TOP_OPPORTUNITIES]),
-        opportunity_count=len(ranked),
+        opportunities=tuple(by_value[:TOP_OPPORTUNITIES]),
+        opportunity_count=len(by_value),
         coverage_target=coverage_target,
         spot_target=spot_target,
         data_through=data_through,

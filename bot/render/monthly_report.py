@@ -14,14 +14,16 @@ from typing import Any
 
 from bot.analytics.commitments import Ratio, Target
 from bot.analytics.monthly_report import (
-    SAVINGS_PLAN_DISCOUNT,
     BudgetFigures,
     CommitmentFigures,
-    Opportunity,
     OrgMonth,
-    TagFigures,
     TeamMonth,
     UnitLine,
+)
+from bot.analytics.opportunities import (
+    SAVINGS_PLAN_DISCOUNT,
+    Opportunity,
+    TagFigures,
     percent_text,
 )
 from bot.money import format_change, format_money, format_unit_cost

@@ -11,14 +11,8 @@ import pytest
 from report_data import build, config, dollars
 
 from bot.analytics.chargeback import chargeback
-from bot.analytics.monthly_report import (
-    IDLE,
-    LOW_COVERAGE,
-    SAVINGS_PLAN_DISCOUNT,
-    UNTAGGED_SPEND,
-    monthly_report,
-    report_month,
-)
+from bot.analytics.monthly_report import monthly_report, report_month
+from bot.analytics.opportunities import IDLE, LOW_COVERAGE, SAVINGS_PLAN_DISCOUNT, UNTAGGED_SPEND
 from bot.money import to_micros
 from bot.store import open_reader
 

@@ -16,13 +16,13 @@ from bot.analytics.commitments import Ratio
 from bot.analytics.monthly_report import (
     Amount,
     CommitmentFigures,
-    Opportunity,
     OrgMonth,
     TeamLine,
     monthly_report,
     previous_month,
     target_of,
 )
+from bot.analytics.opportunities import Opportunity
 from bot.analytics.quarterly_report import quarterly_report
 from bot.render import blocks
 from bot.render.monthly_report import (
