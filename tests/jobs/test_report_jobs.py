@@ -44,7 +44,9 @@ def org(tmp_path, monkeypatch):
 
 def _run(capsys, job: str, day: str, *extra: str) -> tuple[int, dict]:
     code = main(["run", job, "--date", day, "--json", *extra])
-    return code, json.loads(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    assert captured.out.strip(), f"no JSON (exit {code}): {captured.err[-2000:]}"
+    return code, json.loads(captured.out)
 
 
 def _deliveries(folder) -> list[dict]:
