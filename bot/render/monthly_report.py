@@ -421,6 +421,9 @@ def org_chart_args(report: OrgMonth) -> tuple:
         report.currency,
         org_alt_text(report),
         f"monthly-organisation-{report.period.name}.png",
+        None,
+        "",
+        "teams' budgets",
     )
 
 
@@ -439,6 +442,7 @@ def monthly_cost_figure(
     currency: str,
     line_micros: list[int | None] | None = None,
     line_label: str = "",
+    budget_label: str = "budget",
 ):
     """Monthly bars (the last one, the reported month, darker), a budget line if any, and an
     optional second series as a line (revenue)."""
@@ -454,7 +458,7 @@ def monthly_cost_figure(
     if budget_micros:
         axes.axhline(_dollars(budget_micros), color=BUDGET_COLOR, linewidth=1.2, linestyle="--")
         axes.annotate(
-            _plain(f"budget {_short_amount(budget_micros, currency)}"),
+            _plain(f"{budget_label} {_short_amount(budget_micros, currency)}"),
             (positions[0] - 0.4, _dollars(budget_micros)),
             xytext=(0, 3), textcoords="offset points", fontsize=LABEL_SIZE, color=BUDGET_COLOR,
         )  # fmt: skip
@@ -488,9 +492,11 @@ def monthly_cost_chart(
     filename: str,
     line_micros: list[int | None] | None = None,
     line_label: str = "",
+    budget_label: str = "budget",
 ) -> Chart:
     """A module-level function of plain arguments: a `ChartSpec` renders it in a worker."""
     figure = monthly_cost_figure(
-        title, labels, amounts_micros, budget_micros, currency, line_micros, line_label
-    )
+        title, labels, amounts_micros, budget_micros, currency, line_micros, line_label,
+        budget_label,
+    )  # fmt: skip
     return Chart(png=to_png(figure), title=title, alt_text=alt_text, filename=filename)
