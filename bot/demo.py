@@ -24,6 +24,7 @@ from bot.money import format_usd
 from bot.periods import Period, format_day, format_range
 from bot.render.idle import preview_idle
 from bot.render.preview import PreviewMessage, write_preview
+from bot.render.reports_preview import preview_reports
 from bot.sources import demo_data
 from bot.sources.business_metrics import ingest_metrics
 from bot.sources.demo_data import generate_demo_files, write_demo_inventory
@@ -228,6 +229,7 @@ def run_demo(out_dir: Path, *, seed: int = 7, today: date | None = None) -> str:
                 ],
             )
         )
+        messages.extend(preview_reports(db, store.config, store.today))
         coverage = queries.data_range(db)
         assert coverage is not None, "the demo store is empty"
         everything = queries.total(db, Period(coverage[0], coverage[1], "rolling", "all"))

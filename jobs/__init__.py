@@ -10,7 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from jobs import anomalies, champions, idle, sync, tag_policy, weekly_digest
+from jobs import (
+    anomalies,
+    champions,
+    idle,
+    monthly_report,
+    quarterly_report,
+    sync,
+    tag_policy,
+    weekly_digest,
+)
 
 JOBS: dict[str, Callable[..., object]] = {
     "sync": sync.run,
@@ -19,4 +28,6 @@ JOBS: dict[str, Callable[..., object]] = {
     "tag-policy": tag_policy.run,
     "weekly-digest": weekly_digest.run,
     "champions": champions.run,
+    "monthly-report": monthly_report.run,
+    "quarterly-report": quarterly_report.run,
 }

@@ -1062,3 +1062,62 @@ def job_runs_to_retry(db: sqlite_utils.Database, now: str, max_attempts: int) ->
             [max_attempts, now],
         )
     )
+
+
+# ---- the monthly and quarterly reports (bot.analytics.monthly_report, quarterly_report)
+
+
+def commitment_figures_by_team(db: sqlite_utils.Database, month: str) -> list[dict]:
+    """Per team (None: untagged) and currency, the month's COMMITMENT_FIGURES_SQL over the
+    full-grain rows that say their pricing category (FOCUS, Athena): a team's own Savings
+    Plans coverage and spot share. Cost Explorer's figures are per billing account only, so
+    they have no part here."""
+    sums = ", ".join(
+        f"coalesce(sum(CASE WHEN {where} THEN {column} END), 0) AS {name}"
+        for name, (where, column) in COMMITMENT_FIGURES_SQL.items()
+    )
+    sql = (
+        f"SELECT team, {CURRENCY_SQL} AS currency, {sums} FROM daily_cost"
+        " WHERE date BETWEEN ? AND ? AND superseded = 0 AND grain IS NULL"
+        " AND pricing_category IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 2"
+    )
+    return list(db.query(sql, _month_days(month)))
+
+
+def tag_compliance_of_month(
+    db: sqlite_utils.Database, month: str, kinds: tuple[str, ...] = ("org", "team")
+) -> list[dict]:
+    """The stored compliance rows (of `kinds`) of the last day computed for `month` (whose
+    cost is that month's): the month's final figures. Empty when none was stored."""
+    day = db.execute(
+        "SELECT max(day) FROM tag_compliance WHERE month = ? AND day <= ?",
+        [month, f"{month}-31"],
+    ).fetchone()[0]
+    if day is None:
+        return []
+    marks = ", ".join("?" for _ in kinds)
+    rows = db.query(
+        f"SELECT * FROM tag_compliance WHERE day = ? AND kind IN ({marks}) ORDER BY kind, value",
+        [day, *kinds],
+    )
+    return [row | {"missing": json.loads(row["missing"] or "{}")} for row in rows]
+
+
+def commitment_purchases(db: sqlite_utils.Database, start: date, end: date) -> list[dict]:
+    """Purchases of commitments (FOCUS ChargeCategory 'Purchase' with a commitment discount:
+    Savings Plans and reservation fees, upfront or recurring) from `start` to `end`, per month,
+    commitment type and currency: billed cost (what was paid; their amortized cost is spread
+    over the usage they cover) and how many daily rows. Full-grain rows only: Cost Explorer's
+    grouped rows do not say what a charge was for."""
+    return list(
+        db.query(
+            "SELECT substr(date, 1, 7) AS month, commitment_discount_type AS type,"
+            f" commitment_discount_category AS category, {CURRENCY_SQL} AS currency,"
+            " coalesce(sum(billed_micros), 0) AS billed_micros, count(*) AS rows"
+            " FROM daily_cost WHERE date BETWEEN ? AND ? AND superseded = 0 AND grain IS NULL"
+            " AND charge_category = 'Purchase'"
+            " AND coalesce(commitment_discount_type, commitment_discount_category) IS NOT NULL"
+            " GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4",
+            [start.isoformat(), end.isoformat()],
+        )
+    )

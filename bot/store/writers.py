@@ -429,8 +429,14 @@ def remember_channel_id(db: sqlite_utils.Database, name: str, channel_id: str) -
     """The id Slack answered for a channel name (#team-payments -> C0123)."""
     stamp = datetime.now(UTC).isoformat(timespec="seconds")
     with db.atomic():
-        db["slack_channels"].upsert(
-            {"name": name.lstrip("#").lower(), "id": channel_id, "seen_at": stamp}, pk="name"
+        # One write statement, no read before it: sqlite-utils' upsert reads the schema first,
+        # and a transaction that read cannot take the write lock while another connection
+        # writes ("database is locked" at once, not after the busy timeout): the fan-out's
+        # posting threads each remember their channel at the same time.
+        db.execute(
+            "INSERT INTO slack_channels (name, id, seen_at) VALUES (?, ?, ?)"
+            " ON CONFLICT(name) DO UPDATE SET id = excluded.id, seen_at = excluded.seen_at",
+            [name.lstrip("#").lower(), channel_id, stamp],
         )
 
 
