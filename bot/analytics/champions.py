@@ -436,17 +436,33 @@ def month_wins(
     db: sqlite_utils.Database, config: Config, month: str, through: date | None = None
 ) -> list[Win]:
     """Every win of a month: measured wins computed afresh (they replace the stored ones of
-    the same key), measured wins stored earlier whose data is gone, and kudos. Wins in
-    another currency than the config's are left out."""
+    the same key), and kudos. A measured win stored earlier counts only while the month's
+    cost data is gone from the store (pruned): while it is there, the fresh computation is
+    the truth, so a win whose data was since corrected (a restated bill) no longer shows.
+    Wins in another currency than the config's are left out."""
     fresh = measured_wins(db, config, month, through)
     keys = {win.dedupe_key for win in fresh}
     stored = [_win_of_row(row) for row in queries.wins_of_month(db, month)]
-    kept = [w for w in stored if w.dedupe_key not in keys and w.status != "declined"]
+    data_gone = not _has_cost_data(db, month)
+    kept = [
+        w
+        for w in stored
+        if w.dedupe_key not in keys
+        and w.status != "declined"
+        and (w.source == "kudos" or data_gone)
+    ]
     return [
         w
         for w in [*fresh, *kept]
         if w.currency in ("", config.currency) or w.monthly_savings_micros is None
     ]
+
+
+def _has_cost_data(db: sqlite_utils.Database, month: str) -> bool:
+    """Whether the store holds cost data for any day of `month`."""
+    coverage = queries.data_range(db)
+    start, end = month_span(month)
+    return coverage is not None and coverage[0] <= end and coverage[1] >= start
 
 
 # ---- tagging compliance

@@ -224,3 +224,29 @@ def test_an_assigned_anomaly_credits_the_assignee(tmp_path):
     finally:
         db.close()
     assert win.person == "U0GINA"  # who was given it to fix, not who handed it out
+
+
+def test_a_win_whose_data_was_corrected_no_longer_shows_and_one_whose_data_is_gone_stays(
+    tmp_path,
+):
+    """The celebration stored October's wins; then the stop behind one of them is gone from the
+    store while October's cost is still there (a correction): the board no longer shows it.
+    Once October's cost itself is pruned, the stored wins are all the board has: they stay."""
+    path = build(tmp_path)
+    db = open_store(path)
+    try:
+        now = datetime(2026, 11, 1, 10, tzinfo=UTC)
+        recorded = champions.record_month(db, CONFIG, MONTH, now)
+        idle_key = next(w.dedupe_key for w in recorded if "i-idle1" in w.dedupe_key)
+        db.execute("DELETE FROM verified_savings WHERE resource_id = 'i-idle1'")
+        corrected = by_key(champions.month_wins(db, CONFIG, MONTH, OCT_END))
+        assert idle_key not in corrected
+        assert len([w for w in corrected.values() if w.status == "measured"]) == 4
+
+        db.execute("DELETE FROM daily_cost WHERE date >= ?", [SEP_START.isoformat()])
+        pruned = by_key(champions.month_wins(db, CONFIG, MONTH, OCT_END))
+        assert {k for k, w in pruned.items() if w.status == "measured"} == {
+            w.dedupe_key for w in recorded
+        }
+    finally:
+        db.close()
