@@ -186,10 +186,18 @@ def _untagged_field(team: TeamGlance) -> str:
         return "*Missing required tags*\n_No inventory or resource cost for this team_"
     money = format_money(c.noncompliant_cost_micros, team.untagged_currency)
     total = format_money(c.cost_micros, team.untagged_currency)
+    if c.unlisted_cost_micros:
+        # Billed resources the inventory does not hold are judged by their bill's tags: they
+        # count in the cost, not in the resource count, and saying so keeps the two readable.
+        unlisted = format_money(c.unlisted_cost_micros, team.untagged_currency)
+        billed_only = f"; {unlisted} of it billed for resources not in the inventory"
+    else:
+        billed_only = ""
     return (
         f"*Missing required tags* ({team.untagged_month})\n"
-        f"{c.noncompliant_resources:,} of {_count(c.resources, 'resource')}, {money} of {total}"
-        f" ({percent(c.cost_share)} of cost compliant)"
+        f"{c.noncompliant_resources:,} of {_count(c.resources, 'inventory resource')}, "
+        f"{money} of {total} resource cost ({percent(c.cost_share)} of cost compliant"
+        f"{billed_only})"
     )
 
 

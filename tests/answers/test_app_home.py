@@ -267,10 +267,12 @@ def test_missing_tags_are_the_untagged_answers_figures(tmp_path):
     payments = team_part(view, "payments")
     assert (
         f"*Missing required tags* (November 2026)\n{noncompliant_resources} of "
-        f"{expected['resources']} resources, {cents(noncompliant_cost)} of "
-        f"{cents(expected['cost'])}"
+        f"{expected['resources']} inventory resources, {cents(noncompliant_cost)} of "
+        f"{cents(expected['cost'])} resource cost"
     ) in payments
     assert noncompliant_resources == 2
+    # The NAT gateway is billed but not in the inventory: in the cost, not in the count.
+    assert "billed for resources not in the inventory" in payments
 
 
 def test_names_from_data_are_escaped_everywhere(tmp_path):
