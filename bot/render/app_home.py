@@ -146,7 +146,7 @@ def _forecast_text(part: CostSummary) -> str | None:
     text = (
         f"*Forecast for {format_day(forecast.month_end)}*\n"
         f"{format_money(forecast.projected_micros, part.currency)} "
-        f"({format_money(forecast.daily_average_micros, part.currency)}/day, average of "
+        f"(≈{format_money(forecast.daily_average_micros, part.currency)}/day, average of "
         f"{forecast.average_window.label})"
     )
     if part.budget is not None:

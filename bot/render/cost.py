@@ -122,7 +122,9 @@ def _forecast_field(summary: CostSummary) -> str | None:
         f"{format_money(forecast.projected_micros, currency)}: through "
         f"{format_day(forecast.average_window.end, with_year=False)} "
         f"{format_money(forecast.month_to_date_micros, currency)} + "
-        f"{format_money(forecast.daily_average_micros, currency)}/day (average of "
+        # The average is shown to the cent, the projection uses it unrounded: "≈" says why
+        # the parts may differ from the total by a few cents.
+        f"≈{format_money(forecast.daily_average_micros, currency)}/day (average of "
         f"{forecast.average_window.label}) × {forecast.remaining_days} days left"
     )
     if summary.budget is not None:

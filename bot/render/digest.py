@@ -250,7 +250,8 @@ def _forecast_text(digest: TeamDigest) -> str | None:
         f"{format_money(forecast.projected_micros, currency)}: "
         f"{format_money(forecast.month_to_date_micros, currency)} to"
         f" {day_text(forecast.average_window.end, year=False)} +"
-        f" {format_money(forecast.daily_average_micros, currency)}/day (average of"
+        # Shown to the cent, used unrounded: "≈" says why the parts may miss by a few cents.
+        f" ≈{format_money(forecast.daily_average_micros, currency)}/day (average of"
         f" {format_days(forecast.average_window.start, forecast.average_window.end)})"
         f" × {forecast.remaining_days} days left"
     )

@@ -21,7 +21,7 @@ import duckdb
 import xxhash
 
 from bot.config import Config
-from bot.money import format_usd
+from bot.money import format_money
 from bot.sources.focus import (
     FocusError,
     FocusSource,
@@ -80,7 +80,8 @@ class FileResult:
     resource_rows: StagedRows  # in RESOURCE_COLUMNS order
     accounts: set[tuple[str, str, str, str]]
     # Amortized and billed micro-dollars per billing period: the sums of the stored cells.
-    period_totals: dict[str, tuple[int, int]]
+    # (billing period, currency) -> amortized and billed micros: currencies never added.
+    period_totals: dict[tuple[str, str], tuple[int, int]]
 
     @property
     def display_name(self) -> str:
@@ -96,21 +97,21 @@ class IngestReport:
     def charge_rows(self) -> int:
         return sum(f.charge_rows for f in self.files)
 
-    def period_totals(self) -> dict[str, tuple[int, int]]:
-        """Amortized and billed micro-dollars loaded per billing period."""
-        totals: dict[str, tuple[int, int]] = {}
+    def period_totals(self) -> dict[tuple[str, str], tuple[int, int]]:
+        """Amortized and billed micros loaded per billing period and currency."""
+        totals: dict[tuple[str, str], tuple[int, int]] = {}
         for result in self.files:
-            for period, (effective, billed) in result.period_totals.items():
-                so_far = totals.get(period, (0, 0))
-                totals[period] = (so_far[0] + effective, so_far[1] + billed)
+            for key, (effective, billed) in result.period_totals.items():
+                so_far = totals.get(key, (0, 0))
+                totals[key] = (so_far[0] + effective, so_far[1] + billed)
         return dict(sorted(totals.items()))
 
     def summary(self) -> str:
         lines = [f"Loaded {len(self.files)} file(s), {self.charge_rows:,} charge rows"]
-        for period, (effective, billed) in self.period_totals().items():
+        for (period, currency), (effective, billed) in self.period_totals().items():
             lines.append(
-                f"  billing period {period}: {format_usd(effective)} amortized,"
-                f" {format_usd(billed)} billed"
+                f"  billing period {period}: {format_money(effective, currency)} amortized,"
+                f" {format_money(billed, currency)} billed"
             )
         return "\n".join(lines)
 
@@ -265,15 +266,15 @@ def _read_checked(
         f" count(*) FILTER (NOT is_daily AND resource_id IS NOT NULL) FROM {grouped}"
     ).fetchone()
     totals = con.execute(
-        f"SELECT billing_period, sum(effective_micros), sum(billed_micros) FROM {daily}"
-        " GROUP BY 1 ORDER BY 1"
+        f"SELECT billing_period, coalesce(currency, 'USD'), sum(effective_micros),"
+        f" sum(billed_micros) FROM {daily} GROUP BY 1, 2 ORDER BY 1, 2"
     ).fetchall()
     return FileResult(
         source=source,
         focus_version=version,
         checksum=checksum.result(),
         charge_rows=int(charge_rows),
-        billing_periods=[period for period, _, _ in totals],
+        billing_periods=sorted({period for period, _, _, _ in totals}),
         replace_keys={
             tuple(r)
             for r in con.execute(
@@ -288,7 +289,7 @@ def _read_checked(
             int(resource_count),
         ),
         accounts=_accounts(con, grouped),
-        period_totals={period: (int(e), int(b)) for period, e, b in totals},
+        period_totals={(period, cur): (int(e), int(b)) for period, cur, e, b in totals},
     )
 
 

@@ -8,6 +8,7 @@ import gzip
 import hashlib
 import json
 from collections import defaultdict
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
@@ -302,3 +303,22 @@ def test_ingest_prints_each_billing_period_total_to_the_cent(tmp_path, capsys, m
     for period, amount in billed.items():
         assert f"billing period {period}: " in out
         assert f"${to_cent(amount):,.2f} billed" in out
+
+
+def test_the_ingest_summary_gives_each_currency_its_own_total(tmp_path, monkeypatch, capsys):
+    """A period billed in USD and EUR: two lines, never one sum of dollars and euros."""
+    from focus_rows import focus_row, write_rows
+
+    usd = focus_row(date(2026, 9, 3), "100.25")
+    eur = {
+        **focus_row(date(2026, 9, 3), "40.10", billing_account=("333333333333", "Acme GmbH")),
+        "BillingCurrency": "EUR",
+    }
+    write_rows(tmp_path / "bill.csv", [usd, eur])
+    monkeypatch.setenv("COSTBOT_DB", str(tmp_path / "costbot.db"))
+    monkeypatch.delenv("COSTBOT_CONFIG", raising=False)
+    assert main(["ingest", "focus", str(tmp_path / "bill.csv")]) == 0
+    out = capsys.readouterr().out
+    assert "billing period 2026-09: $100.25 amortized, $100.25 billed" in out
+    assert "billing period 2026-09: EUR 40.10 amortized, EUR 40.10 billed" in out
+    assert "$140.35" not in out
