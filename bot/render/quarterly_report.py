@@ -30,8 +30,14 @@ def _share_text(share: Fraction | None, report: QuarterlyReport) -> str:
         return "no revenue values"
     reference = report.revenue_reference
     value = share * 100
-    inside = Fraction(reference.low) <= value <= Fraction(reference.high)
-    mark = OK if inside else WARN
+    # Cloud cost as a share of revenue: lower is better, so under the field's usual range is
+    # good news (said as such), over it is the warning.
+    if value > Fraction(reference.high):
+        mark = f"{WARN} above the usual range"
+    elif value < Fraction(reference.low):
+        mark = f"{OK} below the usual range"
+    else:
+        mark = OK
     return (
         f"{_percent(value)}% of revenue ({esc(reference.field)}: {reference.low}–"
         f"{reference.high}%) {mark}"

@@ -186,6 +186,8 @@ def test_the_quarterly_message(tmp_path):
     )
     assert "August 2026 (Aug 1 – Aug 31, 2026): *$200.00*; revenue $1,000.00, cost 20.0%" in text
     assert "(SaaS companies: 15–25%) ✅" in text
+    # July's 5.0% is under the usual range: good news, not a warning.
+    assert "cost 5.0% of revenue (SaaS companies: 15–25%) ✅ below the usual range" in text
     assert "*Quarter: $470.00*, -$530.00 (-53.0%) vs the quarter before" in text
     assert "August 2026: Savings Plan, $500.00 billed" in text
     assert "*$133.45/month* ($1,601.40/year)" in text
