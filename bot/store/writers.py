@@ -428,9 +428,15 @@ def claim_delivery(db: sqlite_utils.Database, key: str, **fields: object) -> boo
 def remember_channel_id(db: sqlite_utils.Database, name: str, channel_id: str) -> None:
     """The id Slack answered for a channel name (#team-payments -> C0123)."""
     stamp = datetime.now(UTC).isoformat(timespec="seconds")
+    # One statement that writes first: sqlite-utils' upsert reads the table's schema inside the
+    # transaction before writing, and a read transaction that must become a write one fails at
+    # once ("database is locked") when another connection (a fan-out's other posting threads)
+    # committed meanwhile.
     with db.atomic():
-        db["slack_channels"].upsert(
-            {"name": name.lstrip("#").lower(), "id": channel_id, "seen_at": stamp}, pk="name"
+        db.execute(
+            "INSERT INTO slack_channels (name, id, seen_at) VALUES (?, ?, ?)"
+            " ON CONFLICT(name) DO UPDATE SET id = excluded.id, seen_at = excluded.seen_at",
+            [name.lstrip("#").lower(), channel_id, stamp],
         )
 
 
