@@ -521,6 +521,12 @@ def _put_chart_block(message: Message, block: blocks.Block) -> Message:
     return {**message, "blocks": _with_blocks_within_limit(message["blocks"], [block])}
 
 
+def with_chart_note(message: Message, note: str) -> Message:
+    """The message with `note` (a context line) where its chart would have been: for a job
+    whose chart could not be drawn."""
+    return _put_chart_block(message, blocks.context([note]))
+
+
 def _drop_placeholder(message: Message) -> Message:
     return {**message, "blocks": [b for b in message.get("blocks", []) if not _is_placeholder(b)]}
 

@@ -378,9 +378,7 @@ def test_a_post_to_a_name_remembers_the_id_slack_answered(
     assert row(store_path, item.key)["channel_id"] == channel_id(1)
 
 
-def test_two_processes_at_once_post_each_key_once(
-    fake_slack: FakeSlack, store_path: Path
-) -> None:
+def test_two_processes_at_once_post_each_key_once(fake_slack: FakeSlack, store_path: Path) -> None:
     name_channels(fake_slack, 12)
     children = [run_world(fake_slack, store_path, 12, "--threads", "4") for _ in range(2)]
     results = []
