@@ -385,9 +385,7 @@ class FakeSlack:
                 RecordedCall(method, path, headers, body, raw, answer.status, target)
             )
             self._changed.notify_all()
-            took_post = (
-                method == "chat.postMessage" and answer.status == 200 and answer.payload_ok
-            )
+            took_post = method == "chat.postMessage" and answer.status == 200 and answer.payload_ok
             drop = took_post and self._dropped_posts > 0
             hold = False
             if took_post and not drop and self._held_posts > 0:
