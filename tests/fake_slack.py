@@ -586,11 +586,13 @@ class FakeSlack:
         channel = body.get("channel")
         if not channel:
             return {"ok": False, "error": "channel_not_found"}
-        if channel in self.missing_channels:
+        # A channel may be configured by #name or by id, and posted to by either.
+        names = {channel, self.channel_id(channel)}
+        if names & self.missing_channels:
             return {"ok": False, "error": "channel_not_found"}
-        if channel in self.archived_channels:
+        if names & self.archived_channels:
             return {"ok": False, "error": "is_archived"}
-        if channel in self.not_in_channel:
+        if names & self.not_in_channel:
             return {"ok": False, "error": "not_in_channel"}
         if self._unknown_slack_files(body):
             return {"ok": False, "error": "invalid_blocks"}
