@@ -47,8 +47,10 @@ SECONDS_BETWEEN_POSTS_TO_A_CHANNEL = 1.0
 # Channels posted to at once. Slack allows bursts across channels; the chart uploads are what
 # takes the time, so a handful of connections keeps the fan-out bound by Slack, not by us.
 POSTING_THREADS = 8
-# Below this many charts, rendering them here is quicker than starting worker processes.
-CHARTS_FOR_A_PROCESS_POOL = 8
+# Below this many charts, rendering them here is quicker than starting worker processes:
+# starting the pool (a forkserver importing matplotlib, then the workers) costs about 3.5 s of
+# CPU, some 25 charts' worth at ~0.13 s each (bench/fanout_bench.py --quick --channels 12).
+CHARTS_FOR_A_PROCESS_POOL = 32
 # Errors that mean "this channel cannot be posted to" (an admin must act), not "try again".
 CHANNEL_PROBLEMS = {
     "not_in_channel": "Costbot is not in the channel: `/invite @Costbot` there",

@@ -4,6 +4,7 @@ dry runs, charts rendered in worker processes, and two fan-outs at once on one s
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import Counter
 from datetime import date
@@ -26,6 +27,7 @@ from bot.money import format_money
 from bot.slack.client import build_web_client
 from bot.slack.delivery import Delivery
 from bot.store import open_store
+from jobs import fanout
 from jobs.fanout import CHART_NOT_DRAWN_NOTE, JobResult, Outgoing, delivery_key, fan_out
 
 ADMIN_ID = "C0FINOPS00"
@@ -222,6 +224,14 @@ def test_a_dry_run_posts_and_records_nothing(fake_slack: FakeSlack, store_path: 
 # ---- charts
 
 
+@pytest.fixture
+def pool_from_4_charts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Worker processes render from 4 charts on (a real run waits for more: the pool's start
+    costs more than a few charts), so that the tests stay small."""
+    monkeypatch.setattr(fanout, "CHARTS_FOR_A_PROCESS_POOL", 4)
+
+
+@pytest.mark.usefixtures("pool_from_4_charts")
 def test_charts_rendered_in_worker_processes_arrive_in_their_messages(
     fake_slack: FakeSlack, store_path: Path
 ) -> None:
@@ -238,9 +248,11 @@ def test_charts_rendered_in_worker_processes_arrive_in_their_messages(
         assert chart.filename == f"team-{index:02d}.png"
         assert chart.data is not None and chart.data.startswith(b"\x89PNG")
         assert chart.is_private  # shown in the message only, not shared as a file message
+        assert chart.alt_txt and f"process {os.getpid()})" not in chart.alt_txt
     assert len(uploaded) == 9
 
 
+@pytest.mark.usefixtures("pool_from_4_charts")
 def test_a_chart_that_cannot_be_drawn_leaves_its_message_without_it(
     fake_slack: FakeSlack, store_path: Path
 ) -> None:
