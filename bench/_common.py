@@ -223,6 +223,7 @@ SECTION_ORDER = (
     "athena",
     "inventory",
     "anomalies",
+    "fanout",
 )
 HEADER = """# Costbot benchmarks
 

@@ -2,7 +2,8 @@
 compute and chart render, ingest at two shapes of export (service- and resource-level, 2M and
 6M rows), `/cost` while another process ingests, the paid requests of a Cost Explorer
 sync, loading a large Athena result, the AWS resource inventory of 10,000 resources
-against moto, and the anomaly detector against labelled synthetic series. Prints every
+against moto, the anomaly detector against labelled synthetic series, and weekly digests
+with charts fanned out to 500 Slack channels. Prints every
 figure with its baseline and writes bench/RESULTS.md.
 
     .venv/bin/python bench/run.py                  # everything at full size (~10 minutes)
@@ -10,7 +11,7 @@ figure with its baseline and writes bench/RESULTS.md.
     .venv/bin/python bench/run.py --only ingest    # one benchmark (ingest, query, cost,
                                                    # ingest_shapes, concurrent,
                                                    # cost_explorer, athena, inventory,
-                                                   # anomalies)
+                                                   # anomalies, fanout)
 
 Generated inputs are cached in bench/out/ (git-ignored) between runs: the 5M-row FOCUS CSV
 (3.3 GiB) and Parquet file and the 4.7M-row store (1.5 GiB); the first full run spends about
@@ -29,6 +30,7 @@ import athena_bench
 import concurrent_bench
 import cost_bench
 import cost_explorer_bench
+import fanout_bench
 import ingest_bench
 import ingest_shapes_bench
 import inventory_bench
@@ -91,6 +93,8 @@ def main(argv: list[str] | None = None) -> None:
             section = inventory_bench.measure(args.quick)
         elif name == "anomalies":
             section = anomaly_bench.measure(args.quick)
+        elif name == "fanout":
+            section = fanout_bench.measure(args.quick)
         elif name == "query":
             section = query_bench.measure(args.quick)
         else:

@@ -34,6 +34,7 @@ from typing import Any
 
 from bot.render import blocks
 from bot.render.cost import Chart
+from bot.slack.delivery import with_chart_note
 from bot.store import queries
 
 log = logging.getLogger(__name__)
@@ -46,8 +47,10 @@ SECONDS_BETWEEN_POSTS_TO_A_CHANNEL = 1.0
 # Channels posted to at once. Slack allows bursts across channels; the chart uploads are what
 # takes the time, so a handful of connections keeps the fan-out bound by Slack, not by us.
 POSTING_THREADS = 8
-# Below this many charts, rendering them here is quicker than starting worker processes.
-CHARTS_FOR_A_PROCESS_POOL = 8
+# Below this many charts, rendering them here is quicker than starting worker processes:
+# starting the pool (a forkserver importing matplotlib, then the workers) costs about 3.5 s of
+# CPU, some 25 charts' worth at ~0.13 s each (bench/fanout_bench.py --quick --channels 12).
+CHARTS_FOR_A_PROCESS_POOL = 32
 # Errors that mean "this channel cannot be posted to" (an admin must act), not "try again".
 CHANNEL_PROBLEMS = {
     "not_in_channel": "Costbot is not in the channel: `/invite @Costbot` there",
@@ -56,6 +59,8 @@ CHANNEL_PROBLEMS = {
     "restricted_action": "posting there is restricted by the workspace",
     "restricted_action_read_only_channel": "the channel is read-only",
 }
+# Where a message's chart would have been, when it could not be drawn.
+CHART_NOT_DRAWN_NOTE = "📉 No chart this time: it could not be drawn (the figures above stand)."
 # Statuses of a delivery in a job's JSON: sent (now), duplicate (delivered before), failed,
 # dry-run (what a run would send).
 DRY_RUN = "dry-run"
@@ -143,28 +148,44 @@ def fan_out(
     done = _already_delivered(outgoing, open_reader)
     todo = [item for item in outgoing if item.key not in done]
     outcomes: dict[str, dict[str, Any]] = {key: {"status": "duplicate"} for key in done}
+    pacer = _ChannelPacer()
     with _ChartRenderer(todo, chart_processes) as charts:
-        pacer = _ChannelPacer()
         by_channel: dict[str, list[Outgoing]] = defaultdict(list)
         for item in todo:
             by_channel[item.channel].append(item)
 
         def post_channel(items: list[Outgoing]) -> None:
             for item in items:
-                chart = charts.get(item.key)
-                pacer.wait_turn(item.channel)
+                try:
+                    outcomes[item.key] = post_one(item)
+                except Exception as error:
+                    # Not Slack's answer (that is in Delivered) but a bug or the store: this
+                    # delivery fails, the channel's other messages and the other channels go on.
+                    log.exception("Delivering %s to %s failed", item.key, item.channel)
+                    outcomes[item.key] = {"status": "failed", "error": type(error).__name__}
+
+        def post_one(item: Outgoing) -> dict[str, Any]:
+            chart = charts.get(item.key)
+            message = item.message
+            if item.chart is not None and chart is None:
+                message = with_chart_note(message, CHART_NOT_DRAWN_NOTE)
+            pacer.wait_turn(item.channel)
+            try:
                 posted = delivery.post(
                     item.channel,
-                    item.message,
+                    message,
                     chart,
                     key=item.key,
                     kind=result.job,
                     job=result.job,
                     period=item.period,
                 )
-                outcomes[item.key] = {"status": posted.status, "error": posted.error}
-                if posted.ok and posted.recovered:
-                    outcomes[item.key]["recovered"] = True
+            finally:
+                pacer.done(item.channel)
+            outcome: dict[str, Any] = {"status": posted.status, "error": posted.error}
+            if posted.ok and posted.recovered:
+                outcome["recovered"] = True
+            return outcome
 
         with ThreadPoolExecutor(max_workers=max(1, posting_threads)) as posters:
             for future in [posters.submit(post_channel, items) for items in by_channel.values()]:
@@ -177,6 +198,7 @@ def fan_out(
         result.deliveries.append(entry)
     problems = [d for d in result.deliveries if d["status"] == "failed"]
     if problems and admin_channel:
+        pacer.wait_turn(admin_channel)  # it may have had a message of this run just now
         _report_problems(delivery, result, problems, admin_channel)
     return result
 
@@ -240,20 +262,27 @@ def _report_problems(
 
 
 class _ChannelPacer:
-    """At most one post a second per channel, across the posting threads."""
+    """At most one post a second per channel, across the posting threads. The second is
+    counted from the end of the previous post (its answer), not its start: a delivery uploads
+    its chart before posting, so two posts started a second apart could reach Slack closer
+    than that, and draw a 429. One channel's messages are posted by one thread, in order."""
 
     def __init__(self, interval: float = SECONDS_BETWEEN_POSTS_TO_A_CHANNEL) -> None:
         self._interval = interval
-        self._last: dict[str, float] = {}
+        self._done_at: dict[str, float] = {}
         self._lock = threading.Lock()
 
     def wait_turn(self, channel: str) -> None:
         with self._lock:
-            now = time.monotonic()
-            turn = max(now, self._last.get(channel, -self._interval) + self._interval)
-            self._last[channel] = turn
-        if turn > now:
-            time.sleep(turn - now)
+            last = self._done_at.get(channel)
+        if last is not None:
+            wait = last + self._interval - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+
+    def done(self, channel: str) -> None:
+        with self._lock:
+            self._done_at[channel] = time.monotonic()
 
 
 def render_chart(spec: ChartSpec) -> Chart | None:
@@ -286,7 +315,13 @@ class _ChartRenderer:
 
     def get(self, key: str) -> Chart | None:
         if key in self._futures:
-            return self._futures.pop(key).result()
+            try:
+                return self._futures.pop(key).result()
+            except Exception:
+                # The worker died, or the chart could not be sent back: the message goes
+                # without it, like a chart that failed to render.
+                log.exception("A chart's worker process failed; its message goes without it")
+                return None
         spec = self._specs.get(key)
         return render_chart(spec) if spec is not None else None
 

@@ -124,6 +124,10 @@ class _Answer:
     payload: dict[str, Any] | str
     headers: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def payload_ok(self) -> bool:
+        return isinstance(self.payload, dict) and bool(self.payload.get("ok"))
+
 
 class FakeSlack:
     """The fake server. Use as a context manager, or `start()` / `stop()`.
@@ -147,8 +151,12 @@ class FakeSlack:
       - `drop_post_responses(n)`: the next n chat.postMessage calls are *taken* (the message
         appears in the channel) but the connection is closed before the answer: the client sees
         an error and cannot know whether the message went out
-      - `hold_post_responses(n)`: taken, but answered only at stop(): kill the client meanwhile
-        to test a process dying between "Slack took it" and "we recorded it"
+      - `hold_post_responses(n, after=k)`: after k more posts answered normally, the next n are
+        taken, but answered only at stop(): kill the client meanwhile to test a process dying
+        between "Slack took it" and "we recorded it"
+      - `hold_requests(method, n, after=k)`: after k more calls of `method`, the next n are
+        recorded (status 0) but neither taken nor answered until stop(): a client killed
+        meanwhile died before Slack had its request
 
     Channels: posts may name a channel by id or by `#name`; a `#name` that `channel_names` maps
     to an id is answered (and listed by conversations.history) under that id, like Slack.
@@ -171,6 +179,8 @@ class FakeSlack:
         self._last_post_at: dict[str, float] = {}
         self._dropped_posts = 0
         self._held_posts = 0
+        self._posts_before_hold = 0
+        self._held_requests: dict[str, list[int]] = {}  # method -> [calls to let by, to hold]
         self._release_held = threading.Event()
         self._messages: list[ChannelMessage] = []
         self._stalls: dict[str, list[float]] = {}
@@ -358,6 +368,10 @@ class FakeSlack:
             method, target = "unknown", path
         body = {} if method == UPLOAD else _parse_body(headers.get("content-type", ""), raw)
 
+        if self._hold_request(method, path, headers, body, raw, target):
+            # Recorded, never taken: wait for stop(), then close the connection unanswered.
+            self._release_held.wait(timeout=120)
+            return
         with self._changed:
             stalls = self._stalls.get(method)
             stall = stalls.pop(0) if stalls else 0.0
@@ -371,13 +385,17 @@ class FakeSlack:
                 RecordedCall(method, path, headers, body, raw, answer.status, target)
             )
             self._changed.notify_all()
-            took_post = method == "chat.postMessage" and answer.status == 200
+            took_post = method == "chat.postMessage" and answer.status == 200 and answer.payload_ok
             drop = took_post and self._dropped_posts > 0
-            hold = took_post and not drop and self._held_posts > 0
+            hold = False
+            if took_post and not drop and self._held_posts > 0:
+                if self._posts_before_hold > 0:
+                    self._posts_before_hold -= 1
+                else:
+                    hold = True
+                    self._held_posts -= 1
             if drop:
                 self._dropped_posts -= 1
-            if hold:
-                self._held_posts -= 1
         if drop:
             return  # the message is in the channel; the connection closes with no answer
         if hold:
@@ -507,11 +525,40 @@ class FakeSlack:
         with self._changed:
             self._dropped_posts += times
 
-    def hold_post_responses(self, times: int = 1) -> None:
-        """The next `times` chat.postMessage calls are taken, but answered only at stop(): a
-        client waiting for the answer can be killed after Slack took its message."""
+    def hold_post_responses(self, times: int = 1, after: int = 0) -> None:
+        """After `after` more posts taken and answered, the next `times` chat.postMessage calls
+        are taken, but answered only at stop(): a client waiting for the answer can be killed
+        after Slack took its message."""
         with self._changed:
             self._held_posts += times
+            self._posts_before_hold = after
+
+    def hold_requests(self, method: str, times: int = 1, after: int = 0) -> None:
+        """After `after` more calls of `method`, the next `times` are recorded (status 0) but
+        not taken (no message appears) and not answered until stop()."""
+        with self._changed:
+            self._held_requests[method] = [after, times]
+
+    def _hold_request(
+        self,
+        method: str,
+        path: str,
+        headers: dict[str, str],
+        body: dict[str, Any],
+        raw: bytes,
+        target: str,
+    ) -> bool:
+        with self._changed:
+            counts = self._held_requests.get(method)
+            if not counts or counts[1] <= 0:
+                return False
+            if counts[0] > 0:
+                counts[0] -= 1
+                return False
+            counts[1] -= 1
+            self._calls.append(RecordedCall(method, path, headers, body, raw, 0, target))
+            self._changed.notify_all()
+            return True
 
     def _rate_limited(self, body: dict[str, Any]) -> _Answer | None:
         """429 with Retry-After when a post comes sooner than post_interval_per_channel after
@@ -539,11 +586,13 @@ class FakeSlack:
         channel = body.get("channel")
         if not channel:
             return {"ok": False, "error": "channel_not_found"}
-        if channel in self.missing_channels:
+        # A channel may be configured by #name or by id, and posted to by either.
+        names = {channel, self.channel_id(channel)}
+        if names & self.missing_channels:
             return {"ok": False, "error": "channel_not_found"}
-        if channel in self.archived_channels:
+        if names & self.archived_channels:
             return {"ok": False, "error": "is_archived"}
-        if channel in self.not_in_channel:
+        if names & self.not_in_channel:
             return {"ok": False, "error": "not_in_channel"}
         if self._unknown_slack_files(body):
             return {"ok": False, "error": "invalid_blocks"}

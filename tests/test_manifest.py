@@ -22,6 +22,10 @@ SCOPE_USED_BY = {
     "chat:write": "chat_postMessage(",
     "files:write": "files_upload_v2(",
     "usergroups:read": "usergroups_users_list(",
+    "channels:history": "conversations_history(",
+    "groups:history": "conversations_history(",
+    "channels:read": "conversations_list(",
+    "groups:read": "conversations_list(",
 }
 SOURCE_DIRS = ("bot", "handlers", "jobs")
 EVENTS_URL = "https://costbot.example.com/slack/events"

@@ -58,6 +58,12 @@ UPLOAD_PROBLEMS = {
     "not_allowed_token_type": "the app's token cannot upload files.",
     "missing_scope": "the app lacks the `files:write` scope: reinstall it from manifest.yml.",
 }
+# Why a history search failed, with what an admin can do (appended to the warning).
+HISTORY_PROBLEMS = {
+    "missing_scope": ": the app lacks the `channels:history` / `groups:history` scope;"
+    " reinstall it from manifest.yml",
+    "not_in_channel": ": Costbot is not in the channel (`/invite @Costbot`)",
+}
 CHART_REFUSED_NOTE = "📉 No chart: Slack did not accept the image this time."
 # The message metadata every post carries: the key it was delivered under.
 METADATA_EVENT_TYPE = "costbot_delivery"
@@ -242,8 +248,19 @@ class Delivery:
                 if not response.get("has_more") or not cursor:
                     return None
         except Exception as error:
+            # Posting anyway is the lesser evil: an unreadable history is a standing problem
+            # (a scope missing from an old install), and refusing to post would silently drop
+            # every delivery left unfinished, while the message may well not be in the channel
+            # (a process killed before Slack had it). At worst the channel sees one message
+            # twice; the warning says what to fix so that it cannot happen again.
+            code = _error_code(error)
             log.warning(
-                "Could not read %s's history to look for %s: %s", channel, key, _error_code(error)
+                "Could not read %s's history to look for %s (%s), so it is posted without "
+                "knowing whether an earlier attempt reached the channel%s",
+                channel,
+                key,
+                code,
+                HISTORY_PROBLEMS.get(code, ""),
             )
         return None
 
@@ -502,6 +519,12 @@ def _put_chart_block(message: Message, block: blocks.Block) -> Message:
     if _has_placeholder(message):
         return _replace_placeholder(message, block)
     return {**message, "blocks": _with_blocks_within_limit(message["blocks"], [block])}
+
+
+def with_chart_note(message: Message, note: str) -> Message:
+    """The message with `note` (a context line) where its chart would have been: for a job
+    whose chart could not be drawn."""
+    return _put_chart_block(message, blocks.context([note]))
 
 
 def _drop_placeholder(message: Message) -> Message:

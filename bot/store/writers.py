@@ -428,11 +428,11 @@ def claim_delivery(db: sqlite_utils.Database, key: str, **fields: object) -> boo
 def remember_channel_id(db: sqlite_utils.Database, name: str, channel_id: str) -> None:
     """The id Slack answered for a channel name (#team-payments -> C0123)."""
     stamp = datetime.now(UTC).isoformat(timespec="seconds")
+    # One statement that writes first: sqlite-utils' upsert reads the table's schema inside the
+    # transaction before writing, and a read transaction that must become a write one fails at
+    # once ("database is locked") when another connection (a fan-out's other posting threads)
+    # committed meanwhile.
     with db.atomic():
-        # One write statement, no read before it: sqlite-utils' upsert reads the schema first,
-        # and a transaction that read cannot take the write lock while another connection
-        # writes ("database is locked" at once, not after the busy timeout): the fan-out's
-        # posting threads each remember their channel at the same time.
         db.execute(
             "INSERT INTO slack_channels (name, id, seen_at) VALUES (?, ?, ?)"
             " ON CONFLICT(name) DO UPDATE SET id = excluded.id, seen_at = excluded.seen_at",
