@@ -61,8 +61,9 @@ CHANNEL_PROBLEMS = {
 }
 # Where a message's chart would have been, when it could not be drawn.
 CHART_NOT_DRAWN_NOTE = "📉 No chart this time: it could not be drawn (the figures above stand)."
-# Statuses of a delivery in a job's JSON: sent (now), duplicate (delivered before), failed,
-# dry-run (what a run would send).
+# Statuses of a delivery in a job's JSON: sent (now), duplicate (delivered before; with
+# `recovered: true` when an earlier run died before recording it and its message was found in
+# the channel's history), failed, dry-run (what a run would send).
 DRY_RUN = "dry-run"
 
 
@@ -184,7 +185,8 @@ def fan_out(
                 pacer.done(item.channel)
             outcome: dict[str, Any] = {"status": posted.status, "error": posted.error}
             if posted.ok and posted.recovered:
-                outcome["recovered"] = True
+                # An earlier run's message, found in the channel: this run posted nothing.
+                outcome.update(status="duplicate", recovered=True)
             return outcome
 
         with ThreadPoolExecutor(max_workers=max(1, posting_threads)) as posters:
@@ -195,6 +197,8 @@ def fan_out(
         entry = _entry(item, outcome["status"])
         if outcome.get("error"):
             entry["error"] = outcome["error"]
+        if outcome.get("recovered"):
+            entry["recovered"] = True
         result.deliveries.append(entry)
     problems = [d for d in result.deliveries if d["status"] == "failed"]
     if problems and admin_channel:

@@ -30,7 +30,7 @@ import logging
 import re
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import sqlite_utils
@@ -160,7 +160,9 @@ class Delivery:
                 self._record(key, uncertain=1, error=code, file_id=file_id)
                 found = self._find_in_history(channel, key, None)
                 if found is not None:
-                    return found
+                    # This post's own message: sent by this delivery, not recovered from an
+                    # earlier one.
+                    return replace(found, recovered=False, chart=chart_state, file_id=file_id)
                 log.warning(
                     "Posting %s to %s: no answer (%s); posting once more", key, channel, code
                 )

@@ -143,7 +143,8 @@ def test_a_post_whose_answer_is_lost_is_found_in_history_not_posted_again(
 
     posted = delivery.post(CHANNEL, digest(), key=KEY, job=JOB, period=PERIOD)
 
-    assert posted.status == "sent" and posted.recovered
+    # Its own message, found: sent by this delivery (not recovered from an earlier run).
+    assert posted.status == "sent" and not posted.recovered
     assert len(fake_slack.channel_messages(CHANNEL)) == 1
     assert len(fake_slack.calls("chat.postMessage")) == 1
     recorded = row(store_path, KEY)
@@ -217,7 +218,8 @@ def test_killed_after_slack_took_the_5th_post_a_restart_delivers_each_channel_on
     assert messages_per_channel(fake_slack) == Counter({channel_id(i): 1 for i in range(12)})
     assert statuses(store_path) == {item.key: "sent" for item in digests(12)}
     (recovered,) = [d for d in result.deliveries if d["key"] == held_key]
-    assert recovered["status"] == "sent"
+    # Found in the channel, not posted by this run: a duplicate, and said to be recovered.
+    assert recovered["status"] == "duplicate" and recovered["recovered"] is True
     # The held message was found in the history, not posted again; only the ones the child
     # never reached were posted.
     posted_now = len(fake_slack.calls("chat.postMessage")) - posts_before
