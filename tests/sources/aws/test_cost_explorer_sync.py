@@ -443,7 +443,10 @@ def test_run_sync_json_and_dry_run(fake_ce, capsys, tmp_path):
 
 def test_run_rejects_an_unknown_job(capsys):
     assert main(["run", "nightly-magic"]) == 2
-    expected = "costbot: unknown job 'nightly-magic'; jobs: anomalies, idle, sync, tag-policy"
+    expected = (
+        "costbot: unknown job 'nightly-magic'; jobs: anomalies, champions, idle,"
+        " monthly-report, quarterly-report, sync, tag-policy, weekly-digest"
+    )
     assert capsys.readouterr().err.strip() == expected
 
 
