@@ -221,3 +221,60 @@ def test_a_team_without_a_channel_is_skipped_and_said(org, fake_slack: FakeSlack
     assert result.deliveries == [] and not result.failed
     assert any("ml" in note for note in result.notes)
     assert fake_slack.calls("chat.postMessage") == []
+
+
+def test_a_digest_run_killed_mid_fan_out_then_restarted_delivers_each_channel_once(
+    tmp_path, monkeypatch, fake_slack: FakeSlack, capsys
+):
+    """`costbot run weekly-digest` in its own process, killed (SIGKILL) while Slack holds the
+    answer to a post it took; the restarted run delivers every team channel exactly once: the
+    held message found in the channel's history, the channels never reached posted now."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    extra = [{"name": f"team-{n}", "channel": f"#team-{n}"} for n in range(6)]
+    data = {**CONFIG_DATA, "teams": [*CONFIG_DATA["teams"], *extra]}
+    (tmp_path / "costbot.yml").write_text(yaml.safe_dump(data))
+    monkeypatch.setenv("COSTBOT_CONFIG", str(tmp_path / "costbot.yml"))
+    monkeypatch.setenv("COSTBOT_DB", str(tmp_path / "costbot.db"))
+    load(tmp_path, config())
+    channels = sorted({t["channel"] for t in data["teams"] if t.get("channel")})
+    # Their ids, as Slack knows them: the history search needs them (conversations.list).
+    for number, channel in enumerate(channels):
+        fake_slack.channel_names[f"C{number:08d}"] = channel.lstrip("#")
+    fake_slack.hold_post_responses(1, after=2)  # the 3rd post is taken, never answered
+
+    env = {**os.environ, "SLACK_API_URL": fake_slack.url, "SLACK_BOT_TOKEN": "xoxb-test"}
+    child = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "run", "weekly-digest", "--date", "2026-10-26"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        fake_slack.wait_for_count("chat.postMessage", 3, timeout=120)
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(10)
+    taken = sum(len(fake_slack.channel_messages(c)) for c in channels)
+    assert 3 <= taken < len(channels)  # killed mid fan-out, after Slack took the held post
+    # Posts run several channels at once: besides the held one, others may have been taken
+    # by Slack but not yet recorded when the process died. Each of those is recovered.
+    recorded = sum(row["status"] == "sent" for row in _deliveries(tmp_path))
+    assert recorded < taken
+
+    code, result = _run(capsys, "--date", "2026-10-26")
+
+    assert code == 0
+    for channel in channels:
+        assert len(fake_slack.channel_messages(channel)) == 1, channel
+    statuses = {d["channel"]: d for d in result["deliveries"]}
+    assert set(statuses) == set(channels)
+    recovered = [d for d in result["deliveries"] if d.get("recovered")]
+    assert len(recovered) == taken - recorded
+    assert {d["status"] for d in recovered} == {"duplicate"}
+    assert sum(d["status"] == "sent" for d in result["deliveries"]) == len(channels) - taken
+    assert {row["status"] for row in _deliveries(tmp_path)} == {"sent"}
+    assert len(_deliveries(tmp_path)) == len(channels)
