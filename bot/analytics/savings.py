@@ -83,7 +83,7 @@ def monthly_run_rate(
         period = f"{named:%B %Y}" + ("" if month == previous else " to date")
         return RunRate(
             0,
-            f"billed in {code} ({format_money(int(micros), code)} in {period}), not in"
-            f" {normalise_currency(config.currency)}: no run-rate counted",
+            f"billed in {code}, not in {normalise_currency(config.currency)}:"
+            f" {format_money(int(micros), code)} in {period}, no run-rate counted",
         )
     return RunRate(0, "no billed cost found for it: nothing measurable")

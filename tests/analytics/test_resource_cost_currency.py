@@ -95,7 +95,7 @@ def test_the_run_rate_of_a_eur_resource_is_not_a_dollar_figure(db) -> None:
     )
     assert eur.monthly_micros == 0
     assert eur.basis == (
-        "billed in EUR (EUR 300.00 in October 2026), not in USD: no run-rate counted"
+        "billed in EUR, not in USD: EUR 300.00 in October 2026, no run-rate counted"
     )
     # Measured on the month to date when October has nothing: still no dollars.
     eur_full = monthly_run_rate(
