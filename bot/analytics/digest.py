@@ -111,6 +111,8 @@ class ResourceFigure:
     count: int
     cost_micros: int
     basis: str  # what the cost is: "in October 2026 to date", "a month at their run-rate"
+    # (currency, micros) billed in other currencies: never in cost_micros, shown on its own
+    other_costs: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -279,9 +281,11 @@ class _Reader:
             found[row["team"]].append(row)
         return found
 
-    def _untagged(self) -> tuple[dict[str, tuple[int, int]], str | None]:
-        """team -> (non-compliant resources, their cost in the month of the week's end):
-        /untagged's figures (inventory resources and billed-only ones)."""
+    def _untagged(self) -> tuple[dict[str, tuple[int, int, dict[str, int]]], str | None]:
+        """team -> (non-compliant resources, their cost in the month of the week's end, their
+        cost billed in other currencies by currency): /untagged's figures (inventory resources
+        and billed-only ones; the cost in the config currency only, as `costed_resources`
+        counts it)."""
         month = self.week.end.strftime("%Y-%m")
         has_data = self.db.execute(
             "SELECT (SELECT 1 FROM resources LIMIT 1) OR"
@@ -291,12 +295,14 @@ class _Reader:
         if not has_data:
             return {}, None
         wanted = set(self.teams)
-        found: dict[str, tuple[int, int]] = {}
+        found: dict[str, tuple[int, int, dict[str, int]]] = {}
         for resource in costed_resources(self.db, self.config, [month]):
             if resource.compliant or resource.team not in wanted:
                 continue
-            count, cost = found.get(resource.team, (0, 0))
-            found[resource.team] = (count + 1, cost + resource.cost_micros)
+            count, cost, others = found.get(resource.team, (0, 0, {}))
+            for code, micros in resource.other_costs:
+                others[code] = others.get(code, 0) + micros
+            found[resource.team] = (count + 1, cost + resource.cost_micros, others)
         last_day = calendar.monthrange(self.week.end.year, self.week.end.month)[1]
         whole = self.week.end.day == last_day
         basis = f"in {self.week.end:%B %Y}" + ("" if whole else " to date")
@@ -363,11 +369,14 @@ class _Reader:
         )
 
     @staticmethod
-    def _figure(found: tuple[int, int] | None, basis: str | None) -> ResourceFigure | None:
+    def _figure(found: tuple | None, basis: str | None) -> ResourceFigure | None:
         if basis is None:
             return None
-        count, cost = found or (0, 0)
-        return ResourceFigure(count, cost, basis)
+        count, cost, *rest = found or (0, 0)
+        others = rest[0] if rest else {}
+        return ResourceFigure(
+            count, cost, basis, tuple(sorted(others.items(), key=lambda i: (-i[1], i[0])))
+        )
 
     def _spend(self, team: str) -> tuple[CurrencySpend, ...]:
         if self.through is None or self.through < self.week.start:

@@ -7,6 +7,14 @@ a resource younger than that is measured on the current month to date, scaled to
 month (days elapsed counted to the day before). A resource with no billed cost saves nothing
 measurable: zero, said so in `basis`. Cost rows are matched to the resource as tag
 compliance matches them: ResourceId equal to the ARN, else to the id in the same account.
+
+The run-rate is in the config currency, always: every caller records it as such (the
+verified savings, the champions' wins, idle notices, the monthly report), and currencies are
+never added. Only cost billed in the config currency is measured (rows loaded before the
+store kept a currency count as it, see `tag_compliance.resource_cost_currency`). A resource
+billed in another currency (a EUR billing account) gets no run-rate: zero, with `basis`
+naming what it costs in its own currency, so that no EUR amount is ever counted as dollars
+in verified savings; its stop is recorded with nothing measurable saved.
 """
 
 from __future__ import annotations
@@ -17,13 +25,15 @@ from datetime import date, timedelta
 
 import sqlite_utils
 
+from bot.analytics.tag_compliance import resource_cost_currency
 from bot.config import Config
+from bot.money import format_money, normalise_currency
 from bot.store.queries import METRIC_COLUMNS
 
 
 @dataclass(frozen=True)
 class RunRate:
-    monthly_micros: int  # in the cost store's currency, as billed
+    monthly_micros: int  # in the config currency (see the module docstring)
     basis: str  # how it was measured, in words ("its cost in October 2026")
 
 
@@ -41,12 +51,14 @@ def monthly_run_rate(
     last_month_end = day.replace(day=1) - timedelta(days=1)
     previous = last_month_end.strftime("%Y-%m")
     current = day.strftime("%Y-%m")
+    matches = "month IN (?, ?) AND (resource_id = ? OR (resource_id = ? AND account_id = ?))"
+    params = [previous, current, arn, resource_id, account or ""]
+    in_currency, currency_params = resource_cost_currency(config)
     by_month = dict(
         db.execute(
             f"SELECT month, coalesce(sum({metric}), 0) FROM resource_cost"
-            " WHERE month IN (?, ?) AND (resource_id = ? OR (resource_id = ? AND account_id = ?))"
-            " GROUP BY month",
-            [previous, current, arn, resource_id, account or ""],
+            f" WHERE {matches} AND {in_currency} GROUP BY month",
+            [*params, *currency_params],
         ).fetchall()
     )
     if by_month.get(previous):
@@ -59,5 +71,19 @@ def monthly_run_rate(
         return RunRate(
             scaled,
             f"its cost from 1 to {elapsed} {day:%B %Y}, scaled to the {month_days}-day month",
+        )
+    other = db.execute(
+        f"SELECT month, upper(trim(currency)), coalesce(sum({metric}), 0) FROM resource_cost"
+        f" WHERE {matches} AND NOT ({in_currency}) GROUP BY 1, 2 ORDER BY month, 3 DESC",
+        [*params, *currency_params],
+    ).fetchone()
+    if other is not None and other[2]:
+        month, code, micros = other
+        named = last_month_end if month == previous else day
+        period = f"{named:%B %Y}" + ("" if month == previous else " to date")
+        return RunRate(
+            0,
+            f"billed in {code}, not in {normalise_currency(config.currency)}:"
+            f" {format_money(int(micros), code)} in {period}, no run-rate counted",
         )
     return RunRate(0, "no billed cost found for it: nothing measurable")

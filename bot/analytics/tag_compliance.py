@@ -25,7 +25,13 @@ A resource's team is its team tag by the config's rules (the inventory's and the
 that miss a required key still count as non-compliant, and are counted apart as exempt.
 
 Money is integer micro-units of the store's `config.cost_metric`; shares are Decimal.
-`resource_cost` carries no currency: the amounts are summed as the FOCUS files bill them.
+Currencies are never added: every cost figure here (`cost_micros` and all that is summed from
+it) counts only the cost billed in the config currency (`config.currency`, the one budgets
+and the main figures are in). Cost billed in another currency (a billing account invoiced in
+EUR) is kept apart, per currency (`other_costs`), for the answers to show on its own; its
+resources still count in the resource counts and in compliance by count. Rows loaded before
+`resource_cost` had a currency (migration m017) have none, and are taken as the config
+currency, as every figure took them before; re-loading their billing period fills it.
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ from decimal import Decimal
 import sqlite_utils
 
 from bot.config import Config, tag_key
+from bot.money import normalise_currency
 from bot.store.queries import METRIC_COLUMNS, UNTAGGED
 
 ORGANISATION = "all"  # the scope value of the organisation's figures
@@ -102,6 +109,23 @@ def _parse_tags(text: str | None) -> dict[str, str] | None:
 # ---- resources with their cost
 
 
+def resource_cost_currency(config: Config) -> tuple[str, list[str]]:
+    """(SQL predicate, its parameters) selecting the resource_cost rows billed in the config
+    currency: the only ones any money figure built on resource_cost may sum. A row with no
+    currency (loaded before m017) counts as the config currency, as it did before."""
+    code = normalise_currency(config.currency)
+    return "upper(trim(coalesce(currency, ?))) = ?", [code, code]
+
+
+def _currency_of(code: str | None, config: Config) -> str:
+    return normalise_currency(code or config.currency)
+
+
+def _amounts(costs: Mapping[str, int]) -> tuple[tuple[str, int], ...]:
+    """Per-currency amounts in a stable order: largest first, then by code."""
+    return tuple(sorted(costs.items(), key=lambda item: (-item[1], item[0])))
+
+
 @dataclass(frozen=True)
 class CostedResource:
     """One resource with its cost over some months and what it lacks."""
@@ -112,11 +136,13 @@ class CostedResource:
     account_id: str | None
     region: str | None
     team: str  # UNTAGGED when it has no team tag
-    cost_micros: int
+    cost_micros: int  # billed in the config currency only (see the module docstring)
     missing: tuple[str, ...]  # required keys it lacks (configured spelling)
     exempt: bool
     in_inventory: bool  # False: billed, but not in the inventory (its bill's tags judged)
     since: str | None  # launched_at, else first_seen (ISO 8601), for its age
+    # (currency, micros) billed in currencies other than the config's: never in cost_micros.
+    other_costs: tuple[tuple[str, int], ...] = ()
 
     @property
     def compliant(self) -> bool:
@@ -136,6 +162,7 @@ def costed_resources(
     """Every inventory resource with its cost in `months` (YYYY-MM), then every billed
     resource the inventory does not hold (see the module's docstring for the matching)."""
     metric = METRIC_COLUMNS[config.cost_metric]
+    currency = normalise_currency(config.currency)
     months = sorted(set(months))
     inventory = db.execute(
         "SELECT arn, resource_id, resource_type, account_id, region, tags, team,"
@@ -144,16 +171,18 @@ def costed_resources(
     by_arn = {row[0]: row[0] for row in inventory}
     by_id = {(row[3], row[1]): row[0] for row in inventory}
     cost_of: dict[str, int] = defaultdict(int)  # inventory ARN -> micros
-    # Billed only: (account, resource id) -> [micros, the row whose tags judge it]
+    # inventory ARN -> currency -> micros, for the currencies other than the config's
+    other_of: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    # Billed only: (account, resource id) -> [micros, the row whose tags judge it, others]
     unlisted: dict[tuple[str | None, str], list] = {}
     placeholders = ", ".join("?" * len(months))
     rows = (
         db.execute(
             f"SELECT account_id, resource_id, resource_type, region, team, tags,"
-            f" coalesce(sum({metric}), 0) AS micros FROM resource_cost"
+            f" coalesce(sum({metric}), 0) AS micros, currency FROM resource_cost"
             f" WHERE month IN ({placeholders})"
-            " GROUP BY month, account_id, resource_id, resource_type, region, team, tags"
-            " ORDER BY month, micros, tags",
+            " GROUP BY month, account_id, resource_id, resource_type, region, team, tags,"
+            " currency ORDER BY month, micros, tags",
             months,
         )
         if months
@@ -161,12 +190,19 @@ def costed_resources(
     )
     for row in rows:
         account, resource_id, micros = row[0], row[1], row[6]
+        billed_in = _currency_of(row[7], config)
         arn = by_arn.get(resource_id) or by_id.get((account, resource_id))
         if arn is not None:
-            cost_of[arn] += micros
+            if billed_in == currency:
+                cost_of[arn] += micros
+            else:
+                other_of[arn][billed_in] += micros
             continue
-        entry = unlisted.setdefault((account, resource_id), [0, None])
-        entry[0] += micros
+        entry = unlisted.setdefault((account, resource_id), [0, None, defaultdict(int)])
+        if billed_in == currency:
+            entry[0] += micros
+        else:
+            entry[2][billed_in] += micros
         # Ordered by month then cost: the last row seen is the latest month's costliest
         # tag set, the tags the resource most likely carries now.
         entry[1] = row
@@ -195,12 +231,13 @@ def costed_resources(
                 exempt=exempt,
                 in_inventory=True,
                 since=since,
+                other_costs=_amounts(other_of.get(arn, {})),
             )
         )
-    for (account, resource_id), (micros, row) in sorted(
+    for (account, resource_id), (micros, row, others) in sorted(
         unlisted.items(), key=lambda item: (item[0][0] or "", item[0][1])
     ):
-        _, _, kind, region, team, tags, _ = row
+        _, _, kind, region, team, tags, _, _ = row
         missing, exempt = judge(tags)
         found.append(
             CostedResource(
@@ -215,6 +252,7 @@ def costed_resources(
                 exempt=exempt,
                 in_inventory=False,
                 since=None,
+                other_costs=_amounts(others),
             )
         )
     return found
@@ -230,6 +268,16 @@ class KeyGap:
     key: str
     resources: int
     cost_micros: int
+
+
+@dataclass(frozen=True)
+class OtherCurrencyCost:
+    """Resource-level cost billed in a currency other than the config's: never added to the
+    figures in the config currency, shown on its own."""
+
+    currency: str
+    cost_micros: int
+    noncompliant_cost_micros: int
 
 
 def _share(part: int, whole: int) -> Decimal | None:
@@ -250,6 +298,8 @@ class Compliance:
     exempt_cost_micros: int  # non-compliant cost of exempt resources
     unlisted_cost_micros: int  # cost of billed resources the inventory does not hold
     missing: tuple[KeyGap, ...]  # most resources lacking it first, then most cost
+    # Cost billed in other currencies, per currency (largest first): in none of the above.
+    other_costs: tuple[OtherCurrencyCost, ...] = ()
 
     @property
     def noncompliant_resources(self) -> int:
@@ -281,9 +331,15 @@ class _Tally:
     unlisted_cost: int = 0
     key_resources: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     key_cost: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    # currency -> [cost, non-compliant cost], currencies other than the config's
+    other: dict[str, list[int]] = field(default_factory=dict)
 
     def add(self, resource: CostedResource) -> None:
         self.cost += resource.cost_micros
+        for code, micros in resource.other_costs:
+            amounts = self.other.setdefault(code, [0, 0])
+            amounts[0] += micros
+            amounts[1] += 0 if resource.compliant else micros
         if resource.in_inventory:
             self.resources += 1
         else:
@@ -295,6 +351,8 @@ class _Tally:
         if resource.exempt:
             self.exempt_cost += resource.cost_micros
             self.exempt_resources += resource.in_inventory
+        if not resource.in_inventory and not resource.cost_micros and resource.other_costs:
+            return  # billed only, and only in another currency: nothing to count here
         for key in resource.missing:
             self.key_resources[key] += resource.in_inventory
             self.key_cost[key] += resource.cost_micros
@@ -315,6 +373,12 @@ class _Tally:
             exempt_cost_micros=self.exempt_cost,
             unlisted_cost_micros=self.unlisted_cost,
             missing=tuple(gaps),
+            other_costs=tuple(
+                OtherCurrencyCost(code, cost, noncompliant)
+                for code, (cost, noncompliant) in sorted(
+                    self.other.items(), key=lambda item: (-item[1][0], item[0])
+                )
+            ),
         )
 
 
@@ -397,7 +461,9 @@ class NoncompliantResources:
     period: PeriodCost
     resources: tuple[CostedResource, ...]  # costliest first, at most `limit`
     total: int  # non-compliant resources in scope (inventory and billed-only)
-    cost_micros: int  # their cost over period.months
+    cost_micros: int  # their cost over period.months, in the config currency
+    # (currency, micros): their cost billed in other currencies, largest first
+    other_costs: tuple[tuple[str, int], ...] = ()
 
 
 def costliest_noncompliant(
@@ -434,12 +500,26 @@ def costliest_noncompliant(
             or (scope == "account" and resource.account_id == value)
         )
     ]
-    found.sort(key=lambda r: (-r.cost_micros, r.account_id or "", r.resource_id))
+    # Costliest in the config currency first; resources billed only in another currency
+    # come after those with cost in it, the largest amount first (an order, not a sum).
+    found.sort(
+        key=lambda r: (
+            -r.cost_micros,
+            -max((micros for _, micros in r.other_costs), default=0),
+            r.account_id or "",
+            r.resource_id,
+        )
+    )
+    others: dict[str, int] = defaultdict(int)
+    for resource in found:
+        for code, micros in resource.other_costs:
+            others[code] += micros
     return NoncompliantResources(
         period=PeriodCost(start, end, months, whole),
         resources=tuple(found[: max(limit, 0)]),
         total=len(found),
         cost_micros=sum(r.cost_micros for r in found),
+        other_costs=_amounts(others),
     )
 
 

@@ -193,11 +193,17 @@ def _untagged_field(team: TeamGlance) -> str:
         billed_only = f"; {unlisted} of it billed for resources not in the inventory"
     else:
         billed_only = ""
+    # Cost billed in another currency is in none of the amounts above: said on its own.
+    others = "".join(
+        f"; {format_money(o.noncompliant_cost_micros, o.currency)} of"
+        f" {format_money(o.cost_micros, o.currency)} billed in {o.currency}, not counted above"
+        for o in c.other_costs
+    )
     return (
         f"*Missing required tags* ({team.untagged_month})\n"
         f"{c.noncompliant_resources:,} of {_count(c.resources, 'inventory resource')}, "
         f"{money} of {total} resource cost ({percent(c.cost_share)} of cost compliant"
-        f"{billed_only})"
+        f"{billed_only}{others})"
     )
 
 

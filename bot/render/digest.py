@@ -201,9 +201,14 @@ def _resource_line(
     if figure is None:
         return f"*{label}*: no inventory loaded yet (`costbot sync inventory`)"
     noun = nouns[0] if figure.count == 1 else nouns[1]
+    # Cost billed in another currency is never added to the amount: named on its own.
+    others = "".join(
+        f" (and {format_money(micros, code)} billed in {code})"
+        for code, micros in figure.other_costs
+    )
     return (
         f"*{label}*: {figure.count:,} {noun}, {format_money(figure.cost_micros, currency)}"
-        f" {figure.basis}"
+        f" {figure.basis}{others}"
     )
 
 

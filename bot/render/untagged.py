@@ -2,6 +2,10 @@
 non-compliant cost to the cent, the keys missing most, and the costliest non-compliant
 resources with a Claim button each; then the same message once a resource is claimed.
 
+Every amount is in the config currency (`report.currency`): resource-level cost billed in
+another currency is never added to it, and is said on its own line, per currency, as what
+these figures leave out; a resource billed in it shows its own amount in its own currency.
+
 The payload also carries the figures as Slack message metadata (`metadata.event_payload`):
 `costbot ask --json` prints them, so a script can check the figures without reading prose.
 """
@@ -95,6 +99,33 @@ def _money(report: UntaggedReport, micros: int) -> str:
     return format_money(micros, report.currency)
 
 
+def resource_money(report: UntaggedReport, resource) -> str:
+    """A resource's cost in each currency it is billed in, never added: `$12.00`,
+    `EUR 1,159.35`, `$1.00 and EUR 2.00`."""
+    parts = [format_money(micros, code) for code, micros in resource.other_costs]
+    if resource.cost_micros or not parts:
+        parts.insert(0, _money(report, resource.cost_micros))
+    return " and ".join(parts)
+
+
+def other_currencies_text(report: UntaggedReport) -> str | None:
+    """What the figures leave out: the cost billed in other currencies, per currency."""
+    others = report.compliance.other_costs
+    if not others:
+        return None
+    lines = [
+        f"{format_money(o.cost_micros, o.currency)} of resource cost billed in {o.currency} is"
+        f" not in these figures ({format_money(o.noncompliant_cost_micros, o.currency)} of it"
+        " lacks a required tag)"
+        for o in others
+    ]
+    return (
+        "💱 " + "; ".join(lines) + f". Currencies are never added: the figures above are"
+        f" the cost billed in {report.currency}; resources billed in other currencies count"
+        " in the resource figures."
+    )
+
+
 def _headline(report: UntaggedReport) -> str:
     c = report.compliance
     target = percent(Decimal(str(report.target)))
@@ -178,7 +209,7 @@ def resource_text(report: UntaggedReport, resource) -> str:
         marks.append("_billed only_")
     team = "" if resource.team == UNTAGGED else f" · team {blocks.code(resource.team, 40)}"
     return blocks.truncate(
-        f"{blocks.code(resource.resource_id, 80)} *{_money(report, resource.cost_micros)}*"
+        f"{blocks.code(resource.resource_id, 80)} *{resource_money(report, resource)}*"
         f"{' ' + ' '.join(marks) if marks else ''}\n"
         f"{kind} · {account} · {region} · {_age_text(resource.age_days(report.today))}{team}\n"
         f"Missing: {missing}",
@@ -202,10 +233,16 @@ def _fallback(report: UntaggedReport) -> str:
     c = report.compliance
     met = target_met(report)
     verdict = "no data" if met is None else ("target met" if met else "target not met")
+    others = "".join(
+        f" (and {format_money(o.noncompliant_cost_micros, o.currency)} billed in {o.currency})"
+        for o in c.other_costs
+        if o.noncompliant_cost_micros
+    )
     return (
         f"Tagging, {blocks.escape_mrkdwn(report.subject)}: {percent(c.cost_share)} of cost "
         f"compliant ({verdict}, target {percent(Decimal(str(report.target)))}); "
-        f"{_money(report, c.noncompliant_cost_micros)} non-compliant, {report.period.label}"
+        f"{_money(report, c.noncompliant_cost_micros)} non-compliant{others},"
+        f" {report.period.label}"
     )
 
 
@@ -216,18 +253,25 @@ def render_untagged(report: UntaggedReport) -> dict[str, Any]:
         blocks.header(f"🏷️ Tagging: {blocks.plain_safe(report.subject)}"),
         blocks.context([blocks.escape_mrkdwn(counted_text(report))]),
         blocks.section(_headline(report), fields=_figures(report)),
-        blocks.section(_missing_text(report)),
     ]
+    others = other_currencies_text(report)
+    if others:
+        content.append(blocks.context([others]))
+    content.append(blocks.section(_missing_text(report)))
     trend = _trend_text(report)
     if trend:
         content.append(blocks.context([trend]))
     listed = report.noncompliant.resources[:LISTED_MAX]
     if listed:
         content.append(blocks.divider())
+        other_amounts = "".join(
+            f"; {format_money(micros, code)} billed in {code}"
+            for code, micros in report.noncompliant.other_costs
+        )
         content.append(
             blocks.section(
                 f"*Costliest non-compliant resources* ({report.noncompliant.total:,}, "
-                f"{_money(report, report.noncompliant.cost_micros)})"
+                f"{_money(report, report.noncompliant.cost_micros)}{other_amounts})"
             )
         )
         content.extend(_resource_block(report, r, i) for i, r in enumerate(listed))
@@ -239,7 +283,7 @@ def render_untagged(report: UntaggedReport) -> dict[str, Any]:
             notes.append(BILLED_ONLY_NOTE)
         if notes:
             content.append(blocks.context(notes))
-    elif c.resources or c.cost_micros:
+    elif c.resources or c.cost_micros or c.other_costs:
         content.append(blocks.section("Every resource in scope carries every required tag. 🎉"))
     else:
         content.append(
@@ -269,6 +313,8 @@ def figures(report: UntaggedReport) -> dict[str, Any]:
     noncompliant = report.noncompliant
     return {
         "scope": {"kind": c.kind, "value": c.value},
+        # Every amount below but `other_currencies` and a resource's `other_costs`.
+        "currency": report.currency,
         "period": {
             "start": report.period.start.isoformat(),
             "end": report.period.end.isoformat(),
@@ -290,6 +336,14 @@ def figures(report: UntaggedReport) -> dict[str, Any]:
         "compliant_resources": c.compliant_resources,
         "noncompliant_resources": c.noncompliant_resources,
         "exempt_resources": c.exempt_resources,
+        "other_currencies": [
+            {
+                "currency": o.currency,
+                "cost": _dollars(o.cost_micros),
+                "noncompliant_cost": _dollars(o.noncompliant_cost_micros),
+            }
+            for o in c.other_costs
+        ],
         "missing": [
             {"key": g.key, "resources": g.resources, "cost": _dollars(g.cost_micros)}
             for g in c.missing
@@ -305,6 +359,7 @@ def figures(report: UntaggedReport) -> dict[str, Any]:
                 "team": r.team,
                 "age_days": r.age_days(report.today),
                 "cost": _dollars(r.cost_micros),
+                "other_costs": {code: _dollars(micros) for code, micros in r.other_costs},
                 "missing": list(r.missing),
                 "exempt": r.exempt,
                 "in_inventory": r.in_inventory,

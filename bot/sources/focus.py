@@ -340,6 +340,7 @@ RESOURCE_SET = (
     "resource_id",
     "service",
     "region",
+    "currency",
     "tags",
 )
 

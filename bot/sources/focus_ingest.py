@@ -349,7 +349,8 @@ _RESOURCE_SQL = f"""
            service, region, team, g.tags AS tags,
            {_micros("effective")} AS effective_micros,
            {_micros("billed")} AS billed_micros,
-           {_micros("list")} AS list_micros
+           {_micros("list")} AS list_micros,
+           currency
     FROM {{attributed}} WHERE NOT is_daily AND resource_id IS NOT NULL
 """
 

@@ -80,6 +80,7 @@ RESOURCE_COLUMNS = (
     "effective_micros",
     "billed_micros",
     "list_micros",
+    "currency",  # m017: FOCUS BillingCurrency; NULL on rows loaded before it
 )
 
 migrations = Migrations("costbot")
@@ -681,3 +682,12 @@ def m016_wins(db: sqlite_utils.Database) -> None:
     db["wins"].create_index(["month", "person"])
     # Who reported a kudos win (duplicates merged: each reporter once).
     db["win_reporters"].create({"win_id": int, "user_id": str, "at": str}, pk=("win_id", "user_id"))
+
+
+@migrations()
+def m017_resource_cost_currency(db: sqlite_utils.Database) -> None:
+    # The billing currency of each resource-month row (FOCUS BillingCurrency), so that
+    # resource-level figures never add one currency to another. Rows loaded before this
+    # migration keep NULL, read as the config currency (what every figure took them as until
+    # now): re-loading their billing period fills it.
+    db.execute("ALTER TABLE resource_cost ADD COLUMN currency TEXT")
