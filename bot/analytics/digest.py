@@ -41,6 +41,7 @@ from bot.analytics.tag_compliance import costed_resources
 from bot.config import Config
 from bot.money import normalise_currency
 from bot.periods import Period
+from bot.store import queries
 from bot.store.queries import CURRENCY_SQL, METRIC_COLUMNS, Change, rows_that_count
 
 CHART_WEEKS = 8
@@ -303,9 +304,16 @@ class _Reader:
             for code, micros in resource.other_costs:
                 others[code] = others.get(code, 0) + micros
             found[resource.team] = (count + 1, cost + resource.cost_micros, others)
-        last_day = calendar.monthrange(self.week.end.year, self.week.end.month)[1]
-        whole = self.week.end.day == last_day
-        basis = f"in {self.week.end:%B %Y}" + ("" if whole else " to date")
+        # Resource-level cost is kept by month, so the figure is the month's as loaded: say
+        # through which day, which may be after the week's Sunday (a digest re-run later).
+        month_end = self.week.end.replace(
+            day=calendar.monthrange(self.week.end.year, self.week.end.month)[1]
+        )
+        coverage = queries.data_range(self.db)
+        through = min(coverage[1], month_end) if coverage else self.week.end
+        basis = f"in {self.week.end:%B %Y}" + (
+            "" if through == month_end else f" through {through:%a} {through.day} {through:%b}"
+        )
         return found, basis
 
     def _idle(self) -> dict[str, tuple[int, int]] | None:

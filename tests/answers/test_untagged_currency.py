@@ -99,7 +99,7 @@ def test_the_digests_untagged_figure_is_in_dollars_with_the_euros_apart(db) -> N
     text = payload_as_text(digest_message([payments], with_chart=False))
     assert (
         f"*Untagged*: 3 resources missing required tags, {cs.PAYMENTS_USD[0]} in November 2026"
-        " to date"
+        " through Thu 19 Nov"  # the month's resource cost as loaded: through the data's last day
         f" (and {cs.EUR_NONCOMPLIANT} billed in EUR)"
     ) in text
     _no_added_amounts(text)
