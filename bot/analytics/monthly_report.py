@@ -299,11 +299,16 @@ def monthly_report(
     by_month = [_team_costs(db, config, month) for month in trend_months]
     team_costs, previous_costs = by_month[-1], by_month[-2]
 
+    # The chart leaves out months before the store's data begins: they are unknown, not $0.
+    coverage = queries.data_range(db)
+    charted = [
+        (month, costs)
+        for month, costs in zip(trend_months, by_month, strict=True)
+        if coverage is not None and month.end >= coverage[0]
+    ]
+
     def trend_of(team: str) -> tuple[tuple[Period, int], ...]:
-        return tuple(
-            (month, costs.get(team, {}).get(currency, 0))
-            for month, costs in zip(trend_months, by_month, strict=True)
-        )
+        return tuple((month, costs.get(team, {}).get(currency, 0)) for month, costs in charted)
 
     charges = chargeback(db, config, period.name)
     charge_rows = {row.team: row for row in charges.rows}
@@ -423,7 +428,7 @@ def monthly_report(
         notes=charges.notes,
         trend=tuple(
             (month, sum(costs.get(currency, 0) for costs in team_month.values()))
-            for month, team_month in zip(trend_months, by_month, strict=True)
+            for month, team_month in charted
         ),
         budget_total_micros=sum(
             (t.monthly_budget_micros for t in config.teams if t.monthly_budget_micros), 0

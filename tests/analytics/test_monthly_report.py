@@ -147,3 +147,19 @@ def test_a_teams_unit_costs_over_its_own_volume(report):
     assert orders.current == Fraction(60, 4) and orders.previous == Fraction(150, 3)
     assert orders.change_percent == -70
     assert report.teams["search"].units == ()  # no values for its scope
+
+
+def test_the_trend_starts_with_the_stores_first_month_not_with_zeros(store, report):
+    """Six months are charted, but only those the store has data for: months before its
+    first day are unknown, not $0.00."""
+    from bot.store import queries
+
+    db = open_reader(store)
+    try:
+        first = queries.data_range(db)[0]
+    finally:
+        db.close()
+    months = [month for month, _ in report.organisation.trend]
+    assert months and months[0].end >= first
+    assert all(month.end >= first for month in months)
+    assert months[-1].name == "2026-10"
