@@ -131,9 +131,10 @@ def fallback_text(board: Leaderboard, config: Config) -> str:
 def scoring_note(config: Config) -> str:
     weights = config.champions.weights
     return (
-        f"Score: {weights.savings:g} point per dollar saved a year (measured, or confirmed "
-        f"kudos), {weights.compliance_point:g} per point of tagging compliance gained, "
-        f"{weights.kudos:g} per kudos. Ties: more savings a year, then more wins."
+        f"Score: {weights.savings:g} point{'' if weights.savings == 1 else 's'} per dollar"
+        f" saved a year (measured, or confirmed kudos), {weights.compliance_point:g} per point"
+        f" of tagging compliance gained, {weights.kudos:g} per kudos."
+        " Ties: more savings a year, then more wins, then the name."
     )
 
 
