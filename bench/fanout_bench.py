@@ -292,9 +292,11 @@ def _one_run(
         os.environ.pop(CHART_PROCESSES_VARIABLE, None)  # the production default unless asked
         log(f"   {label}: {channels} channels")
         mode = ["--synthetic"] if synthetic else []
+        slack_cpu = sum(os.times()[:2])  # this process: the fake Slack's threads, mostly
         run = run_child(
             [str(Path(__file__).resolve()), "--child", str(channels), *mode, *child_args]
         )
+        slack_cpu = sum(os.times()[:2]) - slack_cpu
         uploaded = {f.file_id for f in slack.uploaded_files()}
         messages: Counter = Counter()
         with_chart = set()
@@ -309,7 +311,7 @@ def _one_run(
                 if b.get("type") == "image"
             ):
                 with_chart.add(channel)
-        result = {**run.result, "child_maxrss": run.peak_rss}
+        result = {**run.result, "child_maxrss": run.peak_rss, "slack_cpu": slack_cpu}
         return result, messages, len(with_chart), slack.rate_limited_posts
 
 
@@ -331,21 +333,51 @@ def _uptime() -> str:
         return "load average: " + ", ".join(f"{v:.2f}" for v in os.getloadavg())
 
 
+def _verdict(
+    channels: int, quick: bool, cores: int, parallel: dict, per_chart_pool: float, per_chart: float
+) -> str:
+    """Whether the 2-minute goal held, in words: measured figures first, the estimate marked."""
+    seconds, cpu = parallel["seconds"], parallel["cpu_seconds"]
+    charts = (
+        f"CPU time per chart (render + upload): {per_chart_pool:.2f} s with chart workers,"
+        f" {per_chart:.2f} s in the posting process; {channels} charts,"
+        f" {per_chart_pool * channels:.0f} s of CPU."
+    )
+    estimate = (
+        f"Estimate, not measured: on {cores} cores of its own the job would take about its"
+        f" CPU time / {cores} = {cpu / cores:.0f} s."
+    )
+    if quick:
+        return f"Quick run: no goal. {charts}"
+    if seconds < GOAL_SECONDS:
+        return f"The {GOAL_SECONDS} s goal held: {seconds:.0f} s measured (wall time). {charts}"
+    return (
+        f"The {GOAL_SECONDS} s goal did not hold in this run: {seconds:.0f} s measured (wall"
+        f" time of the job's call). The machine was shared: the job's processes together got"
+        f" {cpu / seconds:.2f} cores' worth of CPU on average (CPU time / wall time) out of"
+        f" {cores}, so the wall time was set by that share, not by Slack's limit. {charts}"
+        f" {estimate}"
+    )
+
+
 def measure(quick: bool, channels: int | None = None, synthetic: bool = False) -> Section:
     channels = channels or (QUICK_CHANNELS if quick else FULL_CHANNELS)
     if not synthetic:
         log("   the store and costbot.yml of 500 teams (cached in bench/out/)")
         digest_store(OUT)
-    uptime_before = _uptime()
+    # `uptime` before the runs and after each: its 1-minute load is about that run's.
+    uptimes = [("before the runs", _uptime())]
     parallel, messages, charts, limited = _one_run(
         channels, "charts in worker processes", synthetic
     )
+    uptimes.append(("after the run with chart workers", _uptime()))
     serial, serial_messages, serial_charts, _ = _one_run(
         channels, "charts in the posting process", synthetic, "--chart-processes", "1"
     )
+    uptimes.append(("after the run with charts in the posting process", _uptime()))
     floor, _, _, _ = _one_run(channels, "no charts (the posting floor)", synthetic, "--no-charts")
     dry = None if synthetic else _dry_run(channels)
-    uptime_after = _uptime()
+    uptimes.append(("after the floor and the dry run", _uptime()))
     cores = os.cpu_count() or 1
     once = set(messages.values()) == {1} and len(messages) == channels
     serial_once = set(serial_messages.values()) == {1} and len(serial_messages) == channels
@@ -371,14 +403,18 @@ def measure(quick: bool, channels: int | None = None, synthetic: bool = False) -
             parallel["cpu_seconds"] / serial["cpu_seconds"],
         ),
         Figure(
-            f"total time on {cores} cores to itself (CPU time / {cores}, or the CPU time of"
-            " one process for the baseline)",
-            secs(parallel["cpu_seconds"] / cores),
+            f"CPU the job got: CPU time / wall time (cores' worth, of the {cores})",
+            f"{parallel['cpu_seconds'] / parallel['seconds']:.2f}",
             "charts rendered in the posting process",
-            secs(serial["cpu_seconds"]),
-            parallel["cpu_seconds"] / cores / serial["cpu_seconds"],
-            f"< {GOAL_SECONDS} s" if not quick else "-",
-            parallel["cpu_seconds"] / cores < GOAL_SECONDS if not quick else None,
+            f"{serial['cpu_seconds'] / serial['seconds']:.2f}",
+        ),
+        Figure(
+            "CPU time of the fake Slack (the benchmark's own process) during the run, not"
+            " counted above",
+            secs(parallel["slack_cpu"]),
+            "charts rendered in the posting process",
+            secs(serial["slack_cpu"]),
+            parallel["slack_cpu"] / max(serial["slack_cpu"], 1e-9),
         ),
         Figure(
             "CPU time per chart (render + upload: CPU time with charts minus without, per"
@@ -485,14 +521,15 @@ def measure(quick: bool, channels: int | None = None, synthetic: bool = False) -
         notes=[
             f"429s from the fake Slack during the parallel run: {limited} (the fan-out paces"
             " each channel itself).",
-            f"Machine load: before the runs `{uptime_before}`; after them `{uptime_after}`.",
-            f"The machine is shared ({cores} cores: a load above {cores} is other work), and"
-            " Linux gives each session (autogroup) an equal share of the CPU, so on a busy"
-            " machine the chart workers get no more CPU than the one posting process would:"
-            " the wall time is then set by the share, not by the work. The CPU time is what"
-            " the work costs; on cores of its own the job takes about its CPU time divided"
-            " by the cores (Slack's one post a second per channel aside: 500 channels, one"
-            " post each, do not wait on it), which is the goal's second figure.",
+            "Machine load (`uptime`; the load counts this benchmark's own processes too): "
+            + "; ".join(f"{when}: `{text}`" for when, text in uptimes)
+            + ".",
+            _verdict(channels, quick, cores, parallel, per_chart_pool, per_chart),
+            "Why a share: Linux gives each session (autogroup) an equal share of the CPU, so"
+            " on a busy machine the chart workers and the posting process together get about"
+            " what one session gets, however many processes they are, and the wall time is set"
+            " by that share, not by the work. The CPU time is what the work costs. Slack's one"
+            " post a second per channel does not bind here: each of the channels gets one post.",
         ],
     )
 
