@@ -51,6 +51,11 @@ POSTING_THREADS = 8
 # starting the pool (a forkserver importing matplotlib, then the workers) costs about 3.5 s of
 # CPU, some 25 charts' worth at ~0.13 s each (bench/fanout_bench.py --quick --channels 12).
 CHARTS_FOR_A_PROCESS_POOL = 32
+# Chart worker processes: one per core (os.cpu_count()) unless this environment variable names
+# how many. 1 renders every chart in the posting process (the benchmark's baseline, or a host
+# short of memory); in a container limited to fewer CPUs than the host has, set it to that
+# limit, since os.cpu_count() counts the host's cores. Read at each run.
+CHART_PROCESSES_VARIABLE = "COSTBOT_CHART_PROCESSES"
 # Errors that mean "this channel cannot be posted to" (an admin must act), not "try again".
 CHANNEL_PROBLEMS = {
     "not_in_channel": "Costbot is not in the channel: `/invite @Costbot` there",
@@ -299,13 +304,30 @@ def render_chart(spec: ChartSpec) -> Chart | None:
         return None
 
 
+def default_chart_processes() -> int:
+    """How many chart worker processes a fan-out starts when its caller does not say:
+    $COSTBOT_CHART_PROCESSES if it is a whole number of at least 1, else one per core."""
+    raw = os.environ.get(CHART_PROCESSES_VARIABLE, "").strip()
+    if raw:
+        try:
+            value = int(raw)
+        except ValueError:
+            value = 0
+        if value >= 1:
+            return value
+        log.warning(
+            "%s=%r is not a number of processes (1 or more): ignored", CHART_PROCESSES_VARIABLE, raw
+        )
+    return os.cpu_count() or 1
+
+
 class _ChartRenderer:
     """The charts of the messages to post, rendered ahead of the posts: in worker processes
     when there are many, else here when asked for."""
 
     def __init__(self, todo: Sequence[Outgoing], processes: int | None) -> None:
         self._specs = {item.key: item.chart for item in todo if item.chart is not None}
-        workers = processes if processes is not None else (os.cpu_count() or 1)
+        workers = processes if processes is not None else default_chart_processes()
         self._pool: ProcessPoolExecutor | None = None
         self._futures: dict[str, Future] = {}
         if len(self._specs) >= CHARTS_FOR_A_PROCESS_POOL and workers > 1:
