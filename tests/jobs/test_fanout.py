@@ -296,3 +296,23 @@ def test_two_fan_outs_at_once_in_one_process_post_each_key_once(
     assert sent == Counter({item.key: 1 for item in digests(20)})
     assert {d["status"] for r in results for d in r.deliveries} <= {"sent", "duplicate"}
     assert set(recorded(store_path).values()) == {"sent"}
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("3", 3), (" 1 ", 1), ("0", None), ("-2", None), ("many", None), ("", None)],
+)
+def test_chart_processes_come_from_the_environment_when_they_are_a_count(
+    monkeypatch, caplog, value, expected
+):
+    """COSTBOT_CHART_PROCESSES (a container's CPU limit): a whole number of at least 1 is used;
+    anything else is ignored with a warning, and one process per core is the default."""
+    import os
+
+    from jobs.fanout import default_chart_processes
+
+    monkeypatch.setenv("COSTBOT_CHART_PROCESSES", value)
+    with caplog.at_level("WARNING"):
+        chosen = default_chart_processes()
+    assert chosen == (expected if expected is not None else (os.cpu_count() or 1))
+    assert ("ignored" in caplog.text) == (expected is None and value.strip() != "")
