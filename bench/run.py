@@ -15,8 +15,8 @@ figure with its baseline and writes bench/RESULTS.md.
 
 Generated inputs are cached in bench/out/ (git-ignored) between runs: the 5M-row FOCUS CSV
 (3.3 GiB) and Parquet file, the 4.7M-row store (1.5 GiB) and the weekly digests' store of 500
-teams (250 MiB); the first full run spends about 3 more minutes generating them. Where an ingest's time goes:
-`.venv/bin/python bench/ingest_bench.py --profile`.
+teams (250 MiB); the first full run spends about 3 more minutes generating them. Where an
+ingest's time goes: `.venv/bin/python bench/ingest_bench.py --profile`.
 """
 
 from __future__ import annotations
