@@ -25,7 +25,7 @@ from bot.render.champions import CELEBRATED_TEAMS, render_celebration, savings_c
 from bot.render.preview import PreviewMessage
 from bot.store import open_store
 from jobs.clock import run_moment
-from jobs.fanout import ChartSpec, JobResult, Outgoing, Say, delivery_key, fan_out
+from jobs.fanout import ChartSpec, JobResult, Outgoing, Say, deliver, delivery_key
 
 JOB = "champions"
 
@@ -65,21 +65,7 @@ def run(
         f"{len(board.teams)} team(s) and {len(board.people)} people on the board"
     )
     outgoing = _outgoing(board, config, result)
-    if not dry_run and delivery is None:  # the bot token of the environment
-        from bot.slack.client import build_web_client
-        from bot.slack.delivery import Delivery
-
-        delivery = Delivery(build_web_client(), context.open_writer)
-    fan_out(
-        outgoing,
-        result,
-        delivery=delivery,
-        open_reader=context.open_db,
-        admin_channel=config.slack.admin_channel,
-    )
-    for line in result.lines() if say else ():
-        say(line)
-    return result
+    return deliver(context, outgoing, result, delivery=delivery, say=say)
 
 
 def _outgoing(board: champions.Leaderboard, config, result: JobResult) -> list[Outgoing]:

@@ -212,6 +212,35 @@ def fan_out(
     return result
 
 
+def deliver(
+    context: Any,
+    outgoing: Sequence[Outgoing],
+    result: JobResult,
+    *,
+    delivery: Any = None,
+    say: Say | None = None,
+) -> JobResult:
+    """A delivering job's last step: fan `outgoing` out (with the environment's bot token when
+    `delivery` is None and it is not a dry run), failures reported to the admin channel, then
+    say what was done. `context`: the job's AppContext."""
+    if outgoing:
+        if delivery is None and not result.dry_run:
+            from bot.slack.client import build_web_client
+            from bot.slack.delivery import Delivery
+
+            delivery = Delivery(build_web_client(), context.open_writer)
+        fan_out(
+            outgoing,
+            result,
+            delivery=delivery,
+            open_reader=context.open_db,
+            admin_channel=context.config.slack.admin_channel,
+        )
+    for line in result.lines() if say else ():
+        say(line)
+    return result
+
+
 def _entry(item: Outgoing, status: str) -> dict[str, Any]:
     return {
         "channel": item.channel,

@@ -28,7 +28,7 @@ from bot.render.monthly_report import (
     team_chart_args,
     team_message,
 )
-from jobs.fanout import ChartSpec, JobResult, Outgoing, delivery_key, fan_out
+from jobs.fanout import ChartSpec, JobResult, Outgoing, deliver, delivery_key
 
 JOB = "monthly-report"
 Say = Callable[[str], None]
@@ -130,19 +130,4 @@ def run(
     result = JobResult(JOB, day, dry_run=dry_run)
     outgoing, notes = plan(context, day)
     result.notes.extend(notes)
-    if outgoing:
-        if delivery is None and not dry_run:
-            from bot.slack.client import build_web_client
-            from bot.slack.delivery import Delivery
-
-            delivery = Delivery(build_web_client(), context.open_writer)
-        fan_out(
-            outgoing,
-            result,
-            delivery=delivery,
-            open_reader=context.open_db,
-            admin_channel=context.config.slack.admin_channel,
-        )
-    for line in result.lines() if say else ():
-        say(line)
-    return result
+    return deliver(context, outgoing, result, delivery=delivery, say=say)

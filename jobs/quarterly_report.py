@@ -13,7 +13,7 @@ from bot.analytics.quarterly_report import quarterly_report, report_quarter
 from bot.context import AppContext
 from bot.render.monthly_report import monthly_cost_chart
 from bot.render.quarterly_report import chart_args, quarterly_message
-from jobs.fanout import ChartSpec, JobResult, Outgoing, delivery_key, fan_out
+from jobs.fanout import ChartSpec, JobResult, Outgoing, deliver, delivery_key
 
 JOB = "quarterly-report"
 Say = Callable[[str], None]
@@ -54,19 +54,4 @@ def run(
     result = JobResult(JOB, day, dry_run=dry_run)
     outgoing, notes = plan(context, day)
     result.notes.extend(notes)
-    if outgoing:
-        if delivery is None and not dry_run:
-            from bot.slack.client import build_web_client
-            from bot.slack.delivery import Delivery
-
-            delivery = Delivery(build_web_client(), context.open_writer)
-        fan_out(
-            outgoing,
-            result,
-            delivery=delivery,
-            open_reader=context.open_db,
-            admin_channel=context.config.slack.admin_channel,
-        )
-    for line in result.lines() if say else ():
-        say(line)
-    return result
+    return deliver(context, outgoing, result, delivery=delivery, say=say)

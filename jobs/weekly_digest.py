@@ -39,7 +39,7 @@ from bot.render.digest import chart_args, digest_chart, digest_message, format_w
 from bot.render.preview import PreviewMessage
 from bot.store import migrate_store
 from jobs.clock import run_moment
-from jobs.fanout import ChartSpec, JobResult, Outgoing, delivery_key, fan_out
+from jobs.fanout import ChartSpec, JobResult, Outgoing, deliver, delivery_key
 
 log = logging.getLogger(__name__)
 
@@ -75,24 +75,9 @@ def run(
     if not dry_run:
         migrate_store(context.db_path)  # the delivery ledger's tables, once
     outgoing = _outgoing(context, plan)
-    if outgoing and not dry_run and delivery is None:
-        from bot.slack.client import build_web_client
-        from bot.slack.delivery import Delivery
-
-        delivery = Delivery(build_web_client(), context.open_writer)
     if not outgoing:
         result.notes.append("no team has a channel: nothing to post")
-    else:
-        fan_out(
-            outgoing,
-            result,
-            delivery=delivery,
-            open_reader=context.open_db,
-            admin_channel=config.slack.admin_channel,
-        )
-    for line in result.lines() if say else ():
-        say(line)
-    return result
+    return deliver(context, outgoing, result, delivery=delivery, say=say)
 
 
 def _chosen_teams(config: Config, teams: Sequence[str | Team] | None) -> list[Team]:
