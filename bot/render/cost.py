@@ -8,7 +8,7 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
-from bot.analytics.cost_report import CostSummary, Ranking, RankingPart
+from bot.analytics.cost_report import Budget, CostSummary, Forecast, Ranking, RankingPart
 from bot.money import format_change, format_money
 from bot.periods import Period, format_day
 from bot.render import blocks
@@ -113,10 +113,14 @@ def _budget_field(summary: CostSummary) -> str | None:
 
 
 def _forecast_field(summary: CostSummary) -> str | None:
-    forecast = summary.forecast
-    if forecast is None:
+    if summary.forecast is None:
         return None
-    currency = summary.currency
+    return forecast_text(summary.forecast, summary.currency, summary.budget)
+
+
+def forecast_text(forecast: Forecast, currency: str, budget: Budget | None) -> str:
+    """The month-end forecast with how it is made, and where it lands against the budget:
+    `/cost team`'s, the weekly digest's."""
     text = (
         f"*Forecast for {format_day(forecast.month_end)}*\n"
         f"{format_money(forecast.projected_micros, currency)}: through "
@@ -127,8 +131,8 @@ def _forecast_field(summary: CostSummary) -> str | None:
         f"≈{format_money(forecast.daily_average_micros, currency)}/day (average of "
         f"{forecast.average_window.label}) × {forecast.remaining_days} days left"
     )
-    if summary.budget is not None:
-        over = forecast.projected_micros - summary.budget.monthly_micros
+    if budget is not None:
+        over = forecast.projected_micros - budget.monthly_micros
         text += (
             f"\n⚠️ {format_money(over, currency)} over budget"
             if over > 0

@@ -34,7 +34,7 @@ from bot.render.charts import (
     daily_cost_figure,
     to_png,
 )
-from bot.render.cost import CHART_PLACEHOLDER, METRIC_LABELS, Chart
+from bot.render.cost import CHART_PLACEHOLDER, METRIC_LABELS, Chart, forecast_text
 from bot.store.queries import Change
 
 NAME_MAX = 60  # characters of a name from data in a line
@@ -246,28 +246,9 @@ def _budget_text(digest: TeamDigest) -> str | None:
 
 
 def _forecast_text(digest: TeamDigest) -> str | None:
-    forecast = digest.forecast
-    if forecast is None:
+    if digest.forecast is None:
         return None
-    currency = digest.currency
-    text = (
-        f"*Forecast for {day_text(forecast.month_end)}*\n"
-        f"{format_money(forecast.projected_micros, currency)}: "
-        f"{format_money(forecast.month_to_date_micros, currency)} to"
-        f" {day_text(forecast.average_window.end, year=False)} +"
-        # Shown to the cent, used unrounded: "≈" says why the parts may miss by a few cents.
-        f" ≈{format_money(forecast.daily_average_micros, currency)}/day (average of"
-        f" {format_days(forecast.average_window.start, forecast.average_window.end)})"
-        f" × {forecast.remaining_days} days left"
-    )
-    if digest.budget is not None:
-        over = forecast.projected_micros - digest.budget.monthly_micros
-        text += (
-            f"\n⚠️ {format_money(over, currency)} over budget"
-            if over > 0
-            else f"\n{format_money(-over, currency)} under budget"
-        )
-    return text
+    return forecast_text(digest.forecast, digest.currency, digest.budget)
 
 
 def _footer(digest: TeamDigest, metric: str) -> str:
