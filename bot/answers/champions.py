@@ -15,7 +15,14 @@ import sqlite_utils
 
 from bot.analytics import champions
 from bot.analytics.champions import ChampionsError
-from bot.answers.common import Asker, UsageError, decode_slack_text, did_you_mean, known_teams
+from bot.answers.common import (
+    Asker,
+    UsageError,
+    decode_slack_text,
+    did_you_mean,
+    known_teams,
+    preview_answers,
+)
 from bot.config import Config
 from bot.render import blocks
 from bot.render.champions import render_leaderboard, render_team_record, savings_chart
@@ -114,20 +121,6 @@ def preview_champions(
     if first_team:
         examples.append((f"team {first_team}", "a team's record of wins, month by month"))
     examples.append(("2026-13", "a bad month: one line saying how to ask"))
-    messages = []
-    for text, description in examples:
-        reply = answer_champions(text, db=db, config=config, today=today)
-        payload, images = reply.payload, {}
-        if reply.chart is not None:
-            payload = reply.with_chart_file(reply.chart.filename)
-            images[reply.chart.filename] = reply.chart.png
-        response_type = "ephemeral" if reply.is_error else config.slack.answer_response_type
-        messages.append(
-            PreviewMessage(
-                title=f"/champions {text}".strip(),
-                description=description,
-                payload={**payload, "response_type": response_type},
-                images=images,
-            )
-        )
-    return messages
+    return preview_answers(
+        "/champions", answer_champions, examples, db=db, config=config, today=today
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from bot.analytics import names
 from bot.config import Config
@@ -126,3 +127,36 @@ def _explain_extra_words(
         f"I understood {blocks.code(understood)} but not {blocks.code(not_understood)}. "
         f"Usage: `{command} {what} &lt;{what}&gt; [period]`; periods: {PERIOD_HELP}."
     )
+
+
+def preview_answers(
+    command: str,
+    answerer: Callable[..., Any],
+    examples: Iterable[tuple[str, str]],
+    *,
+    db: Any,
+    config: Config,
+    today: Any,
+) -> list[Any]:
+    """The demo preview's messages for a slash command: each (text, description) answered as
+    Slack would show it (notices private; answers as the config says), its chart keyed by its
+    file name, as bot/render/preview.py expects."""
+    from bot.render.preview import PreviewMessage
+
+    messages = []
+    for text, description in examples:
+        reply = answerer(text, db=db, config=config, today=today)
+        payload, images = reply.payload, {}
+        if reply.chart is not None:
+            payload = reply.with_chart_file(reply.chart.filename)
+            images[reply.chart.filename] = reply.chart.png
+        response_type = "ephemeral" if reply.is_error else config.slack.answer_response_type
+        messages.append(
+            PreviewMessage(
+                title=f"{command} {text}".strip(),
+                description=description,
+                payload={**payload, "response_type": response_type},
+                images=images,
+            )
+        )
+    return messages

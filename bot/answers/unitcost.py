@@ -18,6 +18,7 @@ import sqlite_utils
 
 from bot.analytics import unit_cost
 from bot.analytics.unit_cost import UnitCostError, UnitDefinition
+from bot.answers.common import preview_answers
 from bot.answers.cost import Asker, decode_slack_text
 from bot.config import Config
 from bot.periods import PERIOD_HELP, Period, PeriodError, looks_like_period, parse_period
@@ -219,20 +220,6 @@ def preview_unitcost(
         ("payments", "every unit metric with values for a team"),
         ("widgets", "an unknown metric: what exists"),
     ]
-    messages = []
-    for text, description in examples:
-        reply = answer_unitcost(text, db=db, config=config, today=today)
-        payload, images = reply.payload, {}
-        if reply.chart is not None:
-            payload = reply.with_chart_file(reply.chart.filename)
-            images[reply.chart.filename] = reply.chart.png
-        response_type = "ephemeral" if reply.is_error else config.slack.answer_response_type
-        messages.append(
-            PreviewMessage(
-                title=f"/unitcost {text}".strip(),
-                description=description,
-                payload={**payload, "response_type": response_type},
-                images=images,
-            )
-        )
-    return messages
+    return preview_answers(
+        "/unitcost", answer_unitcost, examples, db=db, config=config, today=today
+    )
