@@ -916,6 +916,45 @@ def block_actions_body(
     return urlencode({"payload": json.dumps(payload)})
 
 
+def message_action_body(
+    message: ChannelMessage,
+    user_id: str,
+    response_url: str,
+    action: dict[str, Any],
+    *,
+    blocks: list[dict[str, Any]] | None = None,
+    channel_name: str = "team-payments",
+) -> str:
+    """The urlencoded form Slack POSTs when `user_id` uses a button or menu of a message posted
+    in a channel. `action`: the element's part of `actions` (action_id, block_id, type, and
+    value and text, or selected_user); `blocks`: the message's blocks as Slack sends them back
+    (default: as posted)."""
+    payload = {
+        "type": "block_actions",
+        "user": {"id": user_id, "username": user_id.lower(), "team_id": TEAM_ID},
+        "api_app_id": API_APP_ID,
+        "token": "legacy-verification-token",
+        "container": {
+            "type": "message",
+            "message_ts": message.ts,
+            "channel_id": message.channel,
+            "is_ephemeral": False,
+        },
+        "trigger_id": "1000000000.1000000000.fedcba9876543210fedcba9876543210",
+        "team": {"id": TEAM_ID, "domain": TEAM_DOMAIN},
+        "channel": {"id": message.channel, "name": channel_name},
+        "message": {
+            "type": "message",
+            "ts": message.ts,
+            "text": message.text,
+            "blocks": message.blocks if blocks is None else blocks,
+        },
+        "response_url": response_url,
+        "actions": [{**action, "action_ts": "1700000100.000000"}],
+    }
+    return urlencode({"payload": json.dumps(payload)})
+
+
 def view_submission_body(
     user_id: str,
     view: dict[str, Any],

@@ -4,16 +4,19 @@ write the store and update the alert in place through its response_url."""
 
 from __future__ import annotations
 
-import json
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
 import numpy as np
 import pytest
-from fake_slack import API_APP_ID, RESPONSE_URL, TEAM_DOMAIN, TEAM_ID, ChannelMessage, FakeSlack
+from fake_slack import (
+    RESPONSE_URL,
+    ChannelMessage,
+    FakeSlack,
+    message_action_body,
+)
 from slack_app import post_signed
 from slack_sdk.http_retry.builtin_interval_calculators import FixedValueRetryIntervalCalculator
 
@@ -153,36 +156,12 @@ def press_body(
         "action_id": action_id,
         "block_id": row["block_id"],
         "type": element["type"],
-        "action_ts": "1700000100.000000",
     }
     if element["type"] == "button":
         action |= {"value": value or element["value"], "text": element["text"]}
     else:
         action["selected_user"] = selected_user
-    payload = {
-        "type": "block_actions",
-        "user": {"id": user, "username": user.lower(), "team_id": TEAM_ID},
-        "api_app_id": API_APP_ID,
-        "token": "legacy-verification-token",
-        "container": {
-            "type": "message",
-            "message_ts": message.ts,
-            "channel_id": message.channel,
-            "is_ephemeral": False,
-        },
-        "trigger_id": "1000000000.1000000000.fedcba9876543210fedcba9876543210",
-        "team": {"id": TEAM_ID, "domain": TEAM_DOMAIN},
-        "channel": {"id": message.channel, "name": "team-payments"},
-        "message": {
-            "type": "message",
-            "ts": message.ts,
-            "text": message.text,
-            "blocks": as_slack_shows(blocks),
-        },
-        "response_url": response_url,
-        "actions": [action],
-    }
-    return urlencode({"payload": json.dumps(payload)})
+    return message_action_body(message, user, response_url, action, blocks=as_slack_shows(blocks))
 
 
 def press(server: str, fake_slack: FakeSlack, body: str, name: str) -> dict[str, Any]:

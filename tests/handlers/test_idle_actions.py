@@ -10,12 +10,16 @@ from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
 import boto3
 import pytest
 from aws_deny_proxy import DenyProxy, unauthorized_operation
-from fake_slack import API_APP_ID, RESPONSE_URL, TEAM_DOMAIN, TEAM_ID, ChannelMessage, FakeSlack
+from fake_slack import (
+    RESPONSE_URL,
+    ChannelMessage,
+    FakeSlack,
+    message_action_body,
+)
 from idle_world import (
     ALICE,
     APPROVER,
@@ -76,34 +80,21 @@ def press_body(
         ),
         "forged",
     )
-    payload = {
-        "type": "block_actions",
-        "user": {"id": user, "username": user.lower(), "team_id": TEAM_ID},
-        "api_app_id": API_APP_ID,
-        "token": "legacy-verification-token",
-        "container": {
-            "type": "message",
-            "message_ts": message.ts,
-            "channel_id": message.channel,
-            "is_ephemeral": False,
-        },
-        "trigger_id": "1000000000.1000000000.fedcba9876543210fedcba9876543210",
-        "team": {"id": TEAM_ID, "domain": TEAM_DOMAIN},
-        "channel": {"id": message.channel, "name": message.channel.lstrip("#")},
-        "message": {"type": "message", "ts": message.ts, "text": message.text, "blocks": blocks},
-        "response_url": response_url,
-        "actions": [
-            {
-                "action_id": action_id,
-                "block_id": block_id,
-                "type": "button",
-                "value": arn,
-                "text": {"type": "plain_text", "text": "Stop"},
-                "action_ts": "1700000100.000000",
-            }
-        ],
+    action = {
+        "action_id": action_id,
+        "block_id": block_id,
+        "type": "button",
+        "value": arn,
+        "text": {"type": "plain_text", "text": "Stop"},
     }
-    return urlencode({"payload": json.dumps(payload)})
+    return message_action_body(
+        message,
+        user,
+        response_url,
+        action,
+        blocks=blocks,
+        channel_name=message.channel.lstrip("#"),
+    )
 
 
 def press(

@@ -10,16 +10,13 @@ import time
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
 import pytest
 from fake_slack import (
-    API_APP_ID,
     BOT_USER_ID,
     RESPONSE_URL,
-    TEAM_DOMAIN,
-    TEAM_ID,
     FakeSlack,
+    message_action_body,
     slash_command_body,
 )
 from slack_app import post_signed
@@ -109,34 +106,15 @@ def press(
 ) -> dict[str, Any]:
     (actions,) = [b for b in message.blocks if b["type"] == "actions"]
     (button,) = [e for e in actions["elements"] if e["action_id"] == action_id]
-    payload = {
-        "type": "block_actions",
-        "user": {"id": user, "username": user.lower(), "team_id": TEAM_ID},
-        "api_app_id": API_APP_ID,
-        "token": "legacy-verification-token",
-        "container": {
-            "type": "message",
-            "message_ts": message.ts,
-            "channel_id": message.channel,
-            "is_ephemeral": False,
-        },
-        "trigger_id": "1000000000.1000000000.fedcba9876543210fedcba9876543210",
-        "team": {"id": TEAM_ID, "domain": TEAM_DOMAIN},
-        "channel": {"id": message.channel, "name": "team-payments"},
-        "message": {"type": "message", "ts": message.ts, "text": message.text},
-        "response_url": fake.response_url(name),
-        "actions": [
-            {
-                "action_id": action_id,
-                "block_id": actions["block_id"],
-                "type": "button",
-                "value": button["value"],
-                "text": button["text"],
-                "action_ts": "1700000100.000000",
-            }
-        ],
+    action = {
+        "action_id": action_id,
+        "block_id": actions["block_id"],
+        "type": "button",
+        "value": button["value"],
+        "text": button["text"],
     }
-    assert post_signed(server, urlencode({"payload": json.dumps(payload)})) == 200
+    body = message_action_body(message, user, fake.response_url(name), action)
+    assert post_signed(server, body) == 200
     return note_to(fake, name)
 
 

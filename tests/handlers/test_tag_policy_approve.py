@@ -10,10 +10,13 @@ import json
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
 import pytest
-from fake_slack import API_APP_ID, RESPONSE_URL, TEAM_DOMAIN, TEAM_ID, FakeSlack
+from fake_slack import (
+    RESPONSE_URL,
+    FakeSlack,
+    message_action_body,
+)
 from ladder_world import (
     APPROVER,
     DAY0,
@@ -81,39 +84,14 @@ def press_body(fake_slack: FakeSlack, arn: str, user: str, response_url: str) ->
         if b.get("accessory", {}).get("value") == arn
         and b["accessory"]["action_id"] == APPROVE_ACTION_ID
     ]
-    payload: dict[str, Any] = {
-        "type": "block_actions",
-        "user": {"id": user, "username": user.lower(), "team_id": TEAM_ID},
-        "api_app_id": API_APP_ID,
-        "token": "legacy-verification-token",
-        "container": {
-            "type": "message",
-            "message_ts": message.ts,
-            "channel_id": message.channel,
-            "is_ephemeral": False,
-        },
-        "trigger_id": "1000000000.1000000000.fedcba9876543210fedcba9876543210",
-        "team": {"id": TEAM_ID, "domain": TEAM_DOMAIN},
-        "channel": {"id": message.channel, "name": "payments"},
-        "message": {
-            "type": "message",
-            "ts": message.ts,
-            "text": message.text,
-            "blocks": message.blocks,
-        },
-        "response_url": response_url,
-        "actions": [
-            {
-                "action_id": APPROVE_ACTION_ID,
-                "block_id": block["block_id"],
-                "type": "button",
-                "value": arn,
-                "text": block["accessory"]["text"],
-                "action_ts": "1700000100.000000",
-            }
-        ],
+    action = {
+        "action_id": APPROVE_ACTION_ID,
+        "block_id": block["block_id"],
+        "type": "button",
+        "value": arn,
+        "text": block["accessory"]["text"],
     }
-    return urlencode({"payload": json.dumps(payload)})
+    return message_action_body(message, user, response_url, action, channel_name="payments")
 
 
 def press(server: str, fake_slack: FakeSlack, body: str, name: str) -> dict[str, Any]:
