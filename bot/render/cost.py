@@ -91,9 +91,12 @@ def _change_text(change: Change, currency: str, has_comparison: bool = True) -> 
 
 
 def _budget_field(summary: CostSummary) -> str | None:
-    budget = summary.budget
-    if budget is None:
-        return None
+    return budget_text(summary.budget) if summary.budget is not None else None
+
+
+def budget_text(budget: Budget) -> str:
+    """Budget burn: spent against the month's budget, against the share of the month gone
+    (`/cost team`'s, the weekly digest's)."""
     used = budget.used_fraction * 100
     elapsed = budget.share_of_month_elapsed * 100
     flag = "🔴" if budget.spent_micros > budget.monthly_micros else "🟢"

@@ -34,7 +34,13 @@ from bot.render.charts import (
     daily_cost_figure,
     to_png,
 )
-from bot.render.cost import CHART_PLACEHOLDER, METRIC_LABELS, Chart, forecast_text
+from bot.render.cost import (
+    CHART_PLACEHOLDER,
+    METRIC_LABELS,
+    Chart,
+    budget_text,
+    forecast_text,
+)
 from bot.store.queries import Change
 
 NAME_MAX = 60  # characters of a name from data in a line
@@ -229,20 +235,7 @@ def _resources_text(digest: TeamDigest) -> str:
 
 
 def _budget_text(digest: TeamDigest) -> str | None:
-    budget = digest.budget
-    if budget is None:
-        return None
-    used = budget.used_fraction * 100
-    elapsed = budget.share_of_month_elapsed * 100
-    flag = "🔴" if budget.spent_micros > budget.monthly_micros else "🟢"
-    if budget.share_of_month_elapsed < 1 and used > elapsed:
-        flag = "🟠"
-    spent = format_money(budget.spent_micros, budget.currency)
-    return (
-        f"*Budget ({budget.month_label})*\n{flag} {spent}"
-        f" of {format_money(budget.monthly_micros, budget.currency)}: {used:.1f}% used with"
-        f" {elapsed:.0f}% of the month gone ({budget.days_elapsed} of {budget.days_in_month} days)"
-    )
+    return budget_text(digest.budget) if digest.budget is not None else None
 
 
 def _forecast_text(digest: TeamDigest) -> str | None:
