@@ -30,7 +30,7 @@ import logging
 import re
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import sqlite_utils
@@ -146,9 +146,9 @@ class Delivery:
             log.info("Delivery %s was already made; not posting it again", key)
             return Delivered(key, "duplicate")
         if claim.may_be_in_slack:
-            found = self._find_in_history(channel, key, claim.before)
-            if found is not None:
-                return found
+            found_ts = self._find_in_history(channel, key, claim.before)
+            if found_ts is not None:  # an earlier attempt's message
+                return Delivered(key, "sent", ts=found_ts, recovered=True)
         prepared, chart_state, file_id = self._with_chart(message, chart)
         prepared = with_delivery_key(prepared, key)
         try:
@@ -158,11 +158,9 @@ class Delivery:
             if not _slack_refused(error):
                 # Sent, but no answer: the message may be in the channel.
                 self._record(key, uncertain=1, error=code, file_id=file_id)
-                found = self._find_in_history(channel, key, None)
-                if found is not None:
-                    # This post's own message: sent by this delivery, not recovered from an
-                    # earlier one.
-                    return replace(found, recovered=False, chart=chart_state, file_id=file_id)
+                found_ts = self._find_in_history(channel, key, None)
+                if found_ts is not None:  # this post's own message
+                    return Delivered(key, "sent", chart_state, ts=found_ts, file_id=file_id)
                 log.warning(
                     "Posting %s to %s: no answer (%s); posting once more", key, channel, code
                 )
@@ -207,10 +205,8 @@ class Delivery:
 
     # ---- finding an earlier attempt in the channel
 
-    def _find_in_history(
-        self, channel: str, key: str, before: dict[str, Any] | None
-    ) -> Delivered | None:
-        """The message an earlier attempt at `key` left in `channel`, recorded as sent; None
+    def _find_in_history(self, channel: str, key: str, before: dict[str, Any] | None) -> str | None:
+        """The ts of the message an attempt at `key` left in `channel`, recorded as sent; None
         when the history shows none (or cannot be read: then posting is the lesser evil, and
         the log says so)."""
         channel_id = (before or {}).get("channel_id") or self.channel_id(channel)
@@ -245,7 +241,7 @@ class Delivery:
                             error=None,
                             channel_id=channel_id,
                         )
-                        return Delivered(key, "sent", ts=ts, recovered=True)
+                        return ts
                 cursor = (response.get("response_metadata") or {}).get("next_cursor")
                 if not response.get("has_more") or not cursor:
                     return None
